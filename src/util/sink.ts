@@ -1,0 +1,83 @@
+/** Output sinks: buffered file writes that only become visible under their final name on success. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ByteSink } from '../image/types.js';
+
+/** Collects bytes in memory (tests, small outputs). */
+export class BufferSink implements ByteSink {
+  private chunks: Buffer[] = [];
+  length = 0;
+  write(chunk: Uint8Array): void {
+    this.chunks.push(Buffer.from(chunk));
+    this.length += chunk.length;
+  }
+  toBuffer(): Buffer {
+    return Buffer.concat(this.chunks, this.length);
+  }
+}
+
+/**
+ * Writes to `<dir>/.<name>.tmp-<pid>` through a 4 MiB buffer; commit() fsyncs and renames it to the
+ * final name, abort() removes it. A crash or error never leaves a partial file under the final name.
+ */
+export class AtomicFileSink implements ByteSink {
+  readonly finalPath: string;
+  readonly tmpPath: string;
+  private fd: number;
+  private buf = Buffer.allocUnsafe(4 << 20);
+  private used = 0;
+  bytesWritten = 0;
+
+  constructor(finalPath: string) {
+    this.finalPath = finalPath;
+    this.tmpPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
+    this.fd = fs.openSync(this.tmpPath, 'w', 0o644);
+  }
+
+  write(chunk: Uint8Array): void {
+    this.bytesWritten += chunk.length;
+    if (chunk.length >= this.buf.length) {
+      this.flush();
+      fs.writeSync(this.fd, chunk);
+      return;
+    }
+    if (this.used + chunk.length > this.buf.length) this.flush();
+    this.buf.set(chunk, this.used);
+    this.used += chunk.length;
+  }
+
+  private flush(): void {
+    let off = 0;
+    while (off < this.used) off += fs.writeSync(this.fd, this.buf, off, this.used - off);
+    this.used = 0;
+  }
+
+  commit(): void {
+    this.flush();
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    this.fd = -1;
+    fs.renameSync(this.tmpPath, this.finalPath);
+  }
+
+  abort(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+    fs.rmSync(this.tmpPath, { force: true });
+  }
+}
+
+/** Run fn with an AtomicFileSink for `finalPath`; commit on success, remove the temp file on error. */
+export function writeAtomically<T>(finalPath: string, fn: (sink: AtomicFileSink) => T): T {
+  const sink = new AtomicFileSink(finalPath);
+  try {
+    const r = fn(sink);
+    sink.commit();
+    return r;
+  } catch (e) {
+    sink.abort();
+    throw e;
+  }
+}
