@@ -331,6 +331,7 @@ function parseConfigSubsection(r: SequentialReader, where: (f: string, o?: numbe
         const l = r.u8('capability name length');
         const cap = r.bytes(l, 'capability name').toString('latin1');
         if (cap === 'x-ignore-shared') throw new UnsupportedImageError('capability x-ignore-shared (RAM not in the stream) is not supported', where('capability name', at));
+        if (cap === 'mapped-ram') throw new UnsupportedImageError('mapped-ram streams (QEMU >= 9.0 file migration, libvirt "sparse" save images) are not supported; save with save_image_format = "raw"', where('capability name', at));
       }
       break;
     }
