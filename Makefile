@@ -11,7 +11,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fspro
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
   pkg-config build-essential python3 ca-certificates iproute2
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench clean vm-images vm-small vm-large
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench install clean vm-images vm-small vm-large
 
 # System packages (Debian 12). Skipped when every package is already installed.
 system-deps: $(STAMP_DIR)/system-deps.stamp
@@ -41,6 +41,37 @@ services: system-deps
 	  echo "libvirtd did not come up" >&2; exit 1
 
 include vm-images/vm-images.mk
+
+# The whole suite: unit tests on generated fixtures + integration tests on the real small guest
+# (built first when missing) with the real libvirtd. TAP goes to $(STAMP_DIR)/test.tap; the last
+# line printed is "N passed, N failed".
+test: build services vm-small
+	@mkdir -p $(STAMP_DIR)
+	@set -o pipefail; npx ava --tap 2>&1 | tee $(STAMP_DIR)/test.tap; rc=$$?; \
+	  bash scripts/tap-summary.sh $(STAMP_DIR)/test.tap; exit $$rc
+
+# Quick edit loop: unit tests only (no guests, no libvirtd).
+test-unit: build
+	npx ava 'dist/test/unit/**/*.test.js'
+
+test-integration: build services vm-small
+	npx ava 'dist/test/integration/**/*.test.js'
+
+# Benchmarks (not tests): reader throughput against cat on the large guest.
+bench: build vm-large
+	node dist/bench/info-read.js $(VM_CACHE)/mig-large
+
+# Everything installed and built, the sample guest built, `mig info` run on its save image.
+demo: build vm-small
+	@echo; echo ">> mig info $(VM_CACHE)/mig-small/save1.img"
+	@node dist/src/cli/main.js info $(VM_CACHE)/mig-small/save1.img
+	@echo; echo ">> mig info $(VM_CACHE)/mig-small/dump.elf"
+	@node dist/src/cli/main.js info $(VM_CACHE)/mig-small/dump.elf
+
+# Put `mig` on PATH (/usr/local/bin/mig → this checkout's build).
+install: build
+	ln -sf $(CURDIR)/dist/src/cli/main.js /usr/local/bin/mig
+	chmod +x dist/src/cli/main.js
 
 clean:
 	rm -rf dist $(STAMP_DIR)
