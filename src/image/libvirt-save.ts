@@ -7,6 +7,7 @@ import { ImageErrorCode, ImageFormatError, UnsupportedImageError } from '../util
 import { RandomAccessFile } from '../util/file.js';
 import { fileRecordPages, PageObserver, parseQemuStream, QemuStreamParts, RecordPageSource, streamMemory, writeQemuStream } from './qemu-stream.js';
 import type { ByteSink, OpenedImage } from './types.js';
+import { cpuStatesFromTail } from './qemu-devices.js';
 
 export const SAVE_MAGIC = 'LibvirtQemudSave';
 export const SAVE_PARTIAL_MAGIC = 'LibvirtQemudPart';
@@ -122,7 +123,7 @@ export function openLibvirtSave(file: RandomAccessFile, observe?: PageObserver):
     memory,
     ramBlocks,
     ramBytes: ramBlocks.filter((b) => b.main).reduce((s, b) => s + b.length, 0),
-    cpus: [],
+    cpus: cpuStatesFromTail(parts.stream.tail),
     machine: parts.stream.machine,
     parts,
     rebuild: (sink) => writeLibvirtSave(parts, fileRecordPages(file, parts.stream), sink),

@@ -11,6 +11,7 @@ import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
 import { fillOffset, Segment, SegmentMemory } from '../mem/segment-map.js';
 import type { ByteSink, RamBlockInfo } from './types.js';
 import { mapMainRam } from './ram-layout.js';
+import { cpuStatesFromTail } from './qemu-devices.js';
 
 export const QEVM_MAGIC = 0x5145564d; // "QEVM"
 export const QEMU_VM_FILE_VERSION = 3;
@@ -112,7 +113,12 @@ export interface QemuStreamParts {
   finalRecord: Int32Array[];
   /** File offset where the verbatim device-state tail starts. */
   tailOffset: number;
+  /** The tail: device state (FULL sections), EOF marker, VMDESCRIPTION JSON. */
+  tail: Buffer;
 }
+
+/** Device state is kilobytes to a few MiB; a larger tail means this is not a saved VM. */
+const MAX_TAIL = 256 << 20;
 
 /** Main guest RAM: the machine's RAM backend (`pc.ram`) or NUMA node backends (`ram-node<N>`). */
 export function isMainRamBlock(idstr: string): boolean {
@@ -297,9 +303,14 @@ export function parseQemuStream(file: RandomAccessFile, start: number, end = fil
     throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `unknown section type 0x${type.toString(16)}`, where('section type', secAt));
   }
   if (!blocks.length) throw new ImageFormatError(ImageErrorCode.BAD_FIELD, 'RAM section without a MEM_SIZE block list', where('RAM section', start));
-  // The tail: device state, EOF, VMDESCRIPTION. Kept verbatim (read in bounded chunks into items).
-  flushBytes(end);
-  return { start, end, version, machine, blocks, items, records, finalRecord, tailOffset };
+  // The tail: device state, EOF, VMDESCRIPTION. Kept verbatim as its own item.
+  flushBytes(tailOffset);
+  if (end - tailOffset > MAX_TAIL) {
+    throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `${end - tailOffset} bytes of device state after RAM is implausible (max ${MAX_TAIL})`, where('device state', tailOffset));
+  }
+  const tail = file.read(tailOffset, end - tailOffset, 'device state');
+  if (tail.length) items.push({ kind: 'bytes', bytes: tail });
+  return { start, end, version, machine, blocks, items, records, finalRecord, tailOffset, tail };
 }
 
 /** Before appending a record: close the pending verbatim bytes and open (or extend) a records item. */
@@ -435,7 +446,7 @@ export function openQemuStream(file: RandomAccessFile, observe?: PageObserver): 
     memory,
     ramBlocks,
     ramBytes: ramBlocks.filter((b) => b.main).reduce((s, b) => s + b.length, 0),
-    cpus: [],
+    cpus: cpuStatesFromTail(parts.tail),
     machine: parts.machine,
     parts,
     rebuild: (sink) => writeQemuStream(parts, fileRecordPages(file, parts), sink),
