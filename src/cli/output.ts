@@ -5,6 +5,8 @@ export function printJson(value: unknown): void {
 }
 
 /** 0x-prefixed lowercase hex of a number or bigint; undefined stays undefined. */
+export function hex(v: number | bigint): string;
+export function hex(v: number | bigint | undefined): string | undefined;
 export function hex(v: number | bigint | undefined): string | undefined {
   return v === undefined ? undefined : `0x${v.toString(16)}`;
 }

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * mig — semantic compression for quick migration of libvirt/QEMU VMs. The CLI only composes:
+ * each command lives in src/cli/commands/ and calls the pipeline stages.
+ */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { MigError } from '../util/errors.js';
+import { registerInfo } from './commands/info.js';
+import { exitStatusFor, ExitStatus } from './exit.js';
+import { printJson } from './output.js';
+
+const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('mig')
+    .description('MiG: move saved VM memory in far fewer bytes (libvirt/QEMU)')
+    .version(pkg.version)
+    .showHelpAfterError()
+    .exitOverride();
+  registerInfo(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return ExitStatus.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitStatus.OK : ExitStatus.USAGE;
+    if (json) printJson(e instanceof MigError ? e.toJSON() : { error: 'InternalError', code: 'INTERNAL', message: String(e) });
+    if (e instanceof MigError) process.stderr.write(`mig: ${e.message}\n`);
+    else process.stderr.write(`mig: internal error: ${(e as Error).stack ?? e}\n`);
+    return exitStatusFor(e);
+  }
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});
