@@ -1,0 +1,60 @@
+/** Helpers comparing images: rebuild digests and page agreement between two physical-memory views. */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { PAGE_SIZE, PhysicalMemory } from '../../src/mem/physical-memory.js';
+import type { OpenedImage } from '../../src/image/types.js';
+
+export function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = fs.openSync(path, 'r');
+  const buf = Buffer.allocUnsafe(8 << 20);
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/** SHA-256 and length of what rebuild() writes. */
+export function rebuildDigest(img: OpenedImage): { sha256: string; bytes: number } {
+  const h = createHash('sha256');
+  let bytes = 0;
+  img.rebuild({
+    write(chunk) {
+      h.update(chunk);
+      bytes += chunk.length;
+    },
+  });
+  return { sha256: h.digest('hex'), bytes };
+}
+
+export interface Agreement {
+  compared: number;
+  equal: number;
+  /** First few differing PFNs. */
+  differing: number[];
+}
+
+/** Compare every page both views hold, skipping PFNs for which skip(pfn) is true. */
+export function comparePages(a: PhysicalMemory, b: PhysicalMemory, skip: (pfn: number) => boolean = () => false): Agreement {
+  const other = Buffer.allocUnsafe(PAGE_SIZE);
+  const r: Agreement = { compared: 0, equal: 0, differing: [] };
+  a.forEachPageBatch((pfn0, count, bytes) => {
+    for (let i = 0; i < count; i++) {
+      const pfn = pfn0 + i;
+      if (skip(pfn) || !b.readPage(pfn, other)) continue;
+      r.compared++;
+      if (other.compare(bytes, i * PAGE_SIZE, (i + 1) * PAGE_SIZE) === 0) r.equal++;
+      else if (r.differing.length < 16) r.differing.push(pfn);
+    }
+  });
+  return r;
+}
+
+/** Legacy VGA/option-ROM/BIOS window 0xA0000–0xFFFFF: RAM in a save image, ROM/MMIO aliases in an ELF dump. */
+export const isLegacyHole = (pfn: number) => pfn >= 0xa0 && pfn < 0x100;
