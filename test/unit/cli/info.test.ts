@@ -1,0 +1,64 @@
+import test from 'ava';
+import { mig } from '../../helpers/cli.js';
+import { page, saveImage, StreamBuilder } from '../../helpers/stream-writer.js';
+import { tmpFile } from '../../helpers/tmp.js';
+
+const VMCI = 'OSRELEASE=6.1.0-99-amd64\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff82a0c000\n';
+
+function image(): Buffer {
+  const s = new StreamBuilder().header().ramStart([{ idstr: 'pc.ram', length: 8 * 4096 }, { idstr: 'pc.bios', length: 4096 }]);
+  const v = Buffer.alloc(4096);
+  v.write(VMCI);
+  s.ramSection(3, [
+    { block: 'pc.ram', offset: 0, data: page(1) },
+    { block: 'pc.ram', offset: 4096, data: v },
+    { block: 'pc.ram', offset: 8192 },
+    { block: 'pc.bios', offset: 0, data: page(2) },
+  ]);
+  return saveImage(s.eof().build());
+}
+
+test('info --json on a save image', (t) => {
+  const r = mig('info', '--json', tmpFile(image()));
+  t.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(j.format, 'libvirt-save');
+  t.is(j.ramBytes, 8 * 4096);
+  t.deepEqual(j.pages, { total: 8, zero: 6, nonZero: 2 });
+  t.deepEqual(j.vmcoreinfo, { present: true, source: 'memory-scan', osRelease: '6.1.0-99-amd64', pageSize: 4096 });
+  t.is(j.libvirt.domain, 'fixture');
+  t.deepEqual(j.ramBlocks.map((b: { name: string; main: boolean }) => [b.name, b.main]), [['pc.ram', true], ['pc.bios', false]]);
+});
+
+test('info text output names the format and kernel', (t) => {
+  const r = mig('info', tmpFile(image()));
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /format\s+libvirt-save/);
+  t.regex(r.stdout, /OS release 6\.1\.0-99-amd64/);
+});
+
+test('corrupt image: exit 3, the file and offset named on stderr, JSON error with --json', (t) => {
+  const buf = image();
+  buf.writeUInt32LE(0x7fffffff, 20); // data_len past EOF
+  const path = tmpFile(buf);
+  const r = mig('info', path);
+  t.is(r.status, 3);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, new RegExp(`^mig: ${path}: offset 20 \\(0x14\\), libvirt header data_len`));
+  const j = mig('info', '--json', path);
+  t.is(j.status, 3);
+  t.like(JSON.parse(j.stdout), { code: 'IMAGE_TRUNCATED', file: path, offset: 20, field: 'libvirt header data_len' });
+});
+
+test('usage errors exit 2', (t) => {
+  t.is(mig('info', '/nonexistent/image').status, 2);
+  t.is(mig('info', '--format', 'vmdk', tmpFile(image())).status, 2);
+  t.is(mig('info').status, 2);
+  t.is(mig('frobnicate').status, 2);
+});
+
+test('--help lists info', (t) => {
+  const r = mig('--help');
+  t.is(r.status, 0);
+  t.regex(r.stdout, /info \[options\] <image>/);
+});
