@@ -77,7 +77,7 @@ export class SequentialReader {
   /** Index of the next unread byte in buf. */
   at = 0;
 
-  constructor(file: RandomAccessFile, start: number, end = file.size, bufferSize = 8 << 20) {
+  constructor(file: RandomAccessFile, start: number, end = file.size, bufferSize = 1 << 20) {
     this.file = file;
     this.end = end;
     this.buf = Buffer.allocUnsafe(bufferSize);
