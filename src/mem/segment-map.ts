@@ -5,7 +5,7 @@
  */
 import { AddressFault } from '../util/errors.js';
 import { RandomAccessFile } from '../util/file.js';
-import { MemoryRun, PAGE_SHIFT, PAGE_SIZE, PhysicalMemory } from './physical-memory.js';
+import { MemoryRun, PAGE_SIZE, PhysicalMemory } from './physical-memory.js';
 
 /** Contiguous file bytes back [gpa, gpa+length); bytes past fileLength read as zero (p_filesz < p_memsz). */
 export interface LinearSegment {
@@ -140,7 +140,7 @@ export class SegmentMemory implements PhysicalMemory {
     let span: Buffer = Buffer.allocUnsafe(0);
     for (const s of this.segs) {
       const pages = s.length / PAGE_SIZE;
-      const pfn0 = s.gpa >>> 0 === s.gpa ? s.gpa >>> PAGE_SHIFT : Math.floor(s.gpa / PAGE_SIZE);
+      const pfn0 = s.gpa / PAGE_SIZE; // exact: segments are page-aligned
       for (let p = 0; p < pages; p += batchPages) {
         const count = Math.min(batchPages, pages - p);
         if (s.kind === 'linear') {
