@@ -15,7 +15,8 @@
 # Environment: ACCEL=auto|kvm|tcg (auto: KVM first unless it already failed on this host,
 # then TCG), ACTIVITY_SECONDS (120), HEAP_PCT (30), CACHE_PCT (45), COMPRESS_PCT (6),
 # HEARTBEAT_SECONDS (2), WORKLOAD_SEED (1), BOOT_TIMEOUT (300), KVM_BOOT_TIMEOUT (45),
-# READY_TIMEOUT (1200), VCPUS (1), MACHINE (q35), TCG_CPU_MODEL (qemu64).
+# READY_TIMEOUT (1200), VCPUS (1), MACHINE (q35), TCG_CPU_MODEL (qemu64),
+# KVM_CPUS ("host-passthrough qemu64": CPU models tried under KVM, in order).
 source "$(dirname "$0")/lib.sh"
 
 NAME=${1:?usage: build-guest.sh <name> <memMiB>}
@@ -33,6 +34,7 @@ READY_TIMEOUT=${READY_TIMEOUT:-1200}
 VCPUS=${VCPUS:-1}
 MACHINE=${MACHINE:-q35}
 TCG_CPU_MODEL=${TCG_CPU_MODEL:-qemu64}
+KVM_CPUS=${KVM_CPUS:-host-passthrough qemu64}
 VIRSH=(virsh -q -c qemu:///system)
 
 DIR="$VM_CACHE/$NAME"
@@ -113,10 +115,12 @@ CMDLINE="root=UUID=$ROOT_UUID rootfstype=ext4 ro fsck.mode=skip console=ttyS0,11
 CMDLINE+=" mig.name=$NAME mig.heap_pct=$HEAP_PCT mig.cache_pct=$CACHE_PCT mig.compress_pct=$COMPRESS_PCT"
 CMDLINE+=" mig.heartbeat=$HEARTBEAT_SECONDS mig.seed=$WORKLOAD_SEED"
 
-domain_xml() { # <libvirt domain type: kvm|qemu>
+domain_xml() { # <libvirt domain type: kvm|qemu> <cpu: host-passthrough|maximum|named model>
   local cpu
-  if [[ $1 == kvm ]]; then cpu="<cpu mode='host-passthrough' check='none'/>"
-  else cpu="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$TCG_CPU_MODEL</model></cpu>"; fi
+  case $2 in
+    host-passthrough|host-model|maximum) cpu="<cpu mode='$2' check='none'/>" ;;
+    *) cpu="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$2</model></cpu>" ;;
+  esac
   cat <<EOF
 <domain type='$1'>
   <name>$NAME</name>
@@ -189,22 +193,23 @@ wait_for() {
 }
 
 # --- boot: KVM first (unless it is known not to work here), then TCG ----------------------------
-boot() { # <kvm|qemu> <boot timeout>
-  local type=$1 timeout=$2
+boot() { # <kvm|qemu> <cpu> <boot timeout>
+  local type=$1 cpu=$2 timeout=$3
   rm -f "$SERIAL" "$KPF_DISK"
   truncate -s "$KPF_BYTES" "$KPF_DISK"
   chmod 0666 "$KPF_DISK"   # opened read-write by qemu (runs as the qemu user; no relabelling)
-  domain_xml "$type" >"$DIR/domain-input.xml.partial"
+  domain_xml "$type" "$cpu" >"$DIR/domain-input.xml.partial"
   local t0; t0=$(now); mark_ts created
   if ! "${VIRSH[@]}" create "$DIR/domain-input.xml.partial" >/dev/null; then
-    log "virsh create ($type) failed"; return 1
+    log "virsh create ($type, cpu $cpu) failed"; return 1
   fi
   DOMAIN_UP=1
-  if ! wait_for '^MIG-BOOT ' "$timeout" "the boot marker ($type)"; then
+  if ! wait_for '^MIG-BOOT ' "$timeout" "the boot marker ($type, cpu $cpu)"; then
     "${VIRSH[@]}" destroy "$NAME" >/dev/null 2>&1 || true; DOMAIN_UP=0; return 1
   fi
   set_dur boot $(elapsed "$t0"); mark_ts booted
-  log "$NAME booted under $type in ${DUR[boot]} s: $(grep -a -m1 '^MIG-BOOT' "$SERIAL" | tr -d '\r')"
+  CPU_USED=$cpu
+  log "$NAME booted under $type (cpu $cpu) in ${DUR[boot]} s: $(grep -a -m1 '^MIG-BOOT' "$SERIAL" | tr -d '\r')"
 }
 
 ACCEL_USED=
@@ -212,10 +217,11 @@ if [[ $ACCEL == kvm || ( $ACCEL == auto && -c /dev/kvm ) ]]; then
   if [[ $ACCEL == auto && -f $PROBE ]] && grep -qxF "fail $PROBE_KEY" "$PROBE"; then
     log "KVM skipped: it failed before on this host ($PROBE_KEY; delete $PROBE to retry)"
   else
-    log "trying KVM (boot marker within ${KVM_BOOT_TIMEOUT}s)"
-    if boot kvm "$KVM_BOOT_TIMEOUT"; then
-      ACCEL_USED=kvm; echo "ok $PROBE_KEY" >"$PROBE"
-    else
+    for cpu in $KVM_CPUS; do
+      log "trying KVM with cpu $cpu (boot marker within ${KVM_BOOT_TIMEOUT}s)"
+      boot kvm "$cpu" "$KVM_BOOT_TIMEOUT" && { ACCEL_USED=kvm; echo "ok $PROBE_KEY" >"$PROBE"; break; }
+    done
+    if [[ -z $ACCEL_USED ]]; then
       echo "fail $PROBE_KEY" >"$PROBE"
       [[ $ACCEL == kvm ]] && die "KVM requested (ACCEL=kvm) but the guest did not boot"
       log "KVM did not work (see above); falling back to TCG"
@@ -225,7 +231,7 @@ fi
 if [[ -z $ACCEL_USED ]]; then
   [[ $ACCEL == kvm ]] && die "KVM requested but /dev/kvm is missing"
   log "booting under TCG (cpu model $TCG_CPU_MODEL)"
-  boot qemu "$BOOT_TIMEOUT" || die "$NAME did not boot under TCG"
+  boot qemu "$TCG_CPU_MODEL" "$BOOT_TIMEOUT" || die "$NAME did not boot under TCG"
   ACCEL_USED=tcg
 fi
 
@@ -341,7 +347,7 @@ chmod 0644 "$DIR"/{save1.img,dump.elf,save2.img,kpageflags.bin,domain.xml}
 
 export NAME MEM VCPUS ACCEL_USED MACHINE_TYPE KVER QEMU_VERSION LIBVIRT_VERSION DIR SERIAL HB1 HB2 HB_RESTORE \
   SERIAL_ON_RESTORE ACTIVITY_SECONDS HEAP_PCT CACHE_PCT COMPRESS_PCT HEARTBEAT_SECONDS WORKLOAD_SEED \
-  TCG_CPU_MODEL VMCOREINFO_NOTE CMDLINE KPF_DISK
+  CPU_USED VMCOREINFO_NOTE CMDLINE KPF_DISK
 TS_JSON=$(for k in "${TS_ORDER[@]}"; do printf '%s=%s\n' "$k" "${TS[$k]}"; done)
 DUR_JSON=$(for k in "${DUR_ORDER[@]}"; do printf '%s=%s\n' "$k" "${DUR[$k]}"; done)
 export TS_JSON DUR_JSON
@@ -357,14 +363,18 @@ kpf_bytes = os.path.getsize(os.path.join(d, "kpageflags.bin"))
 phases = {m[0]: float(m[1]) for m in re.findall(r"^MIG-PHASE (\S+) ([0-9.]+)", serial, re.M)}
 heap = re.search(r"^MIG-HEAP (.*)$", serial, re.M)
 common = os.path.join(os.path.dirname(d), "common")
+rootfs = json.load(open(os.path.join(common, "rootfs.json")))
 m = {
     "name": e["NAME"], "memMiB": int(e["MEM"]), "vcpus": int(e["VCPUS"]),
     "accel": e["ACCEL_USED"], "domainType": "kvm" if e["ACCEL_USED"] == "kvm" else "qemu",
-    "cpuModel": "host-passthrough" if e["ACCEL_USED"] == "kvm" else e["TCG_CPU_MODEL"],
+    "cpuModel": e["CPU_USED"],
     "machine": e["MACHINE_TYPE"], "kernelRelease": e["KVER"],
     "qemuVersion": e["QEMU_VERSION"], "libvirtVersion": e["LIBVIRT_VERSION"],
     "dir": d, "files": files,
-    "serialLog": e["SERIAL"], "serialLogOnRestore": e["SERIAL_ON_RESTORE"],
+    "serialLog": e["SERIAL"],
+    # Where a restored save1/save2 (domain XML as saved) writes its serial output, and whether
+    # libvirt appends to that file or truncates it on restore (measured during this build).
+    "serialLogOnRestore": e["SERIAL"], "serialLogRestoreMode": e["SERIAL_ON_RESTORE"],
     "sizes": {f: os.path.getsize(os.path.join(d, f)) for f in files.values() if f != "build.log"},
     "common": {"rootfs": f"{common}/rootfs.ext4", "kernel": f"{common}/vmlinuz", "initrd": f"{common}/initrd.img"},
     "kernelCmdline": e["CMDLINE"],
@@ -377,6 +387,7 @@ m = {
                  "compressPct": float(e["COMPRESS_PCT"]), "seed": int(e["WORKLOAD_SEED"]),
                  "activitySeconds": int(e["ACTIVITY_SECONDS"]),
                  "heap": heap.group(1).strip() if heap else None, "guestPhaseSeconds": phases},
+    "rootfsBuild": {k: rootfs[k] for k in ("debianMirror", "debianSuite", "debootstrapSeconds", "assembleSeconds", "built")},
     "timestamps": kv(e["TS_JSON"]),
     "durationsSeconds": {k: float(v) for k, v in kv(e["DUR_JSON"]).items()},
 }
