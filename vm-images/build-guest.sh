@@ -175,7 +175,7 @@ last_heartbeat() { # [byte offset]: last "MIG-HEARTBEAT n" at or after the offse
   [[ -f $SERIAL ]] || return 0
   tail -c +"$(( ${1:-0} + 1 ))" "$SERIAL" | { grep -aoE 'MIG-HEARTBEAT [0-9]+' || true; } | tail -n1 | awk '{print $2}'
 }
-dom_state() { "${VIRSH[@]}" domstate "$NAME" 2>/dev/null | head -n1; }
+dom_state() { local s; s=$("${VIRSH[@]}" domstate "$NAME" 2>/dev/null) || return 1; echo "${s%%$'\n'*}"; }
 # wait_for <ERE> <timeout s> <what>: poll the serial log every 0.1 s; fail on MIG-ERROR or if the
 # domain stops running.
 wait_for() {
@@ -331,7 +331,7 @@ for s in save1 save2; do
 done
 [[ $(head -c 4 "$DIR/dump.elf.partial" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] || die "dump.elf is not ELF"
 if command -v readelf >/dev/null; then
-  readelf -n "$DIR/dump.elf.partial" | grep -q VMCOREINFO || die "dump.elf has no VMCOREINFO note"
+  readelf -n "$DIR/dump.elf.partial" | grep VMCOREINFO >/dev/null || die "dump.elf has no VMCOREINFO note"
   VMCOREINFO_NOTE=true
 else
   VMCOREINFO_NOTE=$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read(1<<20); print("true" if b"VMCOREINFO" in d else "false")' "$DIR/dump.elf.partial")
