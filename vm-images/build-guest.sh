@@ -87,8 +87,8 @@ fi
 
 KVER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernelRelease"])' "$COMMON_DIR/rootfs.json")
 ROOT_UUID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rootUuid"])' "$COMMON_DIR/rootfs.json")
-QEMU_VERSION=$(qemu-system-x86_64 --version | head -n1 | sed 's/^QEMU emulator version //')
-LIBVIRT_VERSION=$("${VIRSH[@]}" version 2>/dev/null | sed -n 's/^Running against daemon: //p' | head -n1)
+QEMU_VERSION=$(qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version //p')
+LIBVIRT_VERSION=$("${VIRSH[@]}" version 2>/dev/null | sed -n 's/^Running against daemon: //p')
 [[ -n $LIBVIRT_VERSION ]] || LIBVIRT_VERSION=$(virsh --version)
 PROBE_KEY="qemu=$QEMU_VERSION host=$(uname -r)"
 
