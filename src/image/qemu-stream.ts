@@ -73,7 +73,7 @@ export class RecordTable {
   zero = new Uint8Array(1024);
 
   push(flags: number, block: number, page: number, fill: number, data: number, zero: number): void {
-    if (this.count === this.flags.length) this.grow();
+    if (this.count === this.flags.length) this.grow(this.flags.length * 2);
     const i = this.count++;
     this.flags[i] = flags;
     this.block[i] = block;
@@ -83,8 +83,12 @@ export class RecordTable {
     this.zero[i] = zero;
   }
 
-  private grow(): void {
-    const n = this.flags.length * 2;
+  /** Make room for at least n records (called with the page count from MEM_SIZE: one record per page is typical). */
+  reserve(n: number): void {
+    if (n > this.flags.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
     const g = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
       const b = make(n);
       b.set(a as never);
@@ -273,6 +277,8 @@ export function parseQemuStream(file: RandomAccessFile, start: number, end = fil
             finalRecord.push(new Int32Array(length / PAGE_SIZE).fill(-1));
             remaining -= length;
           }
+          // One record per page is the common case; bounded by what the stream can hold.
+          records.reserve(Math.min(addr / PAGE_SIZE, Math.ceil((end - start) / 9)));
           continue;
         }
         if (flags === RamFlag.MULTIFD_FLUSH) continue;
@@ -315,10 +321,16 @@ export function parseQemuStream(file: RandomAccessFile, start: number, end = fil
 
 /** Before appending a record: close the pending verbatim bytes and open (or extend) a records item. */
 function flushRecordsStart(items: StreamItem[], records: RecordTable, recAt: number, verbatimFrom: number, flushBytes: (upTo: number) => void): void {
-  if (recAt > verbatimFrom) flushBytes(recAt);
-  const last = items[items.length - 1];
-  if (last && last.kind === 'records' && last.first + last.count === records.count && recAt === verbatimFrom) last.count++;
-  else items.push({ kind: 'records', first: records.count, count: 1 });
+  if (recAt === verbatimFrom) {
+    const last = items[items.length - 1];
+    if (last !== undefined && last.kind === 'records' && last.first + last.count === records.count) {
+      last.count++;
+      return;
+    }
+  } else {
+    flushBytes(recAt);
+  }
+  items.push({ kind: 'records', first: records.count, count: 1 });
 }
 
 /** Configuration subsections (migration/savevm.c vmstate_configuration): fields are fixed per name. */
