@@ -1,6 +1,6 @@
 # vm-images: the real test guests and their memory images (see vm-images/README.md).
-# Everything lands in $(VM_CACHE) (outside git). Incremental: a guest is captured again only when
-# its manifest is missing or older than the rootfs/kernel or the scripts that make it.
+# Everything lands in $(VM_CACHE) (outside git). Incremental by content: a guest is captured again
+# only when the scripts that make it (or the rootfs/kernel under it) changed — see the stamps below.
 #   make vm-rootfs   debootstrap base + rootfs.ext4 + kernel/initrd in $(VM_CACHE)/common
 #   make vm-small    mig-small, 256 MiB      make vm-large   mig-large, 1 GiB
 #   make vm-images   both
@@ -10,30 +10,39 @@ VM_IMAGES_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 VM_COMMON := $(VM_CACHE)/common
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 VM_ENV := DEBIAN_MIRROR='$(DEBIAN_MIRROR)' $(foreach v,ACCEL ACTIVITY_SECONDS HEAP_PCT CACHE_PCT COMPRESS_PCT HEARTBEAT_SECONDS WORKLOAD_SEED KERNEL_VERSION,$(if $($(v)),$(v)='$($(v))'))
-VM_GUEST_DEPS := $(VM_COMMON)/rootfs.ext4 $(VM_IMAGES_DIR)/build-guest.sh $(VM_IMAGES_DIR)/lib.sh
 
 .PHONY: vm-rootfs vm-small vm-large vm-images
 
-$(VM_COMMON)/base/.mig-base: $(VM_IMAGES_DIR)/mk-base.sh | system-deps
+# Rebuilds are decided by content, not file times: a fresh clone (CI) has new mtimes on every
+# script but must reuse the guests already in $(VM_CACHE). Each stage leaves a stamp named after
+# the hash of what made it (its scripts + the previous stage's hash); a changed script changes the
+# name, the stamp is missing, and that stage and the ones after it run again.
+vm_hash = $(shell cat $(1) 2>/dev/null | sha256sum | cut -c1-16)
+VM_KERNEL := $(shell ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n1)
+VM_BASE_HASH := $(call vm_hash,$(VM_IMAGES_DIR)/mk-base.sh $(VM_IMAGES_DIR)/lib.sh)
+VM_ROOTFS_HASH := $(shell echo '$(VM_BASE_HASH) $(VM_KERNEL) $(KERNEL_VERSION)' | cat - $(VM_IMAGES_DIR)/mk-rootfs.sh $(sort $(wildcard $(VM_IMAGES_DIR)/guest/*)) | sha256sum | cut -c1-16)
+VM_GUEST_HASH := $(shell echo '$(VM_ROOTFS_HASH)' | cat - $(VM_IMAGES_DIR)/build-guest.sh $(VM_IMAGES_DIR)/lib.sh | sha256sum | cut -c1-16)
+
+$(VM_COMMON)/.stamp-base-$(VM_BASE_HASH): | system-deps
 	@$(VM_ENV) bash $(VM_IMAGES_DIR)/mk-base.sh
+	@rm -f $(VM_COMMON)/.stamp-base-* && touch $@
 
-$(VM_COMMON)/rootfs.ext4: $(VM_COMMON)/base/.mig-base $(VM_IMAGES_DIR)/mk-rootfs.sh $(VM_IMAGES_DIR)/lib.sh \
-    $(wildcard $(VM_IMAGES_DIR)/guest/*) $(wildcard /boot/vmlinuz-* /boot/initrd.img-*) | system-deps
+$(VM_COMMON)/.stamp-rootfs-$(VM_ROOTFS_HASH): $(VM_COMMON)/.stamp-base-$(VM_BASE_HASH) | system-deps
 	@$(VM_ENV) bash $(VM_IMAGES_DIR)/mk-rootfs.sh
+	@rm -f $(VM_COMMON)/.stamp-rootfs-* && touch $@
 
-$(VM_CACHE)/mig-small/manifest.json: $(VM_GUEST_DEPS) | services
-	@$(VM_ENV) bash $(VM_IMAGES_DIR)/build-guest.sh mig-small 256
+$(VM_CACHE)/%/.stamp-guest-$(VM_GUEST_HASH): $(VM_COMMON)/.stamp-rootfs-$(VM_ROOTFS_HASH) | services
+	@$(VM_ENV) bash $(VM_IMAGES_DIR)/build-guest.sh $* $(if $(filter mig-small,$*),256,1024)
+	@test -f $(VM_CACHE)/$*/manifest.json
+	@rm -f $(VM_CACHE)/$*/.stamp-guest-* && touch $@
 
-$(VM_CACHE)/mig-large/manifest.json: $(VM_GUEST_DEPS) | services
-	@$(VM_ENV) bash $(VM_IMAGES_DIR)/build-guest.sh mig-large 1024
-
-vm-rootfs: $(VM_COMMON)/rootfs.ext4
+vm-rootfs: $(VM_COMMON)/.stamp-rootfs-$(VM_ROOTFS_HASH)
 	@bash $(VM_IMAGES_DIR)/show.sh common
 
-vm-small: $(VM_CACHE)/mig-small/manifest.json
+vm-small: $(VM_CACHE)/mig-small/.stamp-guest-$(VM_GUEST_HASH)
 	@bash $(VM_IMAGES_DIR)/show.sh mig-small
 
-vm-large: $(VM_CACHE)/mig-large/manifest.json
+vm-large: $(VM_CACHE)/mig-large/.stamp-guest-$(VM_GUEST_HASH)
 	@bash $(VM_IMAGES_DIR)/show.sh mig-large
 
 vm-images: vm-small vm-large
