@@ -4,25 +4,26 @@
  * (p_paddr = GPA); PT_NOTEs give per-vCPU state (NT_PRSTATUS + QEMU CPU state) and VMCOREINFO.
  * Every byte outside PT_LOAD file data is kept verbatim as metadata, so writeElfDump rebuilds the
  * file byte for byte from the metadata plus page contents taken from any PhysicalMemory.
+ * This module: probe, ELF/program headers, parts and memory view. Notes: elf-notes.ts; rewrite: elf-write.ts.
  */
-import { AddressFault, ImageErrorCode, ImageFormatError, UnsupportedImageError } from '../util/errors.js';
+import { ImageErrorCode, ImageFormatError, UnsupportedImageError } from '../util/errors.js';
 import { RandomAccessFile } from '../util/file.js';
-import { PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
+import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { SegmentMemory } from '../mem/segment-map.js';
+import { parseNotes, PRSTATUS, type ElfNoteSegment } from './elf-notes.js';
+import { writeElfDump } from './elf-write.js';
 import type { ByteSink, CpuState, OpenedImage, RamBlockInfo } from './types.js';
+
+export { EM_386, EM_X86_64, NT_PRSTATUS } from './elf-notes.js';
+export { writeElfDump } from './elf-write.js';
 
 export const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
 export const ET_CORE = 4;
-export const EM_386 = 3;
-export const EM_X86_64 = 62;
 export const PT_LOAD = 1;
 export const PT_NOTE = 4;
 export const PN_XNUM = 0xffff;
-export const NT_PRSTATUS = 1;
 /** Bytes outside PT_LOAD data kept in memory (headers, notes, .shstrtab). QEMU writes far less. */
 export const MAX_METADATA_BYTES = 64 << 20;
-/** writeElfDump streams through forEachPageBatch only when it would skip at most this many zero-fill bytes. */
-const STREAM_MAX_TAIL_BYTES = 64 << 20;
 /** Guest-physical addresses are at most 52 bits (x86 MAXPHYADDR). */
 const MAX_GPA = 2 ** 52;
 
@@ -53,20 +54,6 @@ const ELF32: ElfLayout = {
   bits: 32, word: 4, ehdrSize: 52, phentsize: 32, shentsize: 40, e_phoff: 28, e_shoff: 32, e_phentsize: 42,
   e_phnum: 44, e_shentsize: 46, e_shnum: 48, p_offset: 4, p_paddr: 12, p_filesz: 16, p_memsz: 20, sh_info: 28,
 };
-
-/**
- * NT_PRSTATUS desc layouts by e_machine (QEMU target/i386/arch_dump.c). The i386 layout is also
- * used inside ELFCLASS64 files when vCPU 0 is not in long mode but RAM reaches above 4 GiB.
- */
-const PRSTATUS: Record<number, { name: string; size: number; word: 4 | 8; rip: number; rsp: number; gsBase?: number }> = {
-  // pad[32], pid, pad[76], then 27 u64 regs at 112: rip is reg 16, rsp 19, gs_base 22.
-  [EM_X86_64]: { name: 'x86-64', size: 336, word: 8, rip: 112 + 16 * 8, rsp: 112 + 19 * 8, gsBase: 112 + 22 * 8 },
-  // pad[24], pid, pad[44], then user_regs_struct at 72: eip at +48, esp at +60.
-  [EM_386]: { name: 'i386', size: 144, word: 4, rip: 72 + 48, rsp: 72 + 60 },
-};
-
-/** QEMUCPUState v1 (arch_dump.c): all fields u64, identical in ELF32 and ELF64 dumps. */
-const QCPU = { rsp: 56, rip: 136, gsBase: 248 + 16, cr0: 392, cr2: 408, cr3: 416, cr4: 424, kernelGsBase: 432, minSize: 432, kgsSize: 440 };
 
 export interface ElfHeaderInfo {
   bits: 32 | 64;
@@ -112,7 +99,6 @@ function word(buf: Buffer, off: number, size: 4 | 8): number {
   return size === 4 ? buf.readUInt32LE(off) : buf.readUInt32LE(off + 4) * 0x100000000 + buf.readUInt32LE(off);
 }
 
-const align4 = (n: number) => n + ((4 - (n % 4)) % 4);
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 export function parseElfDump(file: RandomAccessFile): ElfDump {
@@ -170,7 +156,7 @@ export function parseElfDump(file: RandomAccessFile): ElfDump {
   const header: ElfHeaderInfo = { bits: L.bits, machine, phoff, phnum, xnum };
   const ph = file.read(phoff, tableBytes, 'program header table');
   const loads: ElfLoad[] = [];
-  const notes: { phdr: number; offset: number; size: number }[] = [];
+  const notes: ElfNoteSegment[] = [];
   for (let i = 0; i < phnum; i++) {
     const base = i * L.phentsize;
     const type = ph.readUInt32LE(base);
@@ -239,129 +225,6 @@ function readMetadata(file: RandomAccessFile, byFile: ElfLoad[]): ElfDumpParts['
       { file: file.path, offset: big.fileOffset, field: 'non-PT_LOAD bytes' });
   }
   return gaps.map((g) => ({ fileOffset: g.fileOffset, bytes: file.read(g.fileOffset, g.length, 'ELF metadata') }));
-}
-
-/** Walk one PT_NOTE segment (4-byte aligned Elf_Nhdr records) and fill dump.cpus / dump.vmcoreinfo. */
-function parseNotes(file: RandomAccessFile, seg: { phdr: number; offset: number; size: number }, machine: number, dump: ElfDump): void {
-  const buf = file.read(seg.offset, seg.size, `program header ${seg.phdr} PT_NOTE`);
-  const fail = (code: string, what: string, offset: number, field: string) => new ImageFormatError(code, what, { file: file.path, offset: seg.offset + offset, field });
-  const cpu = (i: number) => (dump.cpus[i] ??= { index: i });
-  let prstatus = 0;
-  let qemu = 0;
-  for (let pos = 0, n = 0; pos < seg.size; n++) {
-    const f = (name: string) => `program header ${seg.phdr} note ${n} ${name}`;
-    if (seg.size - pos < 12) throw fail(ImageErrorCode.TRUNCATED, `note header needs 12 bytes but the PT_NOTE segment ends at ${seg.offset + seg.size}`, pos, f('header'));
-    const namesz = buf.readUInt32LE(pos);
-    const descsz = buf.readUInt32LE(pos + 4);
-    const type = buf.readUInt32LE(pos + 8);
-    const nameStart = pos + 12;
-    if (nameStart + namesz > seg.size) throw fail(ImageErrorCode.TRUNCATED, `n_namesz ${namesz} runs past the end of the PT_NOTE segment`, pos, f('n_namesz'));
-    const descStart = nameStart + align4(namesz);
-    if (descStart + descsz > seg.size) {
-      throw fail(ImageErrorCode.TRUNCATED, `n_descsz ${descsz} runs past the end of the PT_NOTE segment (${seg.offset + seg.size})`, pos + 4, f('n_descsz'));
-    }
-    const name = buf.toString('latin1', nameStart, nameStart + namesz).replace(/\0+$/, '');
-    const desc = buf.subarray(descStart, descStart + descsz);
-    if (name === 'CORE' && type === NT_PRSTATUS) {
-      const p = PRSTATUS[machine];
-      if (descsz < p.size) throw fail(ImageErrorCode.BAD_FIELD, `NT_PRSTATUS desc of ${descsz} bytes is smaller than an ${p.name} prstatus (${p.size})`, pos + 4, f('n_descsz'));
-      const rd = (o: number) => (p.word === 8 ? desc.readBigUInt64LE(o) : BigInt(desc.readUInt32LE(o)));
-      const c = cpu(prstatus++);
-      c.rip = rd(p.rip);
-      c.rsp = rd(p.rsp);
-      if (p.gsBase !== undefined) c.gsBase = rd(p.gsBase);
-    } else if (name === 'QEMU' && type === 0) {
-      // The i-th QEMU note describes the same vCPU as the i-th NT_PRSTATUS.
-      const c = cpu(qemu++);
-      if (descsz < 8) throw fail(ImageErrorCode.BAD_FIELD, `QEMU CPU state of ${descsz} bytes has no version/size`, pos + 4, f('n_descsz'));
-      const size = desc.readUInt32LE(4);
-      // Version 1 is the only layout; fields are added at the end and announced by `size`.
-      if (desc.readUInt32LE(0) === 1) {
-        if (size < QCPU.minSize || size > descsz) throw fail(ImageErrorCode.BAD_FIELD, `QEMU CPU state size ${size} is not within ${QCPU.minSize}..${descsz}`, descStart + 4, f('QEMUCPUState size'));
-        const rd = (o: number) => desc.readBigUInt64LE(o);
-        c.rip ??= rd(QCPU.rip);
-        c.rsp ??= rd(QCPU.rsp);
-        c.gsBase ??= rd(QCPU.gsBase);
-        c.cr0 = rd(QCPU.cr0);
-        c.cr2 = rd(QCPU.cr2);
-        c.cr3 = rd(QCPU.cr3);
-        c.cr4 = rd(QCPU.cr4);
-        if (size >= QCPU.kgsSize) c.kernelGsBase = rd(QCPU.kernelGsBase);
-      }
-    } else if (name === 'VMCOREINFO' && dump.vmcoreinfo === undefined) {
-      dump.vmcoreinfo = desc.toString('utf8').replace(/\0+$/, '');
-    }
-    pos = Math.min(seg.size, descStart + align4(descsz));
-  }
-}
-
-/**
- * Write an ELF dump from its parts: metadata verbatim, PT_LOAD file data from `memory`. When loads
- * ascend by GPA in file order and zero-filled tails (p_memsz - p_filesz) are small (always, for
- * QEMU) pages stream through forEachPageBatch; otherwise only the file-backed pages are fetched
- * with readPage. Throws AddressFault when `memory` lacks a page a PT_LOAD needs.
- */
-export function writeElfDump(parts: ElfDumpParts, memory: PhysicalMemory, sink: ByteSink): void {
-  type Piece = { at: number; meta?: Buffer; load?: ElfLoad };
-  const pieces: Piece[] = [
-    ...parts.metadata.map((m) => ({ at: m.fileOffset, meta: m.bytes })),
-    ...parts.loads.filter((l) => l.fileLength > 0).map((l) => ({ at: l.fileOffset, load: l })),
-  ].sort((a, b) => a.at - b.at);
-  let end = 0;
-  for (const p of pieces) {
-    if (p.at !== end) throw new Error(`internal: ELF parts do not tile the file at ${end}`);
-    end += p.meta ? p.meta.length : p.load!.fileLength;
-  }
-  if (end !== parts.fileSize) throw new Error(`internal: ELF parts cover ${end} of ${parts.fileSize} bytes`);
-  const missing = (gpa: number, len: number) => new AddressFault(gpa, len, 'needed to rebuild the ELF dump but absent from the memory');
-  const fileLoads = pieces.filter((p) => p.load).map((p) => p.load!);
-  const tails = parts.loads.reduce((n, l) => n + l.memLength - l.fileLength, 0);
-  if (tails <= STREAM_MAX_TAIL_BYTES && fileLoads.every((l, i) => i === 0 || l.gpa > fileLoads[i - 1].gpa)) {
-    let k = 0;
-    let done = 0;
-    const flushMeta = () => {
-      while (k < pieces.length && pieces[k].meta) sink.write(pieces[k++].meta!);
-    };
-    flushMeta();
-    if (k < pieces.length) {
-      memory.forEachPageBatch((pfn, count, bytes) => {
-        const start = pfn * PAGE_SIZE;
-        const stop = start + count * PAGE_SIZE;
-        while (k < pieces.length) {
-          const l = pieces[k].load!;
-          const want = l.gpa + done;
-          if (want >= stop) return;
-          if (want < start) throw missing(want, Math.min(start, l.gpa + l.fileLength) - want);
-          const n = Math.min(stop, l.gpa + l.fileLength) - want;
-          sink.write(bytes.subarray(want - start, want - start + n));
-          done += n;
-          if (done === l.fileLength) {
-            k++;
-            done = 0;
-            flushMeta();
-          }
-        }
-      });
-    }
-    if (k < pieces.length) throw missing(pieces[k].load!.gpa + done, pieces[k].load!.fileLength - done);
-    return;
-  }
-  const buf = Buffer.allocUnsafe(256 * PAGE_SIZE);
-  for (const p of pieces) {
-    if (p.meta) {
-      sink.write(p.meta);
-      continue;
-    }
-    const l = p.load!;
-    for (let off = 0; off < l.fileLength; off += buf.length) {
-      const n = Math.min(buf.length, l.fileLength - off);
-      for (let q = 0; q * PAGE_SIZE < n; q++) {
-        const gpa = l.gpa + off + q * PAGE_SIZE;
-        if (!memory.readPage(gpa / PAGE_SIZE, buf, q * PAGE_SIZE)) throw missing(gpa, PAGE_SIZE);
-      }
-      sink.write(buf.subarray(0, n));
-    }
-  }
 }
 
 /** The guest-physical view of a parsed dump: one linear segment per non-empty PT_LOAD. */
