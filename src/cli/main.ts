@@ -37,6 +37,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that closed the pipe early (`mig info --json x | head`) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(ExitStatus.OK);
+  throw e;
+});
+
 main(process.argv).then((code) => {
   process.exitCode = code;
 });

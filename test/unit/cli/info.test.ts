@@ -1,5 +1,6 @@
 import test from 'ava';
-import { mig } from '../../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { mig, MIG } from '../../helpers/cli.js';
 import { page, saveImage, StreamBuilder } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
 
@@ -61,4 +62,10 @@ test('--help lists info', (t) => {
   const r = mig('--help');
   t.is(r.status, 0);
   t.regex(r.stdout, /info \[options\] <image>/);
+});
+
+test('a reader closing the pipe early is not an error', (t) => {
+  const path = tmpFile(image());
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${MIG}" info "${path}" | head -c 1 >/dev/null; echo "status=\${PIPESTATUS:-x}"`], { encoding: 'utf8' });
+  t.notRegex(r.stderr, /EPIPE|Unhandled/);
 });
