@@ -26,6 +26,13 @@ export const PN_XNUM = 0xffff;
 export const MAX_METADATA_BYTES = 64 << 20;
 /** Guest-physical addresses are at most 52 bits (x86 MAXPHYADDR). */
 const MAX_GPA = 2 ** 52;
+/**
+ * Bound on the zero-fill of a dump, Σ (p_memsz − p_filesz) over its PT_LOADs. QEMU writes
+ * p_filesz = p_memsz except for filtered dumps (`begin`/`length`), and the x86 guests mig handles
+ * are far smaller than 1 TiB. Without it a malformed p_memsz (up to 2^52) with a tiny p_filesz makes
+ * a memory view of petabytes of zeros, and any page walk (`mig info` counting zero pages) never ends.
+ */
+export const MAX_ZERO_FILL_BYTES = 2 ** 40;
 
 /** Field offsets per ELF class (ELF gABI); `word` is the size of addresses and offsets. */
 interface ElfLayout {
@@ -157,6 +164,7 @@ export function parseElfDump(file: RandomAccessFile): ElfDump {
   const ph = file.read(phoff, tableBytes, 'program header table');
   const loads: ElfLoad[] = [];
   const notes: ElfNoteSegment[] = [];
+  let zeroFill = 0;
   for (let i = 0; i < phnum; i++) {
     const base = i * L.phentsize;
     const type = ph.readUInt32LE(base);
@@ -187,6 +195,11 @@ export function parseElfDump(file: RandomAccessFile): ElfDump {
       throw new UnsupportedImageError(`PT_LOAD ${hex(gpa)}+${hex(memsz)} is not 4 KiB-aligned; mig maps whole pages only`, { file: file.path, offset: at(f), field: `program header ${i} ${f}` });
     }
     if (gpa + memsz > MAX_GPA) throw fail(ImageErrorCode.BAD_FIELD, `PT_LOAD ${hex(gpa)}+${hex(memsz)} ends beyond 2^52`, at('p_memsz'), `program header ${i} p_memsz`);
+    zeroFill += memsz - filesz;
+    if (zeroFill > MAX_ZERO_FILL_BYTES) {
+      throw fail(ImageErrorCode.BAD_FIELD, `PT_LOAD zero-fill (p_memsz - p_filesz) totals ${hex(zeroFill)} bytes up to here, more than mig's ${MAX_ZERO_FILL_BYTES / 2 ** 40} TiB limit`,
+        at('p_memsz'), `program header ${i} p_memsz`);
+    }
     loads.push({ phdr: i, fileOffset: offset, fileLength: filesz, gpa, memLength: memsz });
   }
   const phAt = (l: ElfLoad, f: 'p_paddr' | 'p_offset') => phoff + l.phdr * L.phentsize + L[f];

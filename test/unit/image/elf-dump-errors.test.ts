@@ -3,7 +3,7 @@ import test, { ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import { RandomAccessFile } from '../../../src/util/file.js';
 import { MigError } from '../../../src/util/errors.js';
-import { MAX_METADATA_BYTES, openElfDump } from '../../../src/image/elf-dump.js';
+import { MAX_METADATA_BYTES, MAX_ZERO_FILL_BYTES, openElfDump } from '../../../src/image/elf-dump.js';
 import { BufferSink } from '../../../src/util/sink.js';
 import { buildElfCore, CpuSpec, ElfSpec, pages } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
@@ -87,6 +87,9 @@ const cases: Record<string, Bad> = {
   'p_filesz > p_memsz': { mutate: (b, l) => u64(b, l.ph(1) + 40, 4096n), code: 'IMAGE_BAD_FIELD', offset: (l) => l.ph(1) + 32, field: 'program header 1 p_filesz', match: /larger than p_memsz/ },
   'p_paddr not page-aligned': { mutate: (b, l) => u64(b, l.ph(2) + 24, 0x100800n), code: 'IMAGE_UNSUPPORTED', offset: (l) => l.ph(2) + 24, field: 'program header 2 p_paddr', match: /not 4 KiB-aligned/ },
   'p_paddr ≥ 2^53': { mutate: (b, l) => u64(b, l.ph(2) + 24, 1n << 63n), code: 'IMAGE_BAD_FIELD', offset: (l) => l.ph(2) + 24, field: 'program header 2 p_paddr', match: /too large/ },
+  'PT_LOAD zero-fill over 1 TiB': {
+    mutate: (b, l) => u64(b, l.ph(3) + 40, (1n << 40n) + 3n * 4096n), code: 'IMAGE_BAD_FIELD', offset: (l) => l.ph(3) + 40, field: 'program header 3 p_memsz', match: /zero-fill .* 1 TiB limit/,
+  },
   'PT_LOAD beyond 2^52': { mutate: (b, l) => u64(b, l.ph(2) + 24, 1n << 52n), code: 'IMAGE_BAD_FIELD', offset: (l) => l.ph(2) + 40, field: 'program header 2 p_memsz', match: /2\^52/ },
   'overlapping GPA ranges': { mutate: (b, l) => u64(b, l.ph(2) + 24, 0x2000n), code: 'IMAGE_BAD_FIELD', offset: (l) => l.ph(2) + 24, field: 'program header 2 p_paddr', match: /overlaps program header 1/ },
   'overlapping file ranges': {
@@ -108,6 +111,25 @@ test('malformed: more than 64 MiB outside PT_LOAD data is refused before reading
   t.is(err?.code, 'IMAGE_UNSUPPORTED');
   t.is(err?.data.offset, bytes.length - 11);
   t.regex(err!.message, /outside PT_LOAD data/);
+});
+
+test('malformed: zero-fill is bounded in total over the PT_LOADs; exactly 1 TiB opens', (t) => {
+  const half = MAX_ZERO_FILL_BYTES / 2;
+  const loads = [
+    { gpa: 0, data: pages(0, 1), memLength: half + 4096 },
+    { gpa: 2 ** 41, data: pages(2 ** 41, 1), memLength: half + 4096 },
+  ];
+  const { bytes } = buildElfCore({ loads });
+  const img = open(bytes);
+  t.is(img.ramBytes, MAX_ZERO_FILL_BYTES + 2 * 4096);
+  t.true(rebuilt(img).equals(bytes));
+  img.close();
+  const over = buildElfCore({ loads: [...loads, { gpa: 2 ** 42, data: pages(2 ** 42, 1), memLength: 2 * 4096 }] });
+  const path = tmpFile(over.bytes);
+  const err = t.throws(() => openElfDump(new RandomAccessFile(path)), { instanceOf: MigError });
+  t.is(err?.code, 'IMAGE_BAD_FIELD');
+  t.like(err?.data, { file: path, offset: over.layout.ph(3) + 40, field: 'program header 3 p_memsz' });
+  t.regex(err!.message, /totals 0x10000001000 bytes/);
 });
 
 test('mutation: any single-byte corruption of the headers and notes opens and rebuilds exactly, or throws a MigError', (t) => {
