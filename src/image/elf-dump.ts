@@ -12,6 +12,7 @@ import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { SegmentMemory } from '../mem/segment-map.js';
 import { parseNotes, PRSTATUS, type ElfNoteSegment } from './elf-notes.js';
 import { writeElfDump } from './elf-write.js';
+import { linearSlots } from './slots.js';
 import type { ByteSink, CpuState, OpenedImage, RamBlockInfo } from './types.js';
 
 export { EM_386, EM_X86_64, NT_PRSTATUS } from './elf-notes.js';
@@ -254,6 +255,9 @@ export function openElfDump(file: RandomAccessFile): OpenedImage & { parts: ElfD
   }));
   return {
     format: 'elf-dump',
+    // Whole pages of each PT_LOAD's file data (a partial last page, never written by QEMU, stays structure).
+    pageSlots: () => linearSlots(parts.loads.filter((l) => l.fileLength >= PAGE_SIZE)
+      .map((l) => ({ fileOffset: l.fileOffset, pages: Math.floor(l.fileLength / PAGE_SIZE), pfn0: l.gpa / PAGE_SIZE }))),
     path: file.path,
     fileSize: file.size,
     memory,

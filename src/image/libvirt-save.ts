@@ -115,9 +115,10 @@ export function writeLibvirtSave(parts: LibvirtSaveParts, pages: RecordPageSourc
 
 export function openLibvirtSave(file: RandomAccessFile, observe?: PageObserver): OpenedImage & { parts: LibvirtSaveParts } {
   const parts = parseLibvirtSave(file, observe);
-  const { memory, ramBlocks } = streamMemory(file, parts.stream);
+  const { memory, ramBlocks, slots } = streamMemory(file, parts.stream);
   return {
     format: 'libvirt-save',
+    pageSlots: () => slots,
     path: file.path,
     fileSize: file.size,
     memory,

@@ -12,6 +12,7 @@ import { fillOffset, Segment, SegmentMemory } from '../mem/segment-map.js';
 import type { ByteSink, RamBlockInfo } from './types.js';
 import { mapMainRam } from './ram-layout.js';
 import { cpuStatesFromTail } from './qemu-devices.js';
+import type { PageSlots } from './slots.js';
 
 export const QEVM_MAGIC = 0x5145564d; // "QEVM"
 export const QEMU_VM_FILE_VERSION = 3;
@@ -367,12 +368,14 @@ function parseConfigSubsection(r: SequentialReader, where: (f: string, o?: numbe
 }
 
 /** The guest-physical view of a parsed stream: main RAM blocks mapped by the machine's RAM layout. */
-export function streamMemory(file: RandomAccessFile, parts: QemuStreamParts): { memory: SegmentMemory; ramBlocks: RamBlockInfo[] } {
+export function streamMemory(file: RandomAccessFile, parts: QemuStreamParts): { memory: SegmentMemory; ramBlocks: RamBlockInfo[]; slots: PageSlots } {
   const main = parts.blocks.map((b, i) => ({ ...b, index: i })).filter((b) => b.main);
   const maps = mapMainRam(parts.machine, main.map((b) => ({ idstr: b.idstr, length: b.length })));
   const segments: Segment[] = [];
   const ramBlocks: RamBlockInfo[] = parts.blocks.map((b) => ({ name: b.idstr, length: b.length, main: b.main, map: [] }));
   const rec = parts.records;
+  // Each PAGE record's data is a slot; it maps to a frame only if it is the page's final copy.
+  const recordPfn = new Float64Array(rec.count).fill(-1);
   main.forEach((b, k) => {
     const final = parts.finalRecord[b.index];
     for (const m of maps[k]) {
@@ -388,13 +391,22 @@ export function streamMemory(file: RandomAccessFile, parts: QemuStreamParts): { 
         } else {
           offsets[p] = rec.data[ri] >= 0 ? rec.data[ri] : fillOffset(rec.fill[ri]);
           zeroPages += rec.zero[ri];
+          recordPfn[ri] = m.gpa / PAGE_SIZE + p;
         }
       }
       segments.push({ kind: 'table', gpa: m.gpa, length: m.length, offsets, zeroPages });
       ramBlocks[b.index].map.push(m);
     }
   });
-  return { memory: new SegmentMemory(file, segments), ramBlocks };
+  let count = 0;
+  for (let i = 0; i < rec.count; i++) if (rec.data[i] >= 0) count++;
+  const slots: PageSlots = { count, fileOffset: new Float64Array(count), pfn: new Float64Array(count) };
+  for (let i = 0, k = 0; i < rec.count; i++) {
+    if (rec.data[i] < 0) continue;
+    slots.fileOffset[k] = rec.data[i];
+    slots.pfn[k++] = recordPfn[i];
+  }
+  return { memory: new SegmentMemory(file, segments), ramBlocks, slots };
 }
 
 /**
@@ -450,9 +462,10 @@ export function writeQemuStream(parts: QemuStreamParts, pages: RecordPageSource,
 /** A bare QEMU migration stream file (`virsh dump` without --memory-only, `migrate exec:cat > file`). */
 export function openQemuStream(file: RandomAccessFile, observe?: PageObserver): import('./types.js').OpenedImage & { parts: QemuStreamParts } {
   const parts = parseQemuStream(file, 0, file.size, observe);
-  const { memory, ramBlocks } = streamMemory(file, parts);
+  const { memory, ramBlocks, slots } = streamMemory(file, parts);
   return {
     format: 'qemu-stream',
+    pageSlots: () => slots,
     path: file.path,
     fileSize: file.size,
     memory,

@@ -8,6 +8,7 @@ import { RandomAccessFile } from '../util/file.js';
 import { PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
 import { SegmentMemory } from '../mem/segment-map.js';
 import type { ByteSink, OpenedImage } from './types.js';
+import { linearSlots } from './slots.js';
 
 export function probeRaw(size: number): boolean {
   return size > 0 && size % PAGE_SIZE === 0;
@@ -39,6 +40,7 @@ export function openRaw(file: RandomAccessFile): OpenedImage {
   const memory = new SegmentMemory(file, [{ kind: 'linear', gpa: 0, length: file.size, fileOffset: 0, fileLength: file.size }]);
   return {
     format: 'raw',
+    pageSlots: () => linearSlots([{ fileOffset: 0, pages: file.size / PAGE_SIZE, pfn0: 0 }]),
     path: file.path,
     fileSize: file.size,
     memory,

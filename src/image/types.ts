@@ -3,6 +3,7 @@
  * picks one by sniffing the head of the file.
  */
 import type { SegmentMemory } from '../mem/segment-map.js';
+import type { PageSlots } from './slots.js';
 
 export type ImageFormat = 'libvirt-save' | 'qemu-stream' | 'elf-dump' | 'raw';
 
@@ -51,6 +52,8 @@ export interface OpenedImage {
   vmcoreinfo?: string;
   /** Machine type from the stream's configuration section (`pc-q35-7.2`). */
   machine?: string;
+  /** Where the file holds whole pages (ascending file offsets) and which frame each one is (see slots.ts). */
+  pageSlots(): PageSlots;
   /** Rebuild this container byte for byte from its parsed parts, taking page contents from `memory`. */
   rebuild(sink: ByteSink): void;
   close(): void;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
 import { imageInfo } from '../../src/cli/commands/info.js';
 import { loadGuest } from '../helpers/corpus.js';
-import { comparePages, isLegacyHole, rebuildDigest, sha256File } from '../helpers/compare.js';
+import { comparePages, isLegacyHole, rebuildDigest, sha256File, verifySlots } from '../helpers/compare.js';
 
 const guest = loadGuest('mig-small');
 const m = guest.manifest;
@@ -61,6 +61,10 @@ for (const f of ['save1', 'dump', 'save2'] as const) {
       const d = rebuildDigest(img);
       t.is(d.bytes, fs.statSync(file).size);
       t.is(d.sha256, sha256File(file));
+      // Page slots: the codec's view of the file. RAM frames backed by data are all slots.
+      const v = verifySlots(img);
+      t.deepEqual(v.problems, []);
+      t.true(v.mapped >= (f === 'dump' ? ramBytes / 4096 : 0.5 * ramBytes / 4096), `${v.mapped} mapped slots`);
     } finally {
       img.close();
     }

@@ -6,7 +6,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
 import { captureFirmwareVm } from '../helpers/qemu.js';
-import { comparePages, isLegacyHole, rebuildDigest, sha256File } from '../helpers/compare.js';
+import { comparePages, isLegacyHole, rebuildDigest, sha256File, verifySlots } from '../helpers/compare.js';
 
 for (const machine of ['q35', 'pc'] as const) {
   test.serial(`${machine}: stream and ELF dump of the same paused VM parse, agree, and rebuild exactly`, async (t) => {
@@ -33,6 +33,9 @@ for (const machine of ['q35', 'pc'] as const) {
       t.is(stream.cpus[0].cr4, elf.cpus[0].cr4);
 
       for (const img of [stream, elf]) {
+        const v = verifySlots(img);
+        t.deepEqual(v.problems, [], `${img.format} page slots`);
+        t.true(v.mapped > 0);
         const d = rebuildDigest(img);
         t.is(d.bytes, fs.statSync(img.path).size);
         t.is(d.sha256, sha256File(img.path), `${img.format} rebuild is byte-identical`);

@@ -6,6 +6,7 @@ import { BufferSink } from '../../../src/util/sink.js';
 import { countPages } from '../../../src/mem/physical-memory.js';
 import { Bytes, page, StreamBuilder } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
+import { verifySlots } from '../../helpers/compare.js';
 
 const KiB = 1024;
 const BLOCKS = [
@@ -64,6 +65,18 @@ test('parses every record kind and maps pc.ram into guest-physical memory', (t) 
   // pages 2, 4 (zero data) and 5..15 (never sent) are zero: 1 + 1 + 11
   t.deepEqual(countPages(img.memory), { total: 16, zero: 13, nonZero: 3 });
   t.deepEqual(img.memory.read(4096 - 2, 4), Buffer.concat([page(9).subarray(4094), page(2).subarray(0, 2)]));
+  img.close();
+});
+
+test('page slots: every PAGE record, final copies mapped to their frames', (t) => {
+  const img = open(fullStream());
+  const v = verifySlots(img);
+  t.deepEqual(v.problems, []);
+  // PAGE records: pc.ram 0, 1, 4 (zero data), pc.bios 0, pc.ram 0 again, vga.vram 1 → 6 slots;
+  // mapped: the final copies of pc.ram pages 0, 1 and 4.
+  t.is(v.slots, 6);
+  t.is(v.mapped, 3);
+  t.deepEqual([...img.pageSlots().pfn], [-1, 1, -1, 4, 0, -1]);
   img.close();
 });
 

@@ -6,6 +6,7 @@ import { BufferSink } from '../../../src/util/sink.js';
 import { countPages } from '../../../src/mem/physical-memory.js';
 import { page } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
+import { verifySlots } from '../../helpers/compare.js';
 
 test('raw file: GPA i is byte i, rebuild is identical', (t) => {
   const buf = Buffer.concat([page(1), page(-1), page(2), page(-1)]);
@@ -16,6 +17,7 @@ test('raw file: GPA i is byte i, rebuild is identical', (t) => {
   const sink = new BufferSink();
   img.rebuild(sink);
   t.true(sink.toBuffer().equals(buf));
+  t.deepEqual(verifySlots(img), { problems: [], slots: 4, mapped: 4 });
 });
 
 test('raw file whose size is not a page multiple is refused, naming the size', (t) => {
