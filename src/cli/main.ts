@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { MigError } from '../util/errors.js';
 import { registerInfo } from './commands/info.js';
+import { registerCodec } from './commands/codec.js';
 import { exitStatusFor, ExitStatus } from './exit.js';
 import { printJson } from './output.js';
 
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerInfo(program);
+  registerCodec(program);
   return program;
 }
 

@@ -31,7 +31,7 @@ export class AtomicFileSink implements ByteSink {
   constructor(finalPath: string) {
     this.finalPath = finalPath;
     this.tmpPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
-    this.fd = fs.openSync(this.tmpPath, 'w', 0o644);
+    this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
   }
 
   write(chunk: Uint8Array): void {
@@ -44,6 +44,22 @@ export class AtomicFileSink implements ByteSink {
     if (this.used + chunk.length > this.buf.length) this.flush();
     this.buf.set(chunk, this.used);
     this.used += chunk.length;
+  }
+
+  /** Read back out.length bytes already written at offset (from the buffer, or the temp file). */
+  readBack(offset: number, out: Buffer): void {
+    const bufStart = this.bytesWritten - this.used;
+    if (offset >= bufStart && offset + out.length <= this.bytesWritten) {
+      this.buf.copy(out, 0, offset - bufStart, offset - bufStart + out.length);
+      return;
+    }
+    if (offset + out.length > bufStart) this.flush();
+    let done = 0;
+    while (done < out.length) {
+      const n = fs.readSync(this.fd, out, done, out.length - done, offset + done);
+      if (n === 0) throw new Error(`internal: read back past the end of ${this.tmpPath}`);
+      done += n;
+    }
   }
 
   private flush(): void {

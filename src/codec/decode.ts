@@ -1,0 +1,166 @@
+/**
+ * Decoder: .mig → image, the encoder's mirror. Checks the header, refuses a missing or wrong
+ * baseline by digest before writing a byte, then checks every frame (order, lengths, xxh3) before
+ * decoding it, writes the image in order to a temp file, and renames it into place only when the
+ * END frame's byte count, slot count and SHA-256 all match.
+ */
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { PAGE_SIZE } from '../mem/physical-memory.js';
+import { RandomAccessFile } from '../util/file.js';
+import { MigError, UsageError } from '../util/errors.js';
+import { AtomicFileSink } from '../util/sink.js';
+import {
+  CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh64,
+} from './container.js';
+import { entropyDecompress } from './entropy.js';
+import { Op, OpReader, unzigzag } from './ops.js';
+import { Baseline, openBaselineFrames } from './baseline.js';
+
+export interface DecodeOptions {
+  baseline?: string;
+}
+
+export interface DecodeSummary {
+  input: string;
+  output: string;
+  format: string;
+  imageBytes: number;
+  slots: number;
+  frames: number;
+  seconds: number;
+}
+
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+
+/** The baseline check happens before any output exists. */
+function checkBaseline(h: MigHeader, migPath: string, baselinePath: string | undefined): Baseline | undefined {
+  if (!(h.flags & Flag.BASELINE)) return undefined;
+  if (!baselinePath) {
+    throw new UsageError(`${migPath} was encoded against a baseline (sha256 ${h.baselineDigest.toString('hex')}); pass it with --baseline`, { baselineDigest: h.baselineDigest.toString('hex') });
+  }
+  const b = openBaselineFrames(baselinePath);
+  if (!b.digest.equals(h.baselineDigest)) {
+    b.close();
+    throw new MigError('MIG_WRONG_BASELINE', `${baselinePath} is not the baseline ${migPath} was encoded against (sha256 ${b.digest.toString('hex')}, expected ${h.baselineDigest.toString('hex')})`,
+      { baseline: baselinePath, expected: h.baselineDigest.toString('hex'), actual: b.digest.toString('hex') });
+  }
+  return b;
+}
+
+export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
+  const t0 = performance.now();
+  const mig = new RandomAccessFile(migPath);
+  const fail = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what);
+  let base: Baseline | undefined;
+  let sink: AtomicFileSink | undefined;
+  try {
+    if (mig.size < HEADER_SIZE) throw fail(mig.size, `file ends inside the ${HEADER_SIZE}-byte header`);
+    const h = decodeHeader(mig.read(0, HEADER_SIZE, '.mig header'), migPath);
+    if (h.flags & Flag.CONTEXT) throw new UsageError(`${migPath} needs a context; this mig does not decode contexts yet`);
+    base = checkBaseline(h, migPath, opts.baseline);
+    sink = new AtomicFileSink(outPath);
+    const out = sink;
+    const sha = createHash('sha256');
+    const slotOffset = new Float64Array(h.slots);
+    const page = Buffer.allocUnsafe(PAGE_SIZE);
+    let slot = 0;
+    let lastBase = -1;
+    let pos = HEADER_SIZE;
+    let frame = 0;
+    const emit = (b: Uint8Array) => {
+      out.write(b);
+      sha.update(b);
+    };
+    const emitSlot = (b: Uint8Array, at: number) => {
+      if (slot >= h.slots) throw fail(at, `more page slots than the header's ${h.slots}`);
+      slotOffset[slot++] = out.bytesWritten;
+      emit(b);
+    };
+    for (;;) {
+      if (pos + FRAME_HEADER_SIZE > mig.size) throw fail(pos, `file ends before frame ${frame} (truncated; no END frame)`);
+      const fh = decodeFrameHeader(mig.read(pos, FRAME_HEADER_SIZE, 'frame header'), migPath, pos, h, frame);
+      const payloadAt = pos + FRAME_HEADER_SIZE;
+      if (payloadAt + fh.codedLength > mig.size) throw fail(payloadAt, `frame ${frame} payload of ${fh.codedLength} bytes runs past the end of the file`);
+      const payload = mig.read(payloadAt, fh.codedLength, 'frame payload');
+      if (xxh64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${frame} checksum mismatch (damaged data)`);
+      pos = payloadAt + fh.codedLength;
+      if (fh.type === FrameType.END) {
+        if (fh.codedLength !== END_PAYLOAD_SIZE) throw fail(payloadAt, 'END frame has the wrong size');
+        const bytes = Number(payload.readBigUInt64LE(0));
+        const slots = Number(payload.readBigUInt64LE(8));
+        if (payload.readUInt32LE(16) !== frame) throw fail(payloadAt + 16, `END frame counts ${payload.readUInt32LE(16)} frames, file has ${frame}`);
+        if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
+        if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
+        if (!sha.digest().equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
+        if (pos !== mig.size) throw fail(pos, `${mig.size - pos} bytes after the END frame`);
+        break;
+      }
+      // DATA: [u32 opsRaw][u32 opsCoded][u32 litRaw][u32 litCoded] opsCoded litCoded
+      if (fh.codedLength < 16) throw fail(payloadAt, 'DATA frame shorter than its stream prefix');
+      const opsRaw = payload.readUInt32LE(0);
+      const opsCoded = payload.readUInt32LE(4);
+      const litRaw = payload.readUInt32LE(8);
+      const litCoded = payload.readUInt32LE(12);
+      if (opsRaw + litRaw + 16 !== fh.rawLength || 16 + opsCoded + litCoded !== fh.codedLength || litRaw % PAGE_SIZE !== 0) {
+        throw fail(payloadAt, `frame ${frame} stream lengths do not add up`);
+      }
+      let ops: Buffer;
+      let lits: Buffer;
+      try {
+        ops = entropyDecompress(h.codec, payload.subarray(16, 16 + opsCoded), opsRaw);
+        lits = litRaw ? entropyDecompress(h.codec, payload.subarray(16 + opsCoded), litRaw) : Buffer.alloc(0);
+      } catch (e) {
+        throw fail(payloadAt + 16, `frame ${frame}: ${(e as Error).message}`);
+      }
+      const r = new OpReader(ops, (off, what) => fail(payloadAt, `frame ${frame} op stream byte ${off}: ${what}`));
+      let lit = 0;
+      while (!r.done) {
+        const op = r.u8();
+        switch (op) {
+          case Op.BYTES:
+            emit(r.bytes(r.varint()));
+            break;
+          case Op.ZERO:
+            for (let n = r.varint(); n > 0; n--) emitSlot(ZERO_PAGE, payloadAt);
+            break;
+          case Op.LIT:
+            if (lit + PAGE_SIZE > lits.length) throw fail(payloadAt, `frame ${frame}: more literal ops than literal pages`);
+            emitSlot(lits.subarray(lit, lit + PAGE_SIZE), payloadAt);
+            lit += PAGE_SIZE;
+            break;
+          case Op.DUP: {
+            const d = r.varint();
+            if (d < 1 || d > slot) throw fail(payloadAt, `frame ${frame}: reference to slot ${slot - d} outside 0..${slot - 1}`);
+            out.readBack(slotOffset[slot - d], page);
+            emitSlot(page, payloadAt);
+            break;
+          }
+          case Op.BASE:
+          case Op.BASE_RUN: {
+            if (!base) throw fail(payloadAt, `frame ${frame}: baseline reference in a .mig encoded without a baseline`);
+            const n = op === Op.BASE ? 1 : r.varint();
+            if (op === Op.BASE) lastBase = lastBase + 1 + unzigzag(r.varint()) - 1;
+            for (let i = 0; i < n; i++) {
+              lastBase++;
+              if (!base.readFrame(lastBase, page)) throw fail(payloadAt, `frame ${frame}: baseline has no frame ${lastBase}`);
+              emitSlot(page, payloadAt);
+            }
+            break;
+          }
+          default:
+            throw fail(payloadAt, `frame ${frame}: unknown op 0x${op.toString(16)}`);
+        }
+      }
+      if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${(lits.length - lit) / PAGE_SIZE} literal pages left unused`);
+      frame++;
+    }
+    sink.commit();
+    sink = undefined;
+    return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frame + 1, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    sink?.abort();
+    base?.close();
+    mig.close();
+  }
+}

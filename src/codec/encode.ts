@@ -1,0 +1,232 @@
+/**
+ * Encoder: image → .mig. Reads the image once, front to back, as verbatim bytes + page slots
+ * (src/image/slots.ts) and sends each slot the cheapest way it knows: zero pages as a run count,
+ * pages equal to an earlier page of the image or to a baseline page as references (every candidate
+ * from the xxh3 index verified byte for byte), the rest as literals; structure bytes and references
+ * go to the op stream, literals to the literal stream; each frame's two streams are entropy-coded.
+ */
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
+import { openImage } from '../image/probe.js';
+import type { ByteSink, OpenedImage } from '../image/types.js';
+import { RandomAccessFile, SequentialReader } from '../util/file.js';
+import { encodeFrameHeader, encodeHeader, END_PAYLOAD_SIZE, Flag, FrameType, HEADER_SIZE } from './container.js';
+import { CodecName, DEFAULT_LEVEL, entropyCompress } from './entropy.js';
+import { ByteWriter, Op, zigzag } from './ops.js';
+import { PageIndex, pageHash } from './page-index.js';
+import { Baseline, openBaseline } from './baseline.js';
+
+export interface EncodeOptions {
+  codec?: CodecName;
+  level?: number;
+  /** Previous image of the same VM (or a blank VM) that the decoder will also have. */
+  baseline?: string;
+  /** Raw bytes per frame (default 4 MiB). */
+  frameRaw?: number;
+  onProgress?: (bytesRead: number, imageBytes: number) => void;
+}
+
+export interface TechniqueStats {
+  pages: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface EncodeSummary {
+  image: string;
+  format: string;
+  imageBytes: number;
+  outputBytes: number;
+  ratio: number;
+  slots: number;
+  frames: number;
+  seconds: number;
+  /** bytesOut of zero/dup/baseline is their share of the coded op stream (estimated per op); literal and structure are measured. */
+  techniques: { zero: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
+}
+
+/** A frame may pass frameRaw by one op (a literal page) plus the 16-byte stream prefix. */
+const FRAME_SLACK = 2 * PAGE_SIZE;
+
+export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = {}): EncodeSummary {
+  const t0 = performance.now();
+  const codec = opts.codec ?? 'zstd';
+  const level = opts.level ?? DEFAULT_LEVEL[codec];
+  const frameRaw = opts.frameRaw ?? 4 << 20;
+  const img: OpenedImage = openImage(path);
+  let base: Baseline | undefined;
+  try {
+    base = opts.baseline ? openBaseline(opts.baseline) : undefined;
+    const slots = img.pageSlots();
+    const header = encodeHeader({
+      sourceFormat: img.format, codec, flags: base ? Flag.BASELINE : 0, pageSize: PAGE_SIZE,
+      imageBytes: img.fileSize, slots: slots.count,
+      contextDigest: Buffer.alloc(32), baselineDigest: base ? base.digest : Buffer.alloc(32), frameRawLimit: frameRaw + FRAME_SLACK,
+    });
+    sink.write(header);
+    let out = HEADER_SIZE;
+    const stat = (): TechniqueStats => ({ pages: 0, bytesIn: 0, bytesOut: 0 });
+    const tech = { zero: stat(), duplicate: stat(), baseline: stat(), literal: stat(), structure: stat() };
+    const ops = new ByteWriter(1 << 16);
+    const lits = new ByteWriter(frameRaw + PAGE_SIZE);
+    // Op-stream bytes per technique in the current frame, to share the coded op stream out fairly.
+    const opBytes = { zero: 0, duplicate: 0, baseline: 0, structure: 0 };
+    let frames = 0;
+    const flush = () => {
+      if (ops.length === 0 && lits.length === 0) return;
+      const opsRaw = ops.length;
+      const litRaw = lits.length;
+      const opsCoded = entropyCompress(codec, level, ops.take());
+      const litCoded = litRaw ? entropyCompress(codec, level, lits.take()) : Buffer.alloc(0);
+      const prefix = Buffer.alloc(16);
+      prefix.writeUInt32LE(opsRaw, 0);
+      prefix.writeUInt32LE(opsCoded.length, 4);
+      prefix.writeUInt32LE(litRaw, 8);
+      prefix.writeUInt32LE(litCoded.length, 12);
+      const payload = Buffer.concat([prefix, opsCoded, litCoded]);
+      sink.write(encodeFrameHeader(FrameType.DATA, frames++, opsRaw + litRaw + 16, payload));
+      sink.write(payload);
+      out += 24 + payload.length;
+      tech.literal.bytesOut += litCoded.length;
+      const opTotal = opBytes.zero + opBytes.duplicate + opBytes.baseline + opBytes.structure || 1;
+      const share = opsCoded.length + 16 + 24;
+      for (const k of ['zero', 'duplicate', 'baseline', 'structure'] as const) {
+        tech[k].bytesOut += (share * opBytes[k]) / opTotal;
+        opBytes[k] = 0;
+      }
+    };
+    const room = () => ops.length + lits.length >= frameRaw && flush();
+
+    const file = new RandomAccessFile(path);
+    const reader = new SequentialReader(file, 0);
+    const sha = createHash('sha256');
+    const index = new PageIndex(slots.count);
+    const h = new Uint32Array(2);
+    const cand = Buffer.allocUnsafe(PAGE_SIZE);
+    let zeroRun = 0;
+    let baseRun = 0;
+    let lastBase = -1;
+    const endRuns = () => {
+      if (zeroRun) {
+        const before = ops.length;
+        ops.u8(Op.ZERO);
+        ops.varint(zeroRun);
+        opBytes.zero += ops.length - before;
+        zeroRun = 0;
+      }
+      if (baseRun) {
+        const before = ops.length;
+        ops.u8(Op.BASE_RUN);
+        ops.varint(baseRun);
+        opBytes.baseline += ops.length - before;
+        baseRun = 0;
+      }
+    };
+    const structure = (n: number) => {
+      while (n > 0) {
+        endRuns();
+        room();
+        const take = Math.min(n, Math.max(1024, frameRaw - ops.length - lits.length));
+        const v = reader.view(take, 'structure bytes');
+        sha.update(v);
+        const before = ops.length;
+        ops.u8(Op.BYTES);
+        ops.varint(take);
+        ops.bytes(v);
+        opBytes.structure += ops.length - before;
+        tech.structure.bytesIn += take;
+        n -= take;
+      }
+    };
+    try {
+      for (let k = 0; k < slots.count; k++) {
+        structure(slots.fileOffset[k] - reader.pos);
+        const page = reader.view(PAGE_SIZE, 'page slot');
+        sha.update(page);
+        opts.onProgress?.(reader.pos, img.fileSize);
+        if (isZeroPage(page, 0)) {
+          if (baseRun) endRuns();
+          zeroRun++;
+          tech.zero.pages++;
+          tech.zero.bytesIn += PAGE_SIZE;
+          continue;
+        }
+        // Same frame in the baseline first: the common case of repeated migration, and cheapest.
+        const pfn = slots.pfn[k];
+        if (base && pfn >= 0 && base.readFrame(pfn, cand) && cand.equals(page)) {
+          if (zeroRun) endRuns();
+          if (pfn === lastBase + 1) {
+            baseRun++;
+          } else {
+            endRuns();
+            const before = ops.length;
+            ops.u8(Op.BASE);
+            ops.varint(zigzag(pfn - (lastBase + 1)));
+            opBytes.baseline += ops.length - before;
+          }
+          lastBase = pfn;
+          tech.baseline.pages++;
+          tech.baseline.bytesIn += PAGE_SIZE;
+          room();
+          continue;
+        }
+        endRuns();
+        room();
+        pageHash(page, 0, h);
+        const earlier = index.get(h[0], h[1]);
+        if (earlier >= 0) {
+          file.readInto(cand, 0, PAGE_SIZE, slots.fileOffset[earlier]);
+          if (cand.equals(page)) {
+            const before = ops.length;
+            ops.u8(Op.DUP);
+            ops.varint(k - earlier);
+            opBytes.duplicate += ops.length - before;
+            tech.duplicate.pages++;
+            tech.duplicate.bytesIn += PAGE_SIZE;
+            continue;
+          }
+        }
+        if (base) {
+          const f = base.lookup(h[0], h[1], page, cand);
+          if (f >= 0) {
+            const before = ops.length;
+            ops.u8(Op.BASE);
+            ops.varint(zigzag(f - (lastBase + 1)));
+            opBytes.baseline += ops.length - before;
+            lastBase = f;
+            tech.baseline.pages++;
+            tech.baseline.bytesIn += PAGE_SIZE;
+            continue;
+          }
+        }
+        index.add(h[0], h[1], k);
+        ops.u8(Op.LIT);
+        lits.bytes(page);
+        tech.literal.pages++;
+        tech.literal.bytesIn += PAGE_SIZE;
+      }
+      structure(img.fileSize - reader.pos);
+      endRuns();
+      flush();
+    } finally {
+      file.close();
+    }
+    const end = Buffer.alloc(END_PAYLOAD_SIZE);
+    end.writeBigUInt64LE(BigInt(img.fileSize), 0);
+    end.writeBigUInt64LE(BigInt(slots.count), 8);
+    end.writeUInt32LE(frames, 16);
+    sha.digest().copy(end, 24);
+    sink.write(encodeFrameHeader(FrameType.END, frames, END_PAYLOAD_SIZE, end));
+    sink.write(end);
+    out += 24 + END_PAYLOAD_SIZE;
+    for (const t of Object.values(tech)) t.bytesOut = Math.round(t.bytesOut);
+    return {
+      image: path, format: img.format, imageBytes: img.fileSize, outputBytes: out, ratio: out / img.fileSize,
+      slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, techniques: tech,
+    };
+  } finally {
+    img.close();
+    base?.close();
+  }
+}
