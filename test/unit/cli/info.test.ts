@@ -1,5 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { mig, MIG } from '../../helpers/cli.js';
 import { page, saveImage, StreamBuilder } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
@@ -68,4 +69,27 @@ test('a reader closing the pipe early is not an error', (t) => {
   const path = tmpFile(image());
   const r = spawnSync('sh', ['-c', `"${process.execPath}" "${MIG}" info "${path}" | head -c 1 >/dev/null; echo "status=\${PIPESTATUS:-x}"`], { encoding: 'utf8' });
   t.notRegex(r.stderr, /EPIPE|Unhandled/);
+});
+
+test('encode/decode CLI: round trip, JSON summary, corrupt .mig exits 3 without output', (t) => {
+  const src = tmpFile(image(), 'cli.img');
+  const out = tmpFile(Buffer.alloc(0), 'cli.mig');
+  const e = mig('encode', src, '-o', out, '--json');
+  t.is(e.status, 0, e.stderr);
+  const s = JSON.parse(e.stdout);
+  t.is(s.format, 'libvirt-save');
+  t.is(s.outputBytes, fs.statSync(out).size);
+  const back = `${out}.img`;
+  const d = mig('decode', out, '-o', back);
+  t.is(d.status, 0, d.stderr);
+  t.true(fs.readFileSync(back).equals(fs.readFileSync(src)));
+  const bad = fs.readFileSync(out);
+  bad[bad.length - 40] ^= 1; // inside the END frame's SHA-256
+  fs.writeFileSync(out, bad);
+  const back2 = `${out}.2.img`;
+  const f = mig('decode', out, '-o', back2);
+  t.is(f.status, 3);
+  t.regex(f.stderr, /checksum mismatch/);
+  t.false(fs.existsSync(back2));
+  t.is(mig('encode', src, '-o', `${out}.x`, '--codec', 'lz4').status, 2);
 });
