@@ -1,0 +1,186 @@
+/**
+ * Building a context: the dictionary of guest file contents (executables, shared libraries, and
+ * whatever `--include` adds) that later stages match memory pages against. Both migration hosts
+ * build it from the same disk image, so it never crosses the wire; its content digest is what the
+ * two sides compare.
+ *
+ *   buildContext(source)  directory tree or ext2/3/4 image → files in memory, sorted, hashed, laid out
+ *   writeContext(result)  → CTX file (docs/format/context.md), atomically (temp file + rename)
+ *
+ * The digest depends only on the selected paths and their bytes: not on mtimes, owners, build
+ * time, or whether the source was a directory or an image of it.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { MigError, UsageError } from '../util/errors.js';
+import { writeAtomically } from '../util/sink.js';
+import { extractDirs, isExtImage, makeOwnerAccessible } from './ext4.js';
+import { alignPage, CTX_HEADER_SIZE, digestPrefix, encodeHeader, encodeTable } from './format.js';
+import { collectTree, makeSelection, walkDirs, type TreeFile } from './tree.js';
+
+export type ContextSourceKind = 'directory' | 'ext4';
+
+export interface ContextBuildOptions {
+  /** Extra root-relative globs (`*`, `?`, `**`) whose regular files are added whatever their content. */
+  include?: string[];
+  /** Called after each selected file is read, with running totals. */
+  onProgress?: (files: number, bytes: number) => void;
+}
+
+export interface ContextBuildFile {
+  /** Root-relative path (UTF-8 decoding of pathBytes, for display and lookups). */
+  path: string;
+  pathBytes: Buffer;
+  size: number;
+  sha256: Buffer;
+  elf: boolean;
+  /** Offset in the content area: a multiple of 4096, shared by files with equal content; 0 when empty. */
+  offset: number;
+}
+
+export interface ContextBuildResult {
+  source: string;
+  sourceKind: ContextSourceKind;
+  /** In byte-wise order of pathBytes. */
+  files: ContextBuildFile[];
+  /** Distinct contents in content-area order; each starts at `offset` and is zero-padded to 4096. */
+  blobs: { offset: number; data: Buffer }[];
+  /** Sum of file sizes. */
+  fileBytes: number;
+  /** Bytes of the content area (distinct contents, each page-padded). */
+  contentBytes: number;
+  digest: Buffer;
+  elapsedMs: number;
+}
+
+/** Decide what `source` is: a directory, or a file/block device with an ext2/3/4 superblock. */
+export function sourceKind(source: string): ContextSourceKind {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(source);
+  } catch (e) {
+    throw new UsageError(`cannot open ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: source });
+  }
+  if (st.isDirectory()) return 'directory';
+  let ext = false;
+  try {
+    ext = (st.isFile() || st.isBlockDevice()) && isExtImage(source);
+  } catch (e) {
+    throw new UsageError(`cannot read ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: source });
+  }
+  if (ext) return 'ext4';
+  throw new UsageError(`${source} is neither a directory nor an ext2/3/4 file-system image (no superblock magic 0xef53 at byte 1080)`, { file: source });
+}
+
+/** Remove a scratch tree, making it writable first if an unprivileged extraction left it locked. */
+function removeTree(dir: string): void {
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+  } catch {
+    makeOwnerAccessible(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function buildContext(source: string, opts: ContextBuildOptions = {}): Promise<ContextBuildResult> {
+  const t0 = performance.now();
+  const kind = sourceKind(source);
+  const sel = makeSelection(opts.include);
+  let files = 0;
+  let bytes = 0;
+  const onFile = opts.onProgress && ((f: TreeFile) => opts.onProgress!(++files, (bytes += f.data.length)));
+
+  let tree: TreeFile[];
+  if (kind === 'directory') {
+    tree = collectTree(source, sel, onFile);
+  } else {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-context-'));
+    try {
+      const root = path.join(work, 'root');
+      fs.mkdirSync(root);
+      await extractDirs(source, walkDirs(sel), root, work);
+      tree = collectTree(root, sel, onFile);
+    } finally {
+      removeTree(work);
+    }
+  }
+  return { ...layOut(tree), source, sourceKind: kind, elapsedMs: Math.round(performance.now() - t0) };
+}
+
+/** Sort, hash, share equal contents, place each distinct content on a page boundary, and digest. */
+export function layOut(tree: TreeFile[]): Omit<ContextBuildResult, 'source' | 'sourceKind' | 'elapsedMs'> {
+  const sorted = [...tree].sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes));
+  const files: ContextBuildFile[] = [];
+  const blobs: { offset: number; data: Buffer }[] = [];
+  const placed = new Map<string, number>();
+  const digest = createHash('sha256');
+  let cursor = 0;
+  let fileBytes = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const f = sorted[i];
+    if (i > 0 && sorted[i - 1].pathBytes.equals(f.pathBytes)) {
+      throw new MigError('INTERNAL', `context: path ${f.pathBytes.toString()} selected twice`);
+    }
+    const sha256 = createHash('sha256').update(f.data).digest();
+    let offset = 0;
+    if (f.data.length > 0) {
+      const key = sha256.toString('hex') + ':' + f.data.length;
+      const known = placed.get(key);
+      if (known !== undefined) offset = known;
+      else {
+        offset = cursor;
+        placed.set(key, offset);
+        blobs.push({ offset, data: f.data });
+        cursor += alignPage(f.data.length);
+      }
+    }
+    digest.update(digestPrefix(f.pathBytes, f.data.length)).update(f.data);
+    fileBytes += f.data.length;
+    files.push({ path: f.pathBytes.toString('utf8'), pathBytes: f.pathBytes, size: f.data.length, sha256, elf: f.elf, offset });
+  }
+  return { files, blobs, fileBytes, contentBytes: cursor, digest: digest.digest() };
+}
+
+export interface ContextWriteInfo {
+  path: string;
+  fileSize: number;
+}
+
+/** Write `result` as a CTX file at `outPath`: nothing appears under that name unless all of it was written. */
+export function writeContext(result: ContextBuildResult, outPath: string): ContextWriteInfo {
+  const table = encodeTable(result.files);
+  const contentOffset = alignPage(CTX_HEADER_SIZE + table.length);
+  const header = encodeHeader({
+    fileCount: result.files.length,
+    tableLength: table.length,
+    contentOffset,
+    contentLength: result.contentBytes,
+    fileBytes: result.fileBytes,
+    digest: result.digest,
+    tableSha256: createHash('sha256').update(table).digest(),
+  });
+  const zeros = Buffer.alloc(4096);
+  try {
+    writeAtomically(outPath, (sink) => {
+      sink.write(header);
+      sink.write(table);
+      sink.write(zeros.subarray(0, contentOffset - CTX_HEADER_SIZE - table.length));
+      let at = 0;
+      for (const b of result.blobs) {
+        if (b.offset !== at) throw new MigError('INTERNAL', `context: blob at ${b.offset}, expected ${at}`);
+        sink.write(b.data);
+        const padded = alignPage(b.data.length);
+        sink.write(zeros.subarray(0, padded - b.data.length));
+        at += padded;
+      }
+      if (at !== result.contentBytes) throw new MigError('INTERNAL', `context: wrote ${at} content bytes, expected ${result.contentBytes}`);
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (!(e instanceof MigError) && err.syscall === 'open') throw new UsageError(`cannot create ${outPath}: ${err.code}`, { file: outPath });
+    throw e;
+  }
+  return { path: outPath, fileSize: contentOffset + result.contentBytes };
+}
