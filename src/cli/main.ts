@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { MigError } from '../util/errors.js';
 import { registerInfo } from './commands/info.js';
 import { registerCodec } from './commands/codec.js';
+import { registerContext } from './commands/context.js';
 import { exitStatusFor, ExitStatus } from './exit.js';
 import { printJson } from './output.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInfo(program);
   registerCodec(program);
+  registerContext(program);
   return program;
 }
 
