@@ -57,9 +57,11 @@ test-unit: build
 test-integration: build services vm-small
 	npx ava 'dist/test/integration/**/*.test.js'
 
-# Benchmarks (not tests): reader throughput against cat on the large guest.
+# Benchmarks (not tests), on the large guest: reader throughput against cat, then mig encode/decode.
+# Results also go to bench/results/*.json (git-ignored).
 bench: build vm-large
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
+	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
 
 # Everything installed and built, the sample guest built, `mig info` run on its save image.
 demo: build vm-small
