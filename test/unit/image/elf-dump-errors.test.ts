@@ -4,35 +4,11 @@ import * as fs from 'node:fs';
 import { RandomAccessFile } from '../../../src/util/file.js';
 import { MigError } from '../../../src/util/errors.js';
 import { MAX_METADATA_BYTES, MAX_ZERO_FILL_BYTES, openElfDump } from '../../../src/image/elf-dump.js';
-import { BufferSink } from '../../../src/util/sink.js';
-import { buildElfCore, CpuSpec, ElfSpec, pages } from '../../helpers/elf-writer.js';
+import { buildElfCore, ElfSpec, pages } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
+import { openElf as open, rebuilt, SPEC64 } from '../../helpers/elf-fixtures.js';
 
-// Same fixture as elf-dump.test.ts.
-const CPUS: CpuSpec[] = [
-  { rip: 0xffffffff81e0b1a2n, rsp: 0xffffffff82a03e88n, cr3: 0x10a000n, gsBase: 0xffff88803ec00000n, kernelGsBase: 0x7f0000001000n },
-  { rip: 0xffffffff81e0c000n, rsp: 0xffffc90000083e90n, cr3: 0x2f3e000n },
-];
-const VMCOREINFO = 'OSRELEASE=6.1.0-18-amd64\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff8260a000\nNUMBER(phys_base)=0\n';
 
-/** Three loads like a small q35 guest: low RAM, RAM above 1 MiB, and RAM above 4 GiB. */
-const SPEC64: ElfSpec = {
-  loads: [
-    { gpa: 0, data: pages(0, 4, 0x10) },
-    { gpa: 0x100000, data: pages(0x100000, 8, 0x20) },
-    { gpa: 0x100000000, data: pages(0x100000000, 2, 0x30) },
-  ],
-  cpus: CPUS,
-  vmcoreinfo: VMCOREINFO,
-};
-
-const open = (buf: Buffer) => openElfDump(new RandomAccessFile(tmpFile(buf, 'dump.elf')));
-
-function rebuilt(img: { rebuild(s: BufferSink): void }): Buffer {
-  const sink = new BufferSink();
-  img.rebuild(sink);
-  return sink.toBuffer();
-}
 
 // ---- malformed input ------------------------------------------------------------------------
 

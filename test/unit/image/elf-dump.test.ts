@@ -2,35 +2,13 @@ import test from 'ava';
 import { RandomAccessFile } from '../../../src/util/file.js';
 import { AddressFault } from '../../../src/util/errors.js';
 import { SegmentMemory } from '../../../src/mem/segment-map.js';
-import { openElfDump, parseElfDump, probeElfDump, writeElfDump } from '../../../src/image/elf-dump.js';
+import { parseElfDump, probeElfDump, writeElfDump } from '../../../src/image/elf-dump.js';
 import { BufferSink } from '../../../src/util/sink.js';
-import { buildElfCore, CpuSpec, EM_386, ElfSpec, pages, stampedPage, tinyLoads } from '../../helpers/elf-writer.js';
+import { buildElfCore, EM_386, pages, stampedPage, tinyLoads } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
+import { CPUS, openElf as open, rebuilt, SPEC64, VMCOREINFO } from '../../helpers/elf-fixtures.js';
 
-const CPUS: CpuSpec[] = [
-  { rip: 0xffffffff81e0b1a2n, rsp: 0xffffffff82a03e88n, cr3: 0x10a000n, gsBase: 0xffff88803ec00000n, kernelGsBase: 0x7f0000001000n },
-  { rip: 0xffffffff81e0c000n, rsp: 0xffffc90000083e90n, cr3: 0x2f3e000n },
-];
-const VMCOREINFO = 'OSRELEASE=6.1.0-18-amd64\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff8260a000\nNUMBER(phys_base)=0\n';
 
-/** Three loads like a small q35 guest: low RAM, RAM above 1 MiB, and RAM above 4 GiB. */
-const SPEC64: ElfSpec = {
-  loads: [
-    { gpa: 0, data: pages(0, 4, 0x10) },
-    { gpa: 0x100000, data: pages(0x100000, 8, 0x20) },
-    { gpa: 0x100000000, data: pages(0x100000000, 2, 0x30) },
-  ],
-  cpus: CPUS,
-  vmcoreinfo: VMCOREINFO,
-};
-
-const open = (buf: Buffer) => openElfDump(new RandomAccessFile(tmpFile(buf, 'dump.elf')));
-
-function rebuilt(img: { rebuild(s: BufferSink): void }): Buffer {
-  const sink = new BufferSink();
-  img.rebuild(sink);
-  return sink.toBuffer();
-}
 
 test('ELF64: probe, loads, memory, CPUs, VMCOREINFO, byte-exact rebuild', (t) => {
   const { bytes, layout } = buildElfCore(SPEC64);

@@ -4,26 +4,9 @@ import { RandomAccessFile } from '../../../src/util/file.js';
 import { MigError } from '../../../src/util/errors.js';
 import { probeElfDump } from '../../../src/image/elf-dump.js';
 import { KDUMP_UNSUPPORTED_MESSAGE, openKdump, probeKdump } from '../../../src/image/kdump.js';
-import { buildElfCore, CpuSpec, ElfSpec, pages } from '../../helpers/elf-writer.js';
+import { buildElfCore } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
-
-// The ELF dump fixture of elf-dump.test.ts, to show kdump probing does not claim it.
-const CPUS: CpuSpec[] = [
-  { rip: 0xffffffff81e0b1a2n, rsp: 0xffffffff82a03e88n, cr3: 0x10a000n, gsBase: 0xffff88803ec00000n, kernelGsBase: 0x7f0000001000n },
-  { rip: 0xffffffff81e0c000n, rsp: 0xffffc90000083e90n, cr3: 0x2f3e000n },
-];
-const VMCOREINFO = 'OSRELEASE=6.1.0-18-amd64\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff8260a000\nNUMBER(phys_base)=0\n';
-
-/** Three loads like a small q35 guest: low RAM, RAM above 1 MiB, and RAM above 4 GiB. */
-const SPEC64: ElfSpec = {
-  loads: [
-    { gpa: 0, data: pages(0, 4, 0x10) },
-    { gpa: 0x100000, data: pages(0x100000, 8, 0x20) },
-    { gpa: 0x100000000, data: pages(0x100000000, 2, 0x30) },
-  ],
-  cpus: CPUS,
-  vmcoreinfo: VMCOREINFO,
-};
+import { SPEC64 } from '../../helpers/elf-fixtures.js';
 
 test('kdump: flattened and plain headers are recognised and refused with advice', (t) => {
   const flat = Buffer.alloc(4096 + 32);
