@@ -15,7 +15,7 @@ import {
 } from './container.js';
 import { entropyDecompress } from './entropy.js';
 import { Op, OpReader, unzigzag } from './ops.js';
-import { Baseline, openBaselineFrames } from './baseline.js';
+import { Baseline, openBaseline } from './baseline.js';
 
 export interface DecodeOptions {
   baseline?: string;
@@ -39,7 +39,7 @@ function checkBaseline(h: MigHeader, migPath: string, baselinePath: string | und
   if (!baselinePath) {
     throw new UsageError(`${migPath} was encoded against a baseline (sha256 ${h.baselineDigest.toString('hex')}); pass it with --baseline`, { baselineDigest: h.baselineDigest.toString('hex') });
   }
-  const b = openBaselineFrames(baselinePath);
+  const b = openBaseline(baselinePath, false);
   if (!b.digest.equals(h.baselineDigest)) {
     b.close();
     throw new MigError('MIG_WRONG_BASELINE', `${baselinePath} is not the baseline ${migPath} was encoded against (sha256 ${b.digest.toString('hex')}, expected ${h.baselineDigest.toString('hex')})`,

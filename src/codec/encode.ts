@@ -97,6 +97,13 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       }
     };
     const room = () => ops.length + lits.length >= frameRaw && flush();
+    /** Append an op with one varint operand, counting its bytes against a technique. */
+    const op = (code: number, arg: number, kind: keyof typeof opBytes) => {
+      const before = ops.length;
+      ops.u8(code);
+      ops.varint(arg);
+      opBytes[kind] += ops.length - before;
+    };
 
     const file = new RandomAccessFile(path);
     const reader = new SequentialReader(file, 0);
@@ -108,20 +115,10 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     let baseRun = 0;
     let lastBase = -1;
     const endRuns = () => {
-      if (zeroRun) {
-        const before = ops.length;
-        ops.u8(Op.ZERO);
-        ops.varint(zeroRun);
-        opBytes.zero += ops.length - before;
-        zeroRun = 0;
-      }
-      if (baseRun) {
-        const before = ops.length;
-        ops.u8(Op.BASE_RUN);
-        ops.varint(baseRun);
-        opBytes.baseline += ops.length - before;
-        baseRun = 0;
-      }
+      if (zeroRun) op(Op.ZERO, zeroRun, 'zero');
+      if (baseRun) op(Op.BASE_RUN, baseRun, 'baseline');
+      zeroRun = 0;
+      baseRun = 0;
     };
     const structure = (n: number) => {
       while (n > 0) {
@@ -130,11 +127,9 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         const take = Math.min(n, Math.max(1024, frameRaw - ops.length - lits.length));
         const v = reader.view(take, 'structure bytes');
         sha.update(v);
-        const before = ops.length;
-        ops.u8(Op.BYTES);
-        ops.varint(take);
+        op(Op.BYTES, take, 'structure');
         ops.bytes(v);
-        opBytes.structure += ops.length - before;
+        opBytes.structure += take;
         tech.structure.bytesIn += take;
         n -= take;
       }
@@ -160,10 +155,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
             baseRun++;
           } else {
             endRuns();
-            const before = ops.length;
-            ops.u8(Op.BASE);
-            ops.varint(zigzag(pfn - (lastBase + 1)));
-            opBytes.baseline += ops.length - before;
+            op(Op.BASE, zigzag(pfn - (lastBase + 1)), 'baseline');
           }
           lastBase = pfn;
           tech.baseline.pages++;
@@ -178,10 +170,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         if (earlier >= 0) {
           file.readInto(cand, 0, PAGE_SIZE, slots.fileOffset[earlier]);
           if (cand.equals(page)) {
-            const before = ops.length;
-            ops.u8(Op.DUP);
-            ops.varint(k - earlier);
-            opBytes.duplicate += ops.length - before;
+            op(Op.DUP, k - earlier, 'duplicate');
             tech.duplicate.pages++;
             tech.duplicate.bytesIn += PAGE_SIZE;
             continue;
@@ -190,10 +179,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         if (base) {
           const f = base.lookup(h[0], h[1], page, cand);
           if (f >= 0) {
-            const before = ops.length;
-            ops.u8(Op.BASE);
-            ops.varint(zigzag(f - (lastBase + 1)));
-            opBytes.baseline += ops.length - before;
+            op(Op.BASE, zigzag(f - (lastBase + 1)), 'baseline');
             lastBase = f;
             tech.baseline.pages++;
             tech.baseline.bytesIn += PAGE_SIZE;

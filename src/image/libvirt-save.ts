@@ -5,9 +5,8 @@
  */
 import { ImageErrorCode, ImageFormatError, UnsupportedImageError } from '../util/errors.js';
 import { RandomAccessFile } from '../util/file.js';
-import { fileRecordPages, PageObserver, parseQemuStream, QemuStreamParts, RecordPageSource, streamMemory, writeQemuStream } from './qemu-stream.js';
+import { fileRecordPages, PageObserver, parseQemuStream, QemuStreamParts, RecordPageSource, streamImage, writeQemuStream } from './qemu-stream.js';
 import type { ByteSink, OpenedImage } from './types.js';
-import { cpuStatesFromTail } from './qemu-devices.js';
 
 export const SAVE_MAGIC = 'LibvirtQemudSave';
 export const SAVE_PARTIAL_MAGIC = 'LibvirtQemudPart';
@@ -115,19 +114,6 @@ export function writeLibvirtSave(parts: LibvirtSaveParts, pages: RecordPageSourc
 
 export function openLibvirtSave(file: RandomAccessFile, observe?: PageObserver): OpenedImage & { parts: LibvirtSaveParts } {
   const parts = parseLibvirtSave(file, observe);
-  const { memory, ramBlocks, slots } = streamMemory(file, parts.stream);
-  return {
-    format: 'libvirt-save',
-    pageSlots: () => slots,
-    path: file.path,
-    fileSize: file.size,
-    memory,
-    ramBlocks,
-    ramBytes: ramBlocks.filter((b) => b.main).reduce((s, b) => s + b.length, 0),
-    cpus: cpuStatesFromTail(parts.stream.tail),
-    machine: parts.stream.machine,
-    parts,
-    rebuild: (sink) => writeLibvirtSave(parts, fileRecordPages(file, parts.stream), sink),
-    close: () => file.close(),
-  };
+  const img = streamImage(file, 'libvirt-save', parts.stream, (sink) => writeLibvirtSave(parts, fileRecordPages(file, parts.stream), sink));
+  return { ...img, parts };
 }

@@ -9,7 +9,7 @@ import { ImageErrorCode, ImageFormatError, UnsupportedImageError } from '../util
 import { RandomAccessFile, SequentialReader } from '../util/file.js';
 import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
 import { fillOffset, Segment, SegmentMemory } from '../mem/segment-map.js';
-import type { ByteSink, RamBlockInfo } from './types.js';
+import type { ByteSink, OpenedImage, RamBlockInfo } from './types.js';
 import { mapMainRam } from './ram-layout.js';
 import { cpuStatesFromTail } from './qemu-devices.js';
 import type { PageSlots } from './slots.js';
@@ -459,22 +459,27 @@ export function writeQemuStream(parts: QemuStreamParts, pages: RecordPageSource,
   flush();
 }
 
-/** A bare QEMU migration stream file (`virsh dump` without --memory-only, `migrate exec:cat > file`). */
-export function openQemuStream(file: RandomAccessFile, observe?: PageObserver): import('./types.js').OpenedImage & { parts: QemuStreamParts } {
-  const parts = parseQemuStream(file, 0, file.size, observe);
-  const { memory, ramBlocks, slots } = streamMemory(file, parts);
+/** The OpenedImage of a file whose memory is a QEMU stream (bare, or inside a libvirt save image). */
+export function streamImage(file: RandomAccessFile, format: 'qemu-stream' | 'libvirt-save', stream: QemuStreamParts, rebuild: (sink: ByteSink) => void): OpenedImage {
+  const { memory, ramBlocks, slots } = streamMemory(file, stream);
   return {
-    format: 'qemu-stream',
-    pageSlots: () => slots,
+    format,
     path: file.path,
     fileSize: file.size,
     memory,
     ramBlocks,
     ramBytes: ramBlocks.filter((b) => b.main).reduce((s, b) => s + b.length, 0),
-    cpus: cpuStatesFromTail(parts.tail),
-    machine: parts.machine,
-    parts,
-    rebuild: (sink) => writeQemuStream(parts, fileRecordPages(file, parts), sink),
+    cpus: cpuStatesFromTail(stream.tail),
+    machine: stream.machine,
+    pageSlots: () => slots,
+    rebuild,
     close: () => file.close(),
   };
+}
+
+/** A bare QEMU migration stream file (`virsh dump` without --memory-only, `migrate exec:cat > file`). */
+export function openQemuStream(file: RandomAccessFile, observe?: PageObserver): OpenedImage & { parts: QemuStreamParts } {
+  const parts = parseQemuStream(file, 0, file.size, observe);
+  const img = streamImage(file, 'qemu-stream', parts, (sink) => writeQemuStream(parts, fileRecordPages(file, parts), sink));
+  return { ...img, parts };
 }

@@ -1,23 +1,12 @@
 /** Helpers comparing images: rebuild digests and page agreement between two physical-memory views. */
 import { createHash } from 'node:crypto';
+import { fileSha256 } from '../../src/util/hash.js';
 import * as fs from 'node:fs';
 import { PAGE_SIZE, PhysicalMemory } from '../../src/mem/physical-memory.js';
 import type { OpenedImage } from '../../src/image/types.js';
 
 export function sha256File(path: string): string {
-  const h = createHash('sha256');
-  const fd = fs.openSync(path, 'r');
-  const buf = Buffer.allocUnsafe(8 << 20);
-  try {
-    for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest('hex');
+  return fileSha256(path).toString('hex');
 }
 
 /** SHA-256 and length of what rebuild() writes. */
