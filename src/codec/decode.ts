@@ -16,9 +16,11 @@ import {
 import { entropyDecompress } from './entropy.js';
 import { Op, OpReader, unzigzag } from './ops.js';
 import { Baseline, openBaseline } from './baseline.js';
+import { ContextPages, openContextPages } from './context-pages.js';
 
 export interface DecodeOptions {
   baseline?: string;
+  context?: string;
 }
 
 export interface DecodeSummary {
@@ -48,17 +50,33 @@ function checkBaseline(h: MigHeader, migPath: string, baselinePath: string | und
   return b;
 }
 
+/** The context check, like the baseline's: by the CTX content digest, before any output exists. */
+function checkContext(h: MigHeader, migPath: string, contextPath: string | undefined): ContextPages | undefined {
+  if (!(h.flags & Flag.CONTEXT)) return undefined;
+  if (!contextPath) {
+    throw new UsageError(`${migPath} was encoded with a context (digest ${h.contextDigest.toString('hex')}); pass it with --context (build it with \`mig context build <guest disk> -o CTX\`)`, { contextDigest: h.contextDigest.toString('hex') });
+  }
+  const c = openContextPages(contextPath, false);
+  if (!c.digest.equals(h.contextDigest)) {
+    c.close();
+    throw new MigError('MIG_WRONG_CONTEXT', `${contextPath} is not the context ${migPath} was encoded with (digest ${c.digest.toString('hex')}, expected ${h.contextDigest.toString('hex')})`,
+      { context: contextPath, expected: h.contextDigest.toString('hex'), actual: c.digest.toString('hex') });
+  }
+  return c;
+}
+
 export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
   const t0 = performance.now();
   const mig = new RandomAccessFile(migPath);
   const fail = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what);
   let base: Baseline | undefined;
+  let ctx: ContextPages | undefined;
   let sink: AtomicFileSink | undefined;
   try {
     if (mig.size < HEADER_SIZE) throw fail(mig.size, `file ends inside the ${HEADER_SIZE}-byte header`);
     const h = decodeHeader(mig.read(0, HEADER_SIZE, '.mig header'), migPath);
-    if (h.flags & Flag.CONTEXT) throw new UsageError(`${migPath} needs a context; this mig does not decode contexts yet`);
     base = checkBaseline(h, migPath, opts.baseline);
+    ctx = checkContext(h, migPath, opts.context);
     sink = new AtomicFileSink(outPath);
     const out = sink;
     const sha = createHash('sha256');
@@ -66,6 +84,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const page = Buffer.allocUnsafe(PAGE_SIZE);
     let slot = 0;
     let lastBase = -1;
+    let lastCtx = -1;
     let pos = HEADER_SIZE;
     let frame = 0;
     const emit = (b: Uint8Array) => {
@@ -139,11 +158,24 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
           case Op.BASE:
           case Op.BASE_RUN: {
             if (!base) throw fail(payloadAt, `frame ${frame}: baseline reference in a .mig encoded without a baseline`);
+            // BASE names frame last + 1 + delta; BASE_RUN continues from last + 1.
             const n = op === Op.BASE ? 1 : r.varint();
-            if (op === Op.BASE) lastBase = lastBase + 1 + unzigzag(r.varint()) - 1;
+            if (op === Op.BASE) lastBase += unzigzag(r.varint());
             for (let i = 0; i < n; i++) {
               lastBase++;
               if (!base.readFrame(lastBase, page)) throw fail(payloadAt, `frame ${frame}: baseline has no frame ${lastBase}`);
+              emitSlot(page, payloadAt);
+            }
+            break;
+          }
+          case Op.CTX:
+          case Op.CTX_RUN: {
+            if (!ctx) throw fail(payloadAt, `frame ${frame}: context reference in a .mig encoded without a context`);
+            const n = op === Op.CTX ? 1 : r.varint();
+            if (op === Op.CTX) lastCtx += unzigzag(r.varint());
+            for (let i = 0; i < n; i++) {
+              lastCtx++;
+              if (!ctx.readPage(lastCtx, page)) throw fail(payloadAt, `frame ${frame}: context has no page ${lastCtx}`);
               emitSlot(page, payloadAt);
             }
             break;
@@ -161,6 +193,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
   } finally {
     sink?.abort();
     base?.close();
+    ctx?.close();
     mig.close();
   }
 }

@@ -16,12 +16,15 @@ import { CodecName, DEFAULT_LEVEL, entropyCompress } from './entropy.js';
 import { ByteWriter, Op, zigzag } from './ops.js';
 import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
+import { ContextPages, openContextPages } from './context-pages.js';
 
 export interface EncodeOptions {
   codec?: CodecName;
   level?: number;
   /** Previous image of the same VM (or a blank VM) that the decoder will also have. */
   baseline?: string;
+  /** A CTX file built from the guest's disk (mig context build) that the decoder will also have. */
+  context?: string;
   /** Raw bytes per frame (default 4 MiB). */
   frameRaw?: number;
   onProgress?: (bytesRead: number, imageBytes: number) => void;
@@ -43,7 +46,7 @@ export interface EncodeSummary {
   frames: number;
   seconds: number;
   /** bytesOut of zero/dup/baseline is their share of the coded op stream (estimated per op); literal and structure are measured. */
-  techniques: { zero: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
+  techniques: { zero: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
 }
 
 /** A frame may pass frameRaw by one op (a literal page) plus the 16-byte stream prefix. */
@@ -56,22 +59,24 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   const frameRaw = opts.frameRaw ?? 4 << 20;
   const img: OpenedImage = openImage(path);
   let base: Baseline | undefined;
+  let ctx: ContextPages | undefined;
   try {
     base = opts.baseline ? openBaseline(opts.baseline) : undefined;
+    ctx = opts.context ? openContextPages(opts.context) : undefined;
     const slots = img.pageSlots();
     const header = encodeHeader({
-      sourceFormat: img.format, codec, flags: base ? Flag.BASELINE : 0, pageSize: PAGE_SIZE,
+      sourceFormat: img.format, codec, flags: (base ? Flag.BASELINE : 0) | (ctx ? Flag.CONTEXT : 0), pageSize: PAGE_SIZE,
       imageBytes: img.fileSize, slots: slots.count,
-      contextDigest: Buffer.alloc(32), baselineDigest: base ? base.digest : Buffer.alloc(32), frameRawLimit: frameRaw + FRAME_SLACK,
+      contextDigest: ctx ? ctx.digest : Buffer.alloc(32), baselineDigest: base ? base.digest : Buffer.alloc(32), frameRawLimit: frameRaw + FRAME_SLACK,
     });
     sink.write(header);
     let out = HEADER_SIZE;
     const stat = (): TechniqueStats => ({ pages: 0, bytesIn: 0, bytesOut: 0 });
-    const tech = { zero: stat(), duplicate: stat(), baseline: stat(), literal: stat(), structure: stat() };
+    const tech = { zero: stat(), duplicate: stat(), baseline: stat(), context: stat(), literal: stat(), structure: stat() };
     const ops = new ByteWriter(1 << 16);
     const lits = new ByteWriter(frameRaw + PAGE_SIZE);
     // Op-stream bytes per technique in the current frame, to share the coded op stream out fairly.
-    const opBytes = { zero: 0, duplicate: 0, baseline: 0, structure: 0 };
+    const opBytes = { zero: 0, duplicate: 0, baseline: 0, context: 0, structure: 0 };
     let frames = 0;
     const flush = () => {
       if (ops.length === 0 && lits.length === 0) return;
@@ -89,9 +94,9 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       sink.write(payload);
       out += 24 + payload.length;
       tech.literal.bytesOut += litCoded.length;
-      const opTotal = opBytes.zero + opBytes.duplicate + opBytes.baseline + opBytes.structure || 1;
+      const opTotal = opBytes.zero + opBytes.duplicate + opBytes.baseline + opBytes.context + opBytes.structure || 1;
       const share = opsCoded.length + 16 + 24;
-      for (const k of ['zero', 'duplicate', 'baseline', 'structure'] as const) {
+      for (const k of ['zero', 'duplicate', 'baseline', 'context', 'structure'] as const) {
         tech[k].bytesOut += (share * opBytes[k]) / opTotal;
         opBytes[k] = 0;
       }
@@ -111,14 +116,36 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const index = new PageIndex(slots.count);
     const h = new Uint32Array(2);
     const cand = Buffer.allocUnsafe(PAGE_SIZE);
-    let zeroRun = 0;
-    let baseRun = 0;
-    let lastBase = -1;
+    // At most one run (ZERO, BASE_RUN or CTX_RUN) is open; it is emitted when the next slot cannot extend it.
+    let runOp = 0;
+    let runN = 0;
+    let runKind: keyof typeof opBytes = 'zero';
     const endRuns = () => {
-      if (zeroRun) op(Op.ZERO, zeroRun, 'zero');
-      if (baseRun) op(Op.BASE_RUN, baseRun, 'baseline');
-      zeroRun = 0;
-      baseRun = 0;
+      if (runN) op(runOp, runN, runKind);
+      runN = 0;
+      runOp = 0;
+    };
+    const extend = (code: number, kind: keyof typeof opBytes) => {
+      if (runOp !== code) {
+        endRuns();
+        runOp = code;
+        runKind = kind;
+      }
+      runN++;
+    };
+    const count = (t: TechniqueStats) => {
+      t.pages++;
+      t.bytesIn += PAGE_SIZE;
+    };
+    let lastBase = -1;
+    let lastCtx = -1;
+    /** A reference to baseline frame f or context page f: a run when it follows the last one. */
+    const ref = (f: number, last: number, single: number, run: number, kind: 'baseline' | 'context') => {
+      if (f === last + 1) extend(run, kind);
+      else {
+        endRuns();
+        op(single, zigzag(f - (last + 1)), kind);
+      }
     };
     const structure = (n: number) => {
       while (n > 0) {
@@ -140,57 +167,57 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         const page = reader.view(PAGE_SIZE, 'page slot');
         sha.update(page);
         opts.onProgress?.(reader.pos, img.fileSize);
+        room();
         if (isZeroPage(page, 0)) {
-          if (baseRun) endRuns();
-          zeroRun++;
-          tech.zero.pages++;
-          tech.zero.bytesIn += PAGE_SIZE;
+          extend(Op.ZERO, 'zero');
+          count(tech.zero);
           continue;
         }
         // Same frame in the baseline first: the common case of repeated migration, and cheapest.
         const pfn = slots.pfn[k];
         if (base && pfn >= 0 && base.readFrame(pfn, cand) && cand.equals(page)) {
-          if (zeroRun) endRuns();
-          if (pfn === lastBase + 1) {
-            baseRun++;
-          } else {
-            endRuns();
-            op(Op.BASE, zigzag(pfn - (lastBase + 1)), 'baseline');
-          }
+          ref(pfn, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
           lastBase = pfn;
-          tech.baseline.pages++;
-          tech.baseline.bytesIn += PAGE_SIZE;
-          room();
+          count(tech.baseline);
           continue;
         }
-        endRuns();
-        room();
+        // The context page after the last one matched (file pages often sit in order).
+        if (ctx && lastCtx >= 0 && ctx.readPage(lastCtx + 1, cand) && cand.equals(page)) {
+          extend(Op.CTX_RUN, 'context');
+          lastCtx++;
+          count(tech.context);
+          continue;
+        }
         pageHash(page, 0, h);
         const earlier = index.get(h[0], h[1]);
         if (earlier >= 0) {
           file.readInto(cand, 0, PAGE_SIZE, slots.fileOffset[earlier]);
           if (cand.equals(page)) {
+            endRuns();
             op(Op.DUP, k - earlier, 'duplicate');
-            tech.duplicate.pages++;
-            tech.duplicate.bytesIn += PAGE_SIZE;
+            count(tech.duplicate);
             continue;
           }
         }
-        if (base) {
-          const f = base.lookup(h[0], h[1], page, cand);
-          if (f >= 0) {
-            op(Op.BASE, zigzag(f - (lastBase + 1)), 'baseline');
-            lastBase = f;
-            tech.baseline.pages++;
-            tech.baseline.bytesIn += PAGE_SIZE;
-            continue;
-          }
+        const f = base ? base.lookup(h[0], h[1], page, cand) : -1;
+        if (f >= 0) {
+          ref(f, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
+          lastBase = f;
+          count(tech.baseline);
+          continue;
         }
+        const c = ctx ? ctx.lookup(h[0], h[1], page, cand) : -1;
+        if (c >= 0) {
+          ref(c, lastCtx, Op.CTX, Op.CTX_RUN, 'context');
+          lastCtx = c;
+          count(tech.context);
+          continue;
+        }
+        endRuns();
         index.add(h[0], h[1], k);
         ops.u8(Op.LIT);
         lits.bytes(page);
-        tech.literal.pages++;
-        tech.literal.bytesIn += PAGE_SIZE;
+        count(tech.literal);
       }
       structure(img.fileSize - reader.pos);
       endRuns();
@@ -214,5 +241,6 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   } finally {
     img.close();
     base?.close();
+    ctx?.close();
   }
 }

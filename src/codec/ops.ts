@@ -16,6 +16,10 @@ export const Op = {
   BASE: 0x05,
   /** varint n: the next n slots equal the baseline frames following the last one used. */
   BASE_RUN: 0x06,
+  /** varint zigzag(p − (last context page + 1)): the next slot equals context page p. */
+  CTX: 0x07,
+  /** varint n: the next n slots equal the context pages following the last one used. */
+  CTX_RUN: 0x08,
 } as const;
 
 /** Growable byte buffer for building a frame's streams. */

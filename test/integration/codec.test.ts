@@ -4,10 +4,11 @@
  */
 import test from 'ava';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { encodeImage } from '../../src/codec/encode.js';
 import { decodeImage } from '../../src/codec/decode.js';
 import { writeAtomically } from '../../src/util/sink.js';
-import { loadGuest } from '../helpers/corpus.js';
+import { loadGuest, VM_CACHE } from '../helpers/corpus.js';
 import { sha256File } from '../helpers/compare.js';
 import { tmpPath } from '../helpers/tmp.js';
 
@@ -40,4 +41,21 @@ test.serial('repeated migration: save2 against save1 as baseline', (t) => {
   t.true(withBase.same);
   t.true(withBase.summary.techniques.baseline.pages > withBase.summary.slots / 2, `${withBase.summary.techniques.baseline.pages} baseline pages`);
   t.true(withBase.summary.outputBytes < plain.summary.outputBytes / 2, `${withBase.summary.outputBytes} vs ${plain.summary.outputBytes}`);
+});
+
+test.serial('context from the guest disk: page-cache and executable pages become references', async (t) => {
+  const { buildContext, writeContext } = await import('../../src/context/build.js');
+  const ctx = tmpPath('rootfs.ctx');
+  writeContext(await buildContext(path.join(VM_CACHE, 'common', 'rootfs.ext4'), { include: ['usr/**', 'etc/**'] }), ctx);
+  const src = guest.path('save1');
+  const mig = tmpPath('ctx.mig');
+  const withCtx = writeAtomically(mig, (sink) => encodeImage(src, sink, { context: ctx }));
+  const out = tmpPath('ctx.img');
+  decodeImage(mig, out, { context: ctx });
+  t.is(sha256File(out), sha256File(src));
+  fs.rmSync(out);
+  const plain = roundTrip(src);
+  t.true(withCtx.techniques.context.pages > 2000, `${withCtx.techniques.context.pages} context pages`);
+  t.true(withCtx.outputBytes < plain.summary.outputBytes, `${withCtx.outputBytes} vs ${plain.summary.outputBytes}`);
+  fs.rmSync(ctx);
 });

@@ -30,18 +30,19 @@ function printEncode(s: EncodeSummary): void {
 export function registerCodec(program: Command): void {
   program
     .command('encode')
-    .description('encode a memory image into a .mig file (zero pages, duplicate pages, baseline references, entropy coding)')
+    .description('encode a memory image into a .mig file (zero pages, duplicate pages, baseline and context references, entropy coding)')
     .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file')
     .requiredOption('-o, --output <file>', 'the .mig to write (- for stdout)')
     .option('--baseline <image>', 'an image the decoder also has (the previous migration of this VM); pages equal to its pages become references')
+    .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references')
     .option('--codec <codec>', 'entropy coder: zstd | deflate', 'zstd')
     .option('--level <n>', 'entropy coder level (zstd 1..19, deflate 1..9)', intOption('--level', 1, 19))
     .option('--json', 'print the summary as JSON')
-    .action((image: string, o: { output: string; baseline?: string; codec: string; level?: number; json?: boolean }) => {
+    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; json?: boolean }) => {
       if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
       if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
       const report = progress('encode');
-      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, onProgress: report.update };
+      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, onProgress: report.update };
       let summary: EncodeSummary;
       if (o.output === '-') {
         summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);
@@ -67,10 +68,11 @@ export function registerCodec(program: Command): void {
     .argument('<mig>', 'the .mig file')
     .requiredOption('-o, --output <file>', 'the image to write (written to a temp file, renamed on success)')
     .option('--baseline <image>', 'the baseline the .mig was encoded against')
+    .option('--context <ctx>', 'the context the .mig was encoded with')
     .option('--json', 'print the summary as JSON')
-    .action((mig: string, o: { output: string; baseline?: string; json?: boolean }) => {
+    .action((mig: string, o: { output: string; baseline?: string; context?: string; json?: boolean }) => {
       if (o.output === '-') throw new UsageError('decode needs a file to write (-o FILE); stdout is not supported yet');
-      const s = decodeImage(mig, o.output, { baseline: o.baseline });
+      const s = decodeImage(mig, o.output, { baseline: o.baseline, context: o.context });
       if (o.json) printJson(s);
       else process.stdout.write(`${s.output}: ${s.imageBytes} bytes (${s.format}), ${s.slots} page slots, ${s.frames} frames, ${s.seconds.toFixed(2)} s, SHA-256 verified\n`);
     });

@@ -1,5 +1,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildContext, writeContext } from '../../../src/context/build.js';
 import { encodeImage, EncodeOptions } from '../../../src/codec/encode.js';
 import { decodeImage } from '../../../src/codec/decode.js';
 import { MigError } from '../../../src/util/errors.js';
@@ -21,12 +23,12 @@ function save(n: number, content: (i: number) => number | null): Buffer {
   return saveImage(s.device('cpu', Buffer.alloc(300, 9)).eof().build());
 }
 
-function roundTrip(image: Buffer, opts: EncodeOptions = {}, decodeBaseline?: string) {
+function roundTrip(image: Buffer, opts: EncodeOptions = {}, decodeBaseline?: string, decodeContext?: string) {
   const src = tmpFile(image, 'src.img');
   const mig = tmpPath('out.mig');
   const summary = writeAtomically(mig, (sink) => encodeImage(src, sink, opts));
   const out = tmpPath('decoded.img');
-  decodeImage(mig, out, { baseline: decodeBaseline ?? opts.baseline });
+  decodeImage(mig, out, { baseline: decodeBaseline ?? opts.baseline, context: decodeContext });
   return { summary, same: fs.readFileSync(out).equals(image), mig, src };
 }
 
@@ -145,4 +147,38 @@ test('random mutations: decode succeeds exactly or fails with a MigError, never 
     }
   }
   t.true(failed > 100);
+});
+
+// ---- context: pages equal to the guest's files ----
+
+async function makeContext(files: Record<string, Buffer>): Promise<string> {
+  const dir = tmpPath('ctxsrc');
+  for (const [name, data] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), data);
+  }
+  const ctx = tmpPath('test.ctx');
+  writeContext(await buildContext(dir, { include: ['data/**'] }), ctx);
+  return ctx;
+}
+
+test('context: runs of file pages, pages out of order, and a missing or wrong context', async (t) => {
+  const fileA = Buffer.concat(Array.from({ length: 20 }, (_, i) => page(3000 + i)));
+  const fileB = Buffer.concat([page(4000), page(4001), page(4002).subarray(0, 100)]); // partial last page
+  const ctx = await makeContext({ 'data/a.bin': fileA, 'data/b.bin': fileB });
+  const tailB = Buffer.concat([page(4002).subarray(0, 100), Buffer.alloc(4096 - 100)]);
+  // Guest: a's pages 0..9 in order, b's pages (including the zero-padded tail), a's 15..11 reversed, new pages.
+  const contents = [...Array.from({ length: 10 }, (_, i) => page(3000 + i)), page(4000), page(4001), tailB,
+    ...[15, 14, 13, 12, 11].map((i) => page(3000 + i)), page(1), page(2)];
+  const s = new StreamBuilder().header().ramStart([{ idstr: 'pc.ram', length: contents.length * 4096 }]);
+  s.ramSection(3, contents.map((d, i) => ({ block: 'pc.ram', offset: i * 4096, data: d })));
+  const img = saveImage(s.eof().build());
+  const r = roundTrip(img, { context: ctx }, undefined, ctx);
+  t.true(r.same);
+  t.is(r.summary.techniques.context.pages, 18);
+  t.is(r.summary.techniques.literal.pages, 2);
+  decodeFails(t, fs.readFileSync(r.mig), /pass it with --context/);
+  const other = await makeContext({ 'data/a.bin': fileB });
+  const err = t.throws(() => decodeImage(r.mig, tmpPath('never2.img'), { context: other }), { instanceOf: MigError });
+  t.is(err?.code, 'MIG_WRONG_CONTEXT');
 });

@@ -1,0 +1,56 @@
+/**
+ * The context as the codec sees it: the CTX file's content area as 4 KiB pages (every file starts
+ * on a page boundary and is zero-padded, docs/format/context.md), indexed by page hash. A guest
+ * page-cache page of a file in the context is then a whole-page match (a CTX reference); so is an
+ * executable's text page mapped from it. Identified by the CTX content digest.
+ */
+import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
+import { openContext, type ContextFile } from '../context/open.js';
+import { PageIndex, pageHash } from './page-index.js';
+
+export interface ContextPages {
+  path: string;
+  digest: Buffer;
+  pages: number;
+  /** Copy context page p into out; false past the end. */
+  readPage(p: number, out: Buffer): boolean;
+  /** A context page whose bytes equal page (verified), or -1. */
+  lookup(hi: number, lo: number, page: Buffer, scratch: Buffer): number;
+  close(): void;
+}
+
+export function openContextPages(path: string, indexed = true): ContextPages {
+  const ctx: ContextFile = openContext(path);
+  try {
+    const pages = Math.floor(ctx.header.contentLength / PAGE_SIZE);
+    const readPage = (p: number, out: Buffer) => {
+      if (p < 0 || p >= pages) return false;
+      ctx.readContent(p * PAGE_SIZE, PAGE_SIZE, out);
+      return true;
+    };
+    let lookup: ContextPages['lookup'] = () => -1;
+    if (indexed) {
+      const index = new PageIndex(pages);
+      const h = new Uint32Array(2);
+      const chunk = Buffer.allocUnsafe(256 * PAGE_SIZE);
+      for (let p = 0; p < pages; p += 256) {
+        const n = Math.min(256, pages - p);
+        ctx.readContent(p * PAGE_SIZE, n * PAGE_SIZE, chunk);
+        for (let i = 0; i < n; i++) {
+          const off = i * PAGE_SIZE;
+          if (isZeroPage(chunk, off)) continue;
+          pageHash(chunk, off, h);
+          index.add(h[0], h[1], p + i);
+        }
+      }
+      lookup = (hi, lo, page, scratch) => {
+        const f = index.get(hi, lo);
+        return f >= 0 && readPage(f, scratch) && scratch.equals(page) ? f : -1;
+      };
+    }
+    return { path, digest: ctx.header.digest, pages, readPage, lookup, close: () => ctx.close() };
+  } catch (e) {
+    ctx.close();
+    throw e;
+  }
+}
