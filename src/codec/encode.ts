@@ -6,13 +6,15 @@
  * go to the op stream, literals to the literal stream; each frame's two streams are entropy-coded.
  */
 import { createHash } from 'node:crypto';
+import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
 import { openImage } from '../image/probe.js';
 import type { ByteSink, OpenedImage } from '../image/types.js';
 import { RandomAccessFile, SequentialReader } from '../util/file.js';
 import { encodeFrameHeader, encodeHeader, END_PAYLOAD_SIZE, Flag, FrameType, HEADER_SIZE } from './container.js';
-import { CodecName, DEFAULT_LEVEL, entropyCompress } from './entropy.js';
+import { CodecName, DEFAULT_LEVEL } from './entropy.js';
+import { CompressPool, type PoolJob } from './pool.js';
 import { ByteWriter, Op, zigzag } from './ops.js';
 import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
@@ -27,6 +29,8 @@ export interface EncodeOptions {
   context?: string;
   /** Raw bytes per frame (default 4 MiB). */
   frameRaw?: number;
+  /** Worker threads for the entropy stage (default: the number of CPUs); output is identical for any value. */
+  threads?: number;
   onProgress?: (bytesRead: number, imageBytes: number) => void;
 }
 
@@ -49,6 +53,9 @@ export interface EncodeSummary {
   techniques: { zero: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
 }
 
+type OpKind = 'zero' | 'duplicate' | 'baseline' | 'context' | 'structure';
+const OP_KINDS: OpKind[] = ['zero', 'duplicate', 'baseline', 'context', 'structure'];
+
 /** A frame may pass frameRaw by one op (a literal page) plus the 16-byte stream prefix. */
 const FRAME_SLACK = 2 * PAGE_SIZE;
 
@@ -57,6 +64,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   const codec = opts.codec ?? 'zstd';
   const level = opts.level ?? DEFAULT_LEVEL[codec];
   const frameRaw = opts.frameRaw ?? 4 << 20;
+  const threads = opts.threads ?? os.availableParallelism();
   const img: OpenedImage = openImage(path);
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
@@ -76,34 +84,42 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const ops = new ByteWriter(1 << 16);
     const lits = new ByteWriter(frameRaw + PAGE_SIZE);
     // Op-stream bytes per technique in the current frame, to share the coded op stream out fairly.
-    const opBytes = { zero: 0, duplicate: 0, baseline: 0, context: 0, structure: 0 };
+    const opBytes: Record<OpKind, number> = { zero: 0, duplicate: 0, baseline: 0, context: 0, structure: 0 };
     let frames = 0;
+    const pool = new CompressPool(codec, level, threads);
+    /** Frames submitted to the pool, written to the sink in order as they complete. */
+    const pending: { index: number; opsRaw: number; litRaw: number; ops: PoolJob; lits?: PoolJob; opShare: Record<OpKind, number> }[] = [];
+    const complete = () => {
+      const f = pending.shift()!;
+      const opsCoded = f.ops.wait();
+      const litCoded = f.lits ? f.lits.wait() : Buffer.alloc(0);
+      const prefix = Buffer.alloc(16);
+      prefix.writeUInt32LE(f.opsRaw, 0);
+      prefix.writeUInt32LE(opsCoded.length, 4);
+      prefix.writeUInt32LE(f.litRaw, 8);
+      prefix.writeUInt32LE(litCoded.length, 12);
+      const payload = Buffer.concat([prefix, opsCoded, litCoded]);
+      sink.write(encodeFrameHeader(FrameType.DATA, f.index, f.opsRaw + f.litRaw + 16, payload));
+      sink.write(payload);
+      out += 24 + payload.length;
+      tech.literal.bytesOut += litCoded.length;
+      const opTotal = OP_KINDS.reduce((n, k) => n + f.opShare[k], 0) || 1;
+      const share = opsCoded.length + 16 + 24;
+      for (const k of OP_KINDS) tech[k].bytesOut += (share * f.opShare[k]) / opTotal;
+    };
     const flush = () => {
       if (ops.length === 0 && lits.length === 0) return;
       const opsRaw = ops.length;
       const litRaw = lits.length;
-      const opsCoded = entropyCompress(codec, level, ops.take());
-      const litCoded = litRaw ? entropyCompress(codec, level, lits.take()) : Buffer.alloc(0);
-      const prefix = Buffer.alloc(16);
-      prefix.writeUInt32LE(opsRaw, 0);
-      prefix.writeUInt32LE(opsCoded.length, 4);
-      prefix.writeUInt32LE(litRaw, 8);
-      prefix.writeUInt32LE(litCoded.length, 12);
-      const payload = Buffer.concat([prefix, opsCoded, litCoded]);
-      sink.write(encodeFrameHeader(FrameType.DATA, frames++, opsRaw + litRaw + 16, payload));
-      sink.write(payload);
-      out += 24 + payload.length;
-      tech.literal.bytesOut += litCoded.length;
-      const opTotal = opBytes.zero + opBytes.duplicate + opBytes.baseline + opBytes.context + opBytes.structure || 1;
-      const share = opsCoded.length + 16 + 24;
-      for (const k of ['zero', 'duplicate', 'baseline', 'context', 'structure'] as const) {
-        tech[k].bytesOut += (share * opBytes[k]) / opTotal;
-        opBytes[k] = 0;
-      }
+      pending.push({
+        index: frames++, opsRaw, litRaw, ops: pool.submit(ops.take()), lits: litRaw ? pool.submit(lits.take()) : undefined, opShare: { ...opBytes },
+      });
+      for (const k of OP_KINDS) opBytes[k] = 0;
+      while (pending.length > Math.max(1, 2 * threads)) complete();
     };
     const room = () => ops.length + lits.length >= frameRaw && flush();
     /** Append an op with one varint operand, counting its bytes against a technique. */
-    const op = (code: number, arg: number, kind: keyof typeof opBytes) => {
+    const op = (code: number, arg: number, kind: OpKind) => {
       const before = ops.length;
       ops.u8(code);
       ops.varint(arg);
@@ -119,13 +135,13 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     // At most one run (ZERO, BASE_RUN or CTX_RUN) is open; it is emitted when the next slot cannot extend it.
     let runOp = 0;
     let runN = 0;
-    let runKind: keyof typeof opBytes = 'zero';
+    let runKind: OpKind = 'zero';
     const endRuns = () => {
       if (runN) op(runOp, runN, runKind);
       runN = 0;
       runOp = 0;
     };
-    const extend = (code: number, kind: keyof typeof opBytes) => {
+    const extend = (code: number, kind: OpKind) => {
       if (runOp !== code) {
         endRuns();
         runOp = code;
@@ -222,8 +238,10 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       structure(img.fileSize - reader.pos);
       endRuns();
       flush();
+      while (pending.length) complete();
     } finally {
       file.close();
+      pool.close();
     }
     const end = Buffer.alloc(END_PAYLOAD_SIZE);
     end.writeBigUInt64LE(BigInt(img.fileSize), 0);

@@ -37,12 +37,13 @@ export function registerCodec(program: Command): void {
     .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references')
     .option('--codec <codec>', 'entropy coder: zstd | deflate', 'zstd')
     .option('--level <n>', 'entropy coder level (zstd 1..19, deflate 1..9)', intOption('--level', 1, 19))
+    .option('--threads <n>', 'worker threads for the entropy stage (default: CPU count); the output is the same for any value', intOption('--threads', 1, 256))
     .option('--json', 'print the summary as JSON')
-    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; json?: boolean }) => {
+    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; json?: boolean }) => {
       if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
       if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
       const report = progress('encode');
-      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, onProgress: report.update };
+      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, onProgress: report.update };
       let summary: EncodeSummary;
       if (o.output === '-') {
         summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);

@@ -182,3 +182,17 @@ test('context: runs of file pages, pages out of order, and a missing or wrong co
   const err = t.throws(() => decodeImage(r.mig, tmpPath('never2.img'), { context: other }), { instanceOf: MigError });
   t.is(err?.code, 'MIG_WRONG_CONTEXT');
 });
+
+test('output is identical for 1, 2 and 3 worker threads', (t) => {
+  const img = tmpFile(save(300, (i) => (i % 5 === 0 ? null : i % 7)), 'threads.img');
+  const outputs = [1, 2, 3].map((threads) => {
+    const mig = tmpPath(`t${threads}.mig`);
+    writeAtomically(mig, (sink) => encodeImage(img, sink, { threads, frameRaw: 32768 }));
+    return fs.readFileSync(mig);
+  });
+  t.true(outputs[0].equals(outputs[1]));
+  t.true(outputs[0].equals(outputs[2]));
+  const out = tmpPath('t.img');
+  decodeImage(tmpFile(outputs[1], 'two.mig'), out);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(img)));
+});
