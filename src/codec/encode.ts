@@ -19,6 +19,7 @@ import { ByteWriter, Op, zigzag } from './ops.js';
 import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
+import type { PageMap } from '../introspect/pagemap.js';
 
 export interface EncodeOptions {
   codec?: CodecName;
@@ -31,6 +32,10 @@ export interface EncodeOptions {
   frameRaw?: number;
   /** Worker threads for the entropy stage (default: the number of CPUs); output is identical for any value. */
   threads?: number;
+  /** Page types per PFN from introspection (or a caller); enables dropping free pages. */
+  pageMap?: PageMap;
+  /** With a page map: 'drop' (default) sends free pages as zero pages; 'keep' sends them. */
+  freePages?: 'drop' | 'keep';
   onProgress?: (bytesRead: number, imageBytes: number) => void;
 }
 
@@ -50,11 +55,14 @@ export interface EncodeSummary {
   frames: number;
   seconds: number;
   /** bytesOut of zero/dup/baseline is their share of the coded op stream (estimated per op); literal and structure are measured. */
-  techniques: { zero: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
+  /** Non-zero pages the page map marks free, not sent (they decode as zeros). */
+  freePagesDropped: number;
+  techniques: { zero: TechniqueStats; free: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
 }
 
 type OpKind = 'zero' | 'duplicate' | 'baseline' | 'context' | 'structure';
 const OP_KINDS: OpKind[] = ['zero', 'duplicate', 'baseline', 'context', 'structure'];
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /** A frame may pass frameRaw by one op (a literal page) plus the 16-byte stream prefix. */
 const FRAME_SLACK = 2 * PAGE_SIZE;
@@ -65,6 +73,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   const level = opts.level ?? DEFAULT_LEVEL[codec];
   const frameRaw = opts.frameRaw ?? 4 << 20;
   const threads = opts.threads ?? os.availableParallelism();
+  const pageMap = opts.pageMap;
+  const dropFree = pageMap !== undefined && (opts.freePages ?? 'drop') === 'drop';
   const img: OpenedImage = openImage(path);
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
@@ -73,14 +83,14 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     ctx = opts.context ? openContextPages(opts.context) : undefined;
     const slots = img.pageSlots();
     const header = encodeHeader({
-      sourceFormat: img.format, codec, flags: (base ? Flag.BASELINE : 0) | (ctx ? Flag.CONTEXT : 0), pageSize: PAGE_SIZE,
+      sourceFormat: img.format, codec, flags: (base ? Flag.BASELINE : 0) | (ctx ? Flag.CONTEXT : 0) | (dropFree ? Flag.FREE_DROPPED : 0), pageSize: PAGE_SIZE,
       imageBytes: img.fileSize, slots: slots.count,
       contextDigest: ctx ? ctx.digest : Buffer.alloc(32), baselineDigest: base ? base.digest : Buffer.alloc(32), frameRawLimit: frameRaw + FRAME_SLACK,
     });
     sink.write(header);
     let out = HEADER_SIZE;
     const stat = (): TechniqueStats => ({ pages: 0, bytesIn: 0, bytesOut: 0 });
-    const tech = { zero: stat(), duplicate: stat(), baseline: stat(), context: stat(), literal: stat(), structure: stat() };
+    const tech = { zero: stat(), free: stat(), duplicate: stat(), baseline: stat(), context: stat(), literal: stat(), structure: stat() };
     const ops = new ByteWriter(1 << 16);
     const lits = new ByteWriter(frameRaw + PAGE_SIZE);
     // Op-stream bytes per technique in the current frame, to share the coded op stream out fairly.
@@ -181,16 +191,24 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       for (let k = 0; k < slots.count; k++) {
         structure(slots.fileOffset[k] - reader.pos);
         const page = reader.view(PAGE_SIZE, 'page slot');
-        sha.update(page);
         opts.onProgress?.(reader.pos, img.fileSize);
         room();
+        const pfn = slots.pfn[k];
         if (isZeroPage(page, 0)) {
+          sha.update(page);
           extend(Op.ZERO, 'zero');
           count(tech.zero);
           continue;
         }
+        if (dropFree && pfn >= 0 && pageMap!.isFree(pfn)) {
+          // Free in the guest: not sent; the decoded image holds zeros there (and its SHA-256 says so).
+          sha.update(ZERO_PAGE);
+          extend(Op.ZERO, 'zero');
+          count(tech.free);
+          continue;
+        }
+        sha.update(page);
         // Same frame in the baseline first: the common case of repeated migration, and cheapest.
-        const pfn = slots.pfn[k];
         if (base && pfn >= 0 && base.readFrame(pfn, cand) && cand.equals(page)) {
           ref(pfn, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
           lastBase = pfn;
@@ -254,7 +272,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     for (const t of Object.values(tech)) t.bytesOut = Math.round(t.bytesOut);
     return {
       image: path, format: img.format, imageBytes: img.fileSize, outputBytes: out, ratio: out / img.fileSize,
-      slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, techniques: tech,
+      slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, freePagesDropped: tech.free.pages, techniques: tech,
     };
   } finally {
     img.close();

@@ -10,6 +10,7 @@ import { AtomicFileSink } from '../../util/sink.js';
 import { UsageError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
 import { progress } from '../progress.js';
+import { PageMap } from '../../introspect/pagemap.js';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -21,6 +22,7 @@ function intOption(name: string, min: number, max: number) {
 
 function printEncode(s: EncodeSummary): void {
   process.stdout.write(`${s.image} (${s.format}, ${mib(s.imageBytes)}) → ${s.outputBytes} bytes (${mib(s.outputBytes)}), ${(s.ratio * 100).toFixed(2)} % of the image, ${s.seconds.toFixed(2)} s\n`);
+  if (s.freePagesDropped) process.stdout.write(`${s.freePagesDropped} free pages dropped (they decode as zero pages)\n`);
   process.stdout.write('technique    pages    MiB in    bytes out\n');
   for (const [k, t] of Object.entries(s.techniques)) {
     process.stdout.write(`${k.padEnd(11)}${String(t.pages).padStart(8)}${(t.bytesIn / 1048576).toFixed(1).padStart(10)}${String(t.bytesOut).padStart(13)}\n`);
@@ -37,13 +39,18 @@ export function registerCodec(program: Command): void {
     .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references')
     .option('--codec <codec>', 'entropy coder: zstd | deflate', 'zstd')
     .option('--level <n>', 'entropy coder level (zstd 1..19, deflate 1..9)', intOption('--level', 1, 19))
+    .option('--page-map <file>', 'page types per PFN ("start_pfn count type" lines, as `mig analyze --page-map` will write); pages typed free are not sent')
+    .option('--free-pages <mode>', 'with a page map: drop (default; free pages decode as zeros) or keep')
     .option('--threads <n>', 'worker threads for the entropy stage (default: CPU count); the output is the same for any value', intOption('--threads', 1, 256))
     .option('--json', 'print the summary as JSON')
-    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; json?: boolean }) => {
+    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; json?: boolean }) => {
+      if (o.freePages !== undefined && o.freePages !== 'drop' && o.freePages !== 'keep') throw new UsageError(`--free-pages must be drop or keep, not ${o.freePages}`);
+      if (o.freePages !== undefined && !o.pageMap) throw new UsageError('--free-pages needs a page map (--page-map FILE); guest introspection does not build one yet');
+      const pageMap = o.pageMap ? PageMap.read(o.pageMap) : undefined;
       if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
       if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
       const report = progress('encode');
-      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, onProgress: report.update };
+      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, onProgress: report.update };
       let summary: EncodeSummary;
       if (o.output === '-') {
         summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);

@@ -2,6 +2,8 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildContext, writeContext } from '../../../src/context/build.js';
+import { PageMap, PageTypeCode } from '../../../src/introspect/pagemap.js';
+import { openImage } from '../../../src/image/probe.js';
 import { encodeImage, EncodeOptions } from '../../../src/codec/encode.js';
 import { decodeImage } from '../../../src/codec/decode.js';
 import { MigError } from '../../../src/util/errors.js';
@@ -195,4 +197,31 @@ test('output is identical for 1, 2 and 3 worker threads', (t) => {
   const out = tmpPath('t.img');
   decodeImage(tmpFile(outputs[1], 'two.mig'), out);
   t.true(fs.readFileSync(out).equals(fs.readFileSync(img)));
+});
+
+test('free pages: dropped by default with a page map (decoded as zeros, counted), kept with keep', (t) => {
+  const n = 40;
+  const img = save(n, (i) => i + 1);
+  const types = new Uint8Array(n).fill(PageTypeCode.anon);
+  for (const pfn of [3, 4, 5, 20]) types[pfn] = PageTypeCode.free;
+  const pageMap = new PageMap(types);
+  const src = tmpFile(img, 'free.img');
+  const mig = tmpPath('free.mig');
+  const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { pageMap }));
+  t.is(s.freePagesDropped, 4);
+  const out = tmpPath('free-out.img');
+  decodeImage(mig, out);
+  const dec = openImage(out);
+  const orig = openImage(src);
+  const a = Buffer.alloc(4096);
+  const b = Buffer.alloc(4096);
+  for (let pfn = 0; pfn < n; pfn++) {
+    dec.memory.readPage(pfn, a);
+    orig.memory.readPage(pfn, b);
+    if (pageMap.isFree(pfn)) t.true(a.equals(Buffer.alloc(4096)), `free page ${pfn} decodes as zeros`);
+    else t.true(a.equals(b), `page ${pfn} is unchanged`);
+  }
+  dec.close();
+  orig.close();
+  t.true(roundTrip(img, { pageMap, freePages: 'keep' }).same);
 });
