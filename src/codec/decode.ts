@@ -5,6 +5,7 @@
  * END frame's byte count, slot count and SHA-256 all match.
  */
 import { createHash } from 'node:crypto';
+import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { RandomAccessFile } from '../util/file.js';
@@ -13,7 +14,7 @@ import { AtomicFileSink } from '../util/sink.js';
 import {
   CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh64,
 } from './container.js';
-import { entropyDecompress } from './entropy.js';
+import { CodecPool, type PoolJob } from './pool.js';
 import { Op, OpReader, unzigzag } from './ops.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
@@ -21,6 +22,8 @@ import { ContextPages, openContextPages } from './context-pages.js';
 export interface DecodeOptions {
   baseline?: string;
   context?: string;
+  /** Worker threads for decompression (default: the number of CPUs). */
+  threads?: number;
 }
 
 export interface DecodeSummary {
@@ -72,6 +75,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
   let sink: AtomicFileSink | undefined;
+  let pool: CodecPool | undefined;
   try {
     if (mig.size < HEADER_SIZE) throw fail(mig.size, `file ends inside the ${HEADER_SIZE}-byte header`);
     const h = decodeHeader(mig.read(0, HEADER_SIZE, '.mig header'), migPath);
@@ -87,6 +91,10 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     let lastCtx = -1;
     let pos = HEADER_SIZE;
     let frame = 0;
+    const threads = opts.threads ?? os.availableParallelism();
+    const depth = Math.max(1, 2 * threads);
+    const codecs = new CodecPool(h.codec, 0, threads);
+    pool = codecs;
     const emit = (b: Uint8Array) => {
       out.write(b);
       sha.update(b);
@@ -96,24 +104,23 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       slotOffset[slot++] = out.bytesWritten;
       emit(b);
     };
-    for (;;) {
-      if (pos + FRAME_HEADER_SIZE > mig.size) throw fail(pos, `file ends before frame ${frame} (truncated; no END frame)`);
-      const fh = decodeFrameHeader(mig.read(pos, FRAME_HEADER_SIZE, 'frame header'), migPath, pos, h, frame);
+    // Frames are read, checked and handed to the decompression pool ahead of the one being written.
+    interface Pending { index: number; payloadAt: number; ops: PoolJob; lits: PoolJob }
+    const queue: Pending[] = [];
+    let end: { payload: Buffer; payloadAt: number } | undefined;
+    let readIndex = 0;
+    const readNext = () => {
+      if (pos + FRAME_HEADER_SIZE > mig.size) throw fail(pos, `file ends before frame ${readIndex} (truncated; no END frame)`);
+      const fh = decodeFrameHeader(mig.read(pos, FRAME_HEADER_SIZE, 'frame header'), migPath, pos, h, readIndex);
       const payloadAt = pos + FRAME_HEADER_SIZE;
-      if (payloadAt + fh.codedLength > mig.size) throw fail(payloadAt, `frame ${frame} payload of ${fh.codedLength} bytes runs past the end of the file`);
+      if (payloadAt + fh.codedLength > mig.size) throw fail(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the file`);
       const payload = mig.read(payloadAt, fh.codedLength, 'frame payload');
-      if (xxh64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${frame} checksum mismatch (damaged data)`);
+      if (xxh64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${readIndex} checksum mismatch (damaged data)`);
       pos = payloadAt + fh.codedLength;
       if (fh.type === FrameType.END) {
         if (fh.codedLength !== END_PAYLOAD_SIZE) throw fail(payloadAt, 'END frame has the wrong size');
-        const bytes = Number(payload.readBigUInt64LE(0));
-        const slots = Number(payload.readBigUInt64LE(8));
-        if (payload.readUInt32LE(16) !== frame) throw fail(payloadAt + 16, `END frame counts ${payload.readUInt32LE(16)} frames, file has ${frame}`);
-        if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
-        if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
-        if (!sha.digest().equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
-        if (pos !== mig.size) throw fail(pos, `${mig.size - pos} bytes after the END frame`);
-        break;
+        end = { payload, payloadAt };
+        return;
       }
       // DATA: [u32 opsRaw][u32 opsCoded][u32 litRaw][u32 litCoded] opsCoded litCoded
       if (fh.codedLength < 16) throw fail(payloadAt, 'DATA frame shorter than its stream prefix');
@@ -122,13 +129,25 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       const litRaw = payload.readUInt32LE(8);
       const litCoded = payload.readUInt32LE(12);
       if (opsRaw + litRaw + 16 !== fh.rawLength || 16 + opsCoded + litCoded !== fh.codedLength || litRaw % PAGE_SIZE !== 0) {
-        throw fail(payloadAt, `frame ${frame} stream lengths do not add up`);
+        throw fail(payloadAt, `frame ${readIndex} stream lengths do not add up`);
       }
+      queue.push({
+        index: readIndex++, payloadAt,
+        ops: codecs.decompress(payload.subarray(16, 16 + opsCoded), opsRaw),
+        lits: codecs.decompress(payload.subarray(16 + opsCoded), litRaw),
+      });
+    };
+    for (;;) {
+      while (!end && queue.length < depth) readNext();
+      const next = queue.shift();
+      if (!next) break;
+      const payloadAt = next.payloadAt;
+      frame = next.index;
       let ops: Buffer;
       let lits: Buffer;
       try {
-        ops = entropyDecompress(h.codec, payload.subarray(16, 16 + opsCoded), opsRaw);
-        lits = litRaw ? entropyDecompress(h.codec, payload.subarray(16 + opsCoded), litRaw) : Buffer.alloc(0);
+        ops = next.ops.wait();
+        lits = next.lits.wait();
       } catch (e) {
         throw fail(payloadAt + 16, `frame ${frame}: ${(e as Error).message}`);
       }
@@ -185,13 +204,23 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
         }
       }
       if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${(lits.length - lit) / PAGE_SIZE} literal pages left unused`);
-      frame++;
     }
+    // END: what was written must be exactly what was encoded.
+    const { payload, payloadAt } = end!;
+    const frames = readIndex;
+    if (payload.readUInt32LE(16) !== frames) throw fail(payloadAt + 16, `END frame counts ${payload.readUInt32LE(16)} frames, file has ${frames}`);
+    const bytes = Number(payload.readBigUInt64LE(0));
+    const slots = Number(payload.readBigUInt64LE(8));
+    if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
+    if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
+    if (!sha.digest().equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
+    if (pos !== mig.size) throw fail(pos, `${mig.size - pos} bytes after the END frame`);
     sink.commit();
     sink = undefined;
-    return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frame + 1, seconds: (performance.now() - t0) / 1000 };
+    return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frames + 1, seconds: (performance.now() - t0) / 1000 };
   } finally {
     sink?.abort();
+    pool?.close();
     base?.close();
     ctx?.close();
     mig.close();

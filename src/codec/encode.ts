@@ -14,7 +14,7 @@ import type { ByteSink, OpenedImage } from '../image/types.js';
 import { RandomAccessFile, SequentialReader } from '../util/file.js';
 import { encodeFrameHeader, encodeHeader, END_PAYLOAD_SIZE, Flag, FrameType, HEADER_SIZE } from './container.js';
 import { CodecName, DEFAULT_LEVEL } from './entropy.js';
-import { CompressPool, type PoolJob } from './pool.js';
+import { CodecPool, type PoolJob } from './pool.js';
 import { ByteWriter, Op, zigzag } from './ops.js';
 import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
@@ -96,7 +96,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     // Op-stream bytes per technique in the current frame, to share the coded op stream out fairly.
     const opBytes: Record<OpKind, number> = { zero: 0, duplicate: 0, baseline: 0, context: 0, structure: 0 };
     let frames = 0;
-    const pool = new CompressPool(codec, level, threads);
+    const pool = new CodecPool(codec, level, threads);
     /** Frames submitted to the pool, written to the sink in order as they complete. */
     const pending: { index: number; opsRaw: number; litRaw: number; ops: PoolJob; lits?: PoolJob; opShare: Record<OpKind, number> }[] = [];
     const complete = () => {
@@ -122,7 +122,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       const opsRaw = ops.length;
       const litRaw = lits.length;
       pending.push({
-        index: frames++, opsRaw, litRaw, ops: pool.submit(ops.take()), lits: litRaw ? pool.submit(lits.take()) : undefined, opShare: { ...opBytes },
+        index: frames++, opsRaw, litRaw, ops: pool.compress(ops.take()), lits: litRaw ? pool.compress(lits.take()) : undefined, opShare: { ...opBytes },
       });
       for (const k of OP_KINDS) opBytes[k] = 0;
       while (pending.length > Math.max(1, 2 * threads)) complete();
