@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
-import { RandomAccessFile } from '../util/file.js';
+import { StreamReader } from '../util/stream-reader.js';
 import { MigError, UsageError } from '../util/errors.js';
 import { AtomicFileSink } from '../util/sink.js';
 import {
@@ -70,15 +70,17 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
 
 export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
   const t0 = performance.now();
-  const mig = new RandomAccessFile(migPath);
+  const mig = new StreamReader(migPath);
+  migPath = mig.name;
   const fail = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what);
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
   let sink: AtomicFileSink | undefined;
   let pool: CodecPool | undefined;
   try {
-    if (mig.size < HEADER_SIZE) throw fail(mig.size, `file ends inside the ${HEADER_SIZE}-byte header`);
-    const h = decodeHeader(mig.read(0, HEADER_SIZE, '.mig header'), migPath);
+    const head = mig.readExactly(HEADER_SIZE);
+    if (head.got < HEADER_SIZE) throw fail(head.got, `input ends inside the ${HEADER_SIZE}-byte header`);
+    const h = decodeHeader(head.buf, migPath);
     base = checkBaseline(h, migPath, opts.baseline);
     ctx = checkContext(h, migPath, opts.context);
     sink = new AtomicFileSink(outPath);
@@ -110,11 +112,14 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     let end: { payload: Buffer; payloadAt: number } | undefined;
     let readIndex = 0;
     const readNext = () => {
-      if (pos + FRAME_HEADER_SIZE > mig.size) throw fail(pos, `file ends before frame ${readIndex} (truncated; no END frame)`);
-      const fh = decodeFrameHeader(mig.read(pos, FRAME_HEADER_SIZE, 'frame header'), migPath, pos, h, readIndex);
+      const fhBytes = mig.readExactly(FRAME_HEADER_SIZE);
+      if (fhBytes.got < FRAME_HEADER_SIZE) throw fail(pos, `input ends before frame ${readIndex} (truncated; no END frame)`);
+      const fh = decodeFrameHeader(fhBytes.buf, migPath, pos, h, readIndex);
       const payloadAt = pos + FRAME_HEADER_SIZE;
-      if (payloadAt + fh.codedLength > mig.size) throw fail(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the file`);
-      const payload = mig.read(payloadAt, fh.codedLength, 'frame payload');
+      // codedLength is bounded by the header's frame limit (decodeFrameHeader), so this allocation is too.
+      const body = mig.readExactly(fh.codedLength);
+      if (body.got < fh.codedLength) throw fail(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the input`);
+      const payload = body.buf;
       if (xxh64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${readIndex} checksum mismatch (damaged data)`);
       pos = payloadAt + fh.codedLength;
       if (fh.type === FrameType.END) {
@@ -214,7 +219,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
     if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
     if (!sha.digest().equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
-    if (pos !== mig.size) throw fail(pos, `${mig.size - pos} bytes after the END frame`);
+    if (!mig.atEnd()) throw fail(pos, 'data after the END frame');
     sink.commit();
     sink = undefined;
     return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frames + 1, seconds: (performance.now() - t0) / 1000 };

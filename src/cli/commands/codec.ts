@@ -73,7 +73,7 @@ export function registerCodec(program: Command): void {
   program
     .command('decode')
     .description('decode a .mig file back into the image it was made from (checked: frame checksums, SHA-256)')
-    .argument('<mig>', 'the .mig file')
+    .argument('<mig>', 'the .mig file (- for stdin)')
     .requiredOption('-o, --output <file>', 'the image to write (written to a temp file, renamed on success)')
     .option('--baseline <image>', 'the baseline the .mig was encoded against')
     .option('--context <ctx>', 'the context the .mig was encoded with')

@@ -93,3 +93,17 @@ test('encode/decode CLI: round trip, JSON summary, corrupt .mig exits 3 without 
   t.false(fs.existsSync(back2));
   t.is(mig('encode', src, '-o', `${out}.x`, '--codec', 'lz4').status, 2);
 });
+
+test('encode and decode in a pipe: mig encode IMG -o - | mig decode - -o OUT', (t) => {
+  const src = tmpFile(image(), 'pipe.img');
+  const out = `${src}.out`;
+  const r = spawnSync('sh', ['-c', `"${process.execPath}" "${MIG}" encode "${src}" -o - | "${process.execPath}" "${MIG}" decode - -o "${out}"`], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(src)));
+  // A truncated stream on stdin is refused, naming <stdin>, with no output.
+  const cut = `${src}.cut`;
+  const r2 = spawnSync('sh', ['-c', `"${process.execPath}" "${MIG}" encode "${src}" -o - | head -c 300 | "${process.execPath}" "${MIG}" decode - -o "${cut}"`], { encoding: 'utf8' });
+  t.not(r2.status, 0);
+  t.regex(r2.stderr, /<stdin>: offset \d+: .*(truncated|runs past the end)/);
+  t.false(fs.existsSync(cut));
+});

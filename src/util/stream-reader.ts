@@ -1,0 +1,72 @@
+/**
+ * Sequential reads from a file or a pipe (`-` = stdin) with exact-length semantics: readExactly
+ * either returns n bytes or reports how far the input went. Used where the input may be a stream
+ * (the decoder reading a .mig from ssh), so nothing may seek.
+ */
+import * as fs from 'node:fs';
+import { UsageError } from './errors.js';
+
+export class StreamReader {
+  readonly name: string;
+  /** Bytes consumed so far (the offset of the next byte). */
+  pos = 0;
+  private fd: number;
+  private own: boolean;
+
+  constructor(path: string) {
+    this.name = path === '-' ? '<stdin>' : path;
+    if (path === '-') {
+      this.fd = 0;
+      this.own = false;
+    } else {
+      try {
+        this.fd = fs.openSync(path, 'r');
+      } catch (e) {
+        throw new UsageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+      }
+      this.own = true;
+    }
+  }
+
+  /** Read up to n bytes into buf; returns how many (0 at end of input). Retries EAGAIN on non-blocking stdin. */
+  private readSome(buf: Buffer, off: number, n: number): number {
+    for (;;) {
+      try {
+        return fs.readSync(this.fd, buf, off, n, null);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+          continue;
+        }
+        if (code === 'EOF') return 0;
+        throw e;
+      }
+    }
+  }
+
+  /** Exactly n bytes, or undefined with pos at the end of input when it ends first (got = bytes read). */
+  readExactly(n: number): { buf: Buffer; got: number } {
+    const buf = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const k = this.readSome(buf, got, n - got);
+      if (k === 0) break;
+      got += k;
+    }
+    this.pos += got;
+    return { buf, got };
+  }
+
+  /** True when no byte is left (consumes one byte if there is one). */
+  atEnd(): boolean {
+    const b = Buffer.allocUnsafe(1);
+    const k = this.readSome(b, 0, 1);
+    this.pos += k;
+    return k === 0;
+  }
+
+  close(): void {
+    if (this.own) fs.closeSync(this.fd);
+  }
+}
