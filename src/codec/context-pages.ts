@@ -14,6 +14,12 @@ export interface ContextPages {
   pages: number;
   /** Copy context page p into out; false past the end. */
   readPage(p: number, out: Buffer): boolean;
+  /** Content bytes in the content area. */
+  bytes: number;
+  /** Copy content bytes [offset, offset+length) into out at `at`; false when out of range. */
+  readBytes(offset: number, length: number, out: Buffer, at: number): boolean;
+  /** The whole content area in memory (for sub-page matching; encoder side). */
+  readAll(): Buffer;
   /** A context page whose bytes equal page (verified), or -1. */
   lookup(hi: number, lo: number, page: Buffer, scratch: Buffer): number;
   close(): void;
@@ -28,6 +34,13 @@ export function openContextPages(path: string, indexed = true): ContextPages {
       ctx.readContent(p * PAGE_SIZE, PAGE_SIZE, out);
       return true;
     };
+    const bytes = ctx.header.contentLength;
+    const readBytes = (offset: number, length: number, out: Buffer, at: number) => {
+      if (offset < 0 || length < 0 || offset + length > bytes) return false;
+      ctx.readContent(offset, length, out, at);
+      return true;
+    };
+    const readAll = () => ctx.readContent(0, bytes);
     let lookup: ContextPages['lookup'] = () => -1;
     if (indexed) {
       const index = new PageIndex(pages);
@@ -48,7 +61,7 @@ export function openContextPages(path: string, indexed = true): ContextPages {
         return f >= 0 && readPage(f, scratch) && scratch.equals(page) ? f : -1;
       };
     }
-    return { path, digest: ctx.header.digest, pages, readPage, lookup, close: () => ctx.close() };
+    return { path, digest: ctx.header.digest, pages, bytes, readPage, readBytes, readAll, lookup, close: () => ctx.close() };
   } catch (e) {
     ctx.close();
     throw e;

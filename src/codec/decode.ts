@@ -18,6 +18,7 @@ import { CodecPool, type PoolJob } from './pool.js';
 import { Op, OpReader, unzigzag } from './ops.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
+import { Src } from './subpage.js';
 
 export interface DecodeOptions {
   baseline?: string;
@@ -91,6 +92,8 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     let slot = 0;
     let lastBase = -1;
     let lastCtx = -1;
+    let lastCtxEnd = 0;
+    const basePage = Buffer.allocUnsafe(PAGE_SIZE);
     let pos = HEADER_SIZE;
     let frame = 0;
     const threads = opts.threads ?? os.availableParallelism();
@@ -133,7 +136,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       const opsCoded = payload.readUInt32LE(4);
       const litRaw = payload.readUInt32LE(8);
       const litCoded = payload.readUInt32LE(12);
-      if (opsRaw + litRaw + 16 !== fh.rawLength || 16 + opsCoded + litCoded !== fh.codedLength || litRaw % PAGE_SIZE !== 0) {
+      if (opsRaw + litRaw + 16 !== fh.rawLength || 16 + opsCoded + litCoded !== fh.codedLength) {
         throw fail(payloadAt, `frame ${readIndex} stream lengths do not add up`);
       }
       queue.push({
@@ -168,7 +171,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
             for (let n = r.varint(); n > 0; n--) emitSlot(ZERO_PAGE, payloadAt);
             break;
           case Op.LIT:
-            if (lit + PAGE_SIZE > lits.length) throw fail(payloadAt, `frame ${frame}: more literal ops than literal pages`);
+            if (lit + PAGE_SIZE > lits.length) throw fail(payloadAt, `frame ${frame}: more literal ops than literal bytes`);
             emitSlot(lits.subarray(lit, lit + PAGE_SIZE), payloadAt);
             lit += PAGE_SIZE;
             break;
@@ -204,11 +207,50 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
             }
             break;
           }
+          case Op.PATCH: {
+            const nseg = r.varint();
+            if (nseg < 1 || nseg > PAGE_SIZE + 1) throw fail(payloadAt, `frame ${frame}: PATCH with ${nseg} segments`);
+            let t = 0;
+            for (let i = 0; i < nseg; i++) {
+              const litLen = r.varint();
+              const len = r.varint();
+              if (t + litLen + len > PAGE_SIZE) throw fail(payloadAt, `frame ${frame}: PATCH segments exceed a page`);
+              if (lit + litLen > lits.length) throw fail(payloadAt, `frame ${frame}: PATCH literal run past the literal stream`);
+              lits.copy(page, t, lit, lit + litLen);
+              lit += litLen;
+              t += litLen;
+              if (len === 0) continue;
+              const src = r.u8();
+              if (src === Src.CONTEXT) {
+                if (!ctx) throw fail(payloadAt, `frame ${frame}: context reference in a .mig encoded without a context`);
+                const off = lastCtxEnd + unzigzag(r.varint());
+                if (!ctx.readBytes(off, len, page, t)) throw fail(payloadAt, `frame ${frame}: context range ${off}+${len} outside its ${ctx.bytes} bytes`);
+                lastCtxEnd = off + len;
+              } else if (src === Src.HISTORY) {
+                const d = r.varint();
+                const o = r.varint();
+                if (d < 1 || d > slot) throw fail(payloadAt, `frame ${frame}: reference to slot ${slot - d} outside 0..${slot - 1}`);
+                if (o + len > PAGE_SIZE) throw fail(payloadAt, `frame ${frame}: history range ${o}+${len} outside a page`);
+                out.readBack(slotOffset[slot - d] + o, page.subarray(t, t + len));
+              } else if (src === Src.BASELINE) {
+                if (!base) throw fail(payloadAt, `frame ${frame}: baseline reference in a .mig encoded without a baseline`);
+                lastBase += 1 + unzigzag(r.varint());
+                if (!base.readFrame(lastBase, basePage)) throw fail(payloadAt, `frame ${frame}: baseline has no frame ${lastBase}`);
+                basePage.copy(page, t, t, t + len);
+              } else {
+                throw fail(payloadAt, `frame ${frame}: PATCH source ${src} unknown`);
+              }
+              t += len;
+            }
+            if (t !== PAGE_SIZE) throw fail(payloadAt, `frame ${frame}: PATCH covers ${t} bytes, not a page`);
+            emitSlot(page, payloadAt);
+            break;
+          }
           default:
             throw fail(payloadAt, `frame ${frame}: unknown op 0x${op.toString(16)}`);
         }
       }
-      if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${(lits.length - lit) / PAGE_SIZE} literal pages left unused`);
+      if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${lits.length - lit} literal bytes left unused`);
     }
     // END: what was written must be exactly what was encoded.
     const { payload, payloadAt } = end!;

@@ -20,6 +20,10 @@ import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
 import type { PageMap } from '../introspect/pagemap.js';
+import { Src, SubPageMatcher, stats as subStats } from './subpage.js';
+
+/** A page is sent as PATCH when sub-page matches cover at least this many of its bytes. */
+const MIN_PATCH = 64;
 
 export interface EncodeOptions {
   codec?: CodecName;
@@ -32,6 +36,10 @@ export interface EncodeOptions {
   frameRaw?: number;
   /** Worker threads for the entropy stage (default: the number of CPUs); output is identical for any value. */
   threads?: number;
+  /** Sub-page matching against context, earlier pages and the same baseline frame (default true). */
+  subpage?: boolean;
+  /** Bytes for the whole-image history index (default 5 % of the image, at least 1 MiB). */
+  historyBudget?: number;
   /** Page types per PFN from introspection (or a caller); enables dropping free pages. */
   pageMap?: PageMap;
   /** With a page map: 'drop' (default) sends free pages as zero pages; 'keep' sends them. */
@@ -57,11 +65,14 @@ export interface EncodeSummary {
   /** bytesOut of zero/dup/baseline is their share of the coded op stream (estimated per op); literal and structure are measured. */
   /** Non-zero pages the page map marks free, not sent (they decode as zeros). */
   freePagesDropped: number;
-  techniques: { zero: TechniqueStats; free: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
+  techniques: { zero: TechniqueStats; free: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; history: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
+  /** Memory of the sub-page indexes (bytes). */
+  indexBytes: { context: number; history: number };
 }
 
-type OpKind = 'zero' | 'duplicate' | 'baseline' | 'context' | 'structure';
-const OP_KINDS: OpKind[] = ['zero', 'duplicate', 'baseline', 'context', 'structure'];
+type OpKind = 'zero' | 'duplicate' | 'baseline' | 'context' | 'history' | 'structure';
+const OP_KINDS: OpKind[] = ['zero', 'duplicate', 'baseline', 'context', 'history', 'structure'];
+const SRC_KIND: OpKind[] = ['context', 'history', 'baseline'];
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /** A frame may pass frameRaw by one op (a literal page) plus the 16-byte stream prefix. */
@@ -90,11 +101,11 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     sink.write(header);
     let out = HEADER_SIZE;
     const stat = (): TechniqueStats => ({ pages: 0, bytesIn: 0, bytesOut: 0 });
-    const tech = { zero: stat(), free: stat(), duplicate: stat(), baseline: stat(), context: stat(), literal: stat(), structure: stat() };
+    const tech = { zero: stat(), free: stat(), duplicate: stat(), baseline: stat(), context: stat(), history: stat(), literal: stat(), structure: stat() };
     const ops = new ByteWriter(1 << 16);
     const lits = new ByteWriter(frameRaw + PAGE_SIZE);
     // Op-stream bytes per technique in the current frame, to share the coded op stream out fairly.
-    const opBytes: Record<OpKind, number> = { zero: 0, duplicate: 0, baseline: 0, context: 0, structure: 0 };
+    const opBytes: Record<OpKind, number> = { zero: 0, duplicate: 0, baseline: 0, context: 0, history: 0, structure: 0 };
     let frames = 0;
     const pool = new CodecPool(codec, level, threads);
     /** Frames submitted to the pool, written to the sink in order as they complete. */
@@ -142,6 +153,13 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const index = new PageIndex(slots.count);
     const h = new Uint32Array(2);
     const cand = Buffer.allocUnsafe(PAGE_SIZE);
+    const sameFrame = Buffer.allocUnsafe(PAGE_SIZE);
+    const sub = opts.subpage === false ? undefined : new SubPageMatcher({
+      context: ctx?.readAll(),
+      historyBudget: opts.historyBudget ?? Math.max(1 << 20, Math.floor(img.fileSize * 0.05)),
+      readSlot: (kk, out) => file.readInto(out, 0, PAGE_SIZE, slots.fileOffset[kk]),
+    });
+    let lastCtxEnd = 0;
     // At most one run (ZERO, BASE_RUN or CTX_RUN) is open; it is emitted when the next slot cannot extend it.
     let runOp = 0;
     let runN = 0;
@@ -187,6 +205,51 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         n -= take;
       }
     };
+    /** PATCH: the segments sub.match() found; literal runs go to the literal stream. */
+    const patch = (page: Buffer, k: number) => {
+      const s = sub!;
+      const before = ops.length;
+      ops.u8(Op.PATCH);
+      ops.varint(s.nseg);
+      let t = 0;
+      const used = [false, false, false];
+      for (let i = 0; i < s.nseg; i++) {
+        const lit = s.segLit[i];
+        const len = s.segLen[i];
+        ops.varint(lit);
+        ops.varint(len);
+        if (lit) lits.bytes(page, t, lit);
+        tech.literal.bytesIn += lit;
+        t += lit;
+        if (len === 0) continue;
+        const src = s.segSrc[i];
+        const off = s.segOff[i];
+        ops.u8(src);
+        used[src] = true;
+        if (src === Src.CONTEXT) {
+          ops.varint(zigzag(off - lastCtxEnd));
+          lastCtxEnd = off + len;
+        } else if (src === Src.HISTORY) {
+          const kk = Math.floor(off / PAGE_SIZE);
+          ops.varint(k - kk);
+          ops.varint(off - kk * PAGE_SIZE);
+        } else {
+          const f = Math.floor(off / PAGE_SIZE);
+          ops.varint(zigzag(f - (lastBase + 1)));
+          lastBase = f;
+        }
+        t += len;
+      }
+      // The op bytes go to the source that covered most of the page.
+      const main = s.covered[0] >= s.covered[1] && s.covered[0] >= s.covered[2] ? 0 : s.covered[1] >= s.covered[2] ? 1 : 2;
+      opBytes[SRC_KIND[main]] += ops.length - before;
+      for (let src = 0; src < 3; src++) {
+        if (!used[src]) continue;
+        const st = tech[SRC_KIND[src] as 'context' | 'history' | 'baseline'];
+        st.pages++;
+        st.bytesIn += s.covered[src];
+      }
+    };
     try {
       for (let k = 0; k < slots.count; k++) {
         structure(slots.fileOffset[k] - reader.pos);
@@ -209,11 +272,15 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         }
         sha.update(page);
         // Same frame in the baseline first: the common case of repeated migration, and cheapest.
-        if (base && pfn >= 0 && base.readFrame(pfn, cand) && cand.equals(page)) {
-          ref(pfn, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
-          lastBase = pfn;
-          count(tech.baseline);
-          continue;
+        let hasSameFrame = false;
+        if (base && pfn >= 0 && base.readFrame(pfn, sameFrame)) {
+          if (sameFrame.equals(page)) {
+            ref(pfn, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
+            lastBase = pfn;
+            count(tech.baseline);
+            continue;
+          }
+          hasSameFrame = !isZeroPage(sameFrame, 0);
         }
         // The context page after the last one matched (file pages often sit in order).
         if (ctx && lastCtx >= 0 && ctx.readPage(lastCtx + 1, cand) && cand.equals(page)) {
@@ -249,9 +316,14 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         }
         endRuns();
         index.add(h[0], h[1], k);
-        ops.u8(Op.LIT);
-        lits.bytes(page);
-        count(tech.literal);
+        if (sub && sub.match(page, k, hasSameFrame ? sameFrame : undefined, pfn) >= MIN_PATCH) {
+          patch(page, k);
+        } else {
+          ops.u8(Op.LIT);
+          lits.bytes(page);
+          count(tech.literal);
+        }
+        sub?.remember(k, page);
       }
       structure(img.fileSize - reader.pos);
       endRuns();
@@ -273,6 +345,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     return {
       image: path, format: img.format, imageBytes: img.fileSize, outputBytes: out, ratio: out / img.fileSize,
       slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, freePagesDropped: tech.free.pages, techniques: tech,
+      indexBytes: sub?.indexBytes ?? { context: 0, history: 0 },
+      ...(process.env.MIG_TUNING ? { subpageStats: { ...subStats } } : {}),
     };
   } finally {
     img.close();

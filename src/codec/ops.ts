@@ -20,6 +20,12 @@ export const Op = {
   CTX: 0x07,
   /** varint n: the next n slots equal the context pages following the last one used. */
   CTX_RUN: 0x08,
+  /**
+   * varint nseg, then nseg segments (varint lit, varint len, and when len > 0: u8 source, operands):
+   * one slot built from literal runs (taken from the literal stream) and byte ranges of the context,
+   * an earlier slot, or a baseline frame (docs/format/mig-v1.md, "PATCH").
+   */
+  PATCH: 0x09,
 } as const;
 
 /** Growable byte buffer for building a frame's streams. */

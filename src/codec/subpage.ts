@@ -1,0 +1,212 @@
+/**
+ * Sub-page redundancy elimination: a page that is not a whole-page match is covered, where it can
+ * be, by byte ranges of three sources the decoder also has —
+ *   CONTEXT   the CTX content (file-system content of the guest's disk: unaligned copies of files in
+ *             the heap, file pages whose neighbours differ, partly written pages);
+ *   HISTORY   an earlier page slot of this image (the whole image is the history; EndRE's
+ *             redundancy elimination over everything sent before);
+ *   BASELINE  the same-frame page of the baseline at the same offsets (a page that changed a little
+ *             since the previous migration: a sub-page delta).
+ * The rest of the page goes out as literal bytes. Anchors and match expansion: fingerprint.ts.
+ *
+ * Memory: the context index is one AnchorTable sized for the context's anchors (12 bytes per slot,
+ * ≈ 2 slots per anchor); the history index is one AnchorTable bounded by historyBudget (default
+ * 5 % of the image), newest anchors overwriting older ones when full.
+ */
+import { AnchorTable, anchors, WINDOW } from './fingerprint.js';
+
+export const PAGE = 4096;
+export const Src = { CONTEXT: 0, HISTORY: 1, BASELINE: 2 } as const;
+
+/** Tuned on the vm-images guests (bench/mig-codec.ts; docs/format/mig-v1.md "Encoder choices"). */
+export const TUNING = {
+  /** One anchor per 2^bits bytes of the context and of the image. */
+  contextAnchorBits: 5,
+  historyAnchorBits: 5,
+  /** Shortest match kept (bytes); the window itself is 32. */
+  minMatch: 40,
+  /** Shortest equal run against the same-frame baseline page. */
+  minBaseRun: 12,
+  /** Candidates verified per page before giving up on the rest of its anchors. */
+  maxProbes: 48,
+  /** Earlier pages kept in memory for history matching (a direct-mapped cache of slots). */
+  cachePages: 1024,
+};
+// Experiments: MIG_TUNING='{"minMatch":64}' overrides (encoder side only; the format does not change).
+if (process.env.MIG_TUNING) Object.assign(TUNING, JSON.parse(process.env.MIG_TUNING));
+export const stats = { probes: 0, reads: 0 };
+
+export interface SubPageSources {
+  /** The CTX content area, in memory. */
+  context?: Buffer;
+  /** Bytes for the history index (0: no history matching). */
+  historyBudget: number;
+  /** Copy the original 4096 bytes of slot k (encoder side: read the image file). */
+  readSlot?: (k: number, out: Buffer) => void;
+}
+
+export class SubPageMatcher {
+  private readonly ctx?: Buffer;
+  private readonly ctxTable?: AnchorTable;
+  private readonly histTable?: AnchorTable;
+  private readonly readSlot?: (k: number, out: Buffer) => void;
+  private readonly apos = new Int32Array(PAGE);
+  private readonly ahash = new Uint32Array(PAGE);
+  private na = 0;
+  private readonly cache: Buffer;
+  private readonly cacheSlot: Float64Array;
+  /** Segments of the last match(): literal run, then a match of segLen bytes from segSrc at segOff. */
+  nseg = 0;
+  readonly segLit = new Int32Array(PAGE + 1);
+  readonly segLen = new Int32Array(PAGE + 1);
+  readonly segSrc = new Uint8Array(PAGE + 1);
+  /** CONTEXT: byte offset in the context; HISTORY: slot·4096 + offset; BASELINE: frame·4096 + offset. */
+  readonly segOff = new Float64Array(PAGE + 1);
+  /** Bytes the last match() covered, per source. */
+  readonly covered = [0, 0, 0];
+  /** Index sizes, for the summary. */
+  readonly indexBytes: { context: number; history: number };
+
+  constructor(s: SubPageSources) {
+    this.readSlot = s.readSlot;
+    if (s.context && s.context.length >= WINDOW) {
+      this.ctx = s.context;
+      const expected = Math.ceil(s.context.length / 2 ** TUNING.contextAnchorBits);
+      this.ctxTable = new AnchorTable(expected * 2 * 12);
+      const CH = 1 << 20;
+      const pos = new Int32Array(CH);
+      const hash = new Uint32Array(CH);
+      for (let off = 0; off < s.context.length; off += CH) {
+        // Chunks overlap by WINDOW − 1 bytes so no window is lost at a boundary.
+        const start = Math.max(0, off - (WINDOW - 1));
+        const n = anchors(s.context, start, Math.min(s.context.length, off + CH) - start, TUNING.contextAnchorBits, pos, hash);
+        for (let i = 0; i < n; i++) this.ctxTable.putFirst(hash[i], start + pos[i]);
+      }
+    }
+    if (s.historyBudget > 0 && s.readSlot) this.histTable = new AnchorTable(s.historyBudget);
+    this.cache = Buffer.allocUnsafe(this.histTable ? TUNING.cachePages * PAGE : 0);
+    this.cacheSlot = new Float64Array(this.histTable ? TUNING.cachePages : 0).fill(-1);
+    this.indexBytes = { context: this.ctxTable?.bytes ?? 0, history: this.histTable?.bytes ?? 0 };
+  }
+
+  /**
+   * Cover page (slot k) from the sources; `sameFrame` is the baseline's page of the same frame when
+   * it exists and differs (frame number `frame`). Returns the bytes covered (0: send it literal).
+   */
+  match(page: Buffer, k: number, sameFrame?: Buffer, frame = -1): number {
+    this.covered[0] = this.covered[1] = this.covered[2] = 0;
+    this.nseg = 0;
+    this.na = anchors(page, 0, PAGE, TUNING.historyAnchorBits, this.apos, this.ahash);
+    if (sameFrame && this.baselineDelta(page, sameFrame, frame) >= PAGE / 2) return this.covered[Src.BASELINE];
+    this.nseg = 0;
+    this.covered[Src.BASELINE] = 0;
+    const C = this.ctx;
+    const minMatch = TUNING.minMatch;
+    let cov = 0;
+    let probes = 0;
+    for (let a = 0; a < this.na && probes < TUNING.maxProbes; a++) {
+      const i = this.apos[a];
+      if (i < cov) continue;
+      const h = this.ahash[a];
+      let bestLen = 0;
+      let bestStart = 0;
+      let bestSrc = 0;
+      let bestOff = 0;
+      if (this.ctxTable) {
+        const s = this.ctxTable.get(h);
+        if (s >= 0) {
+          probes++;
+          let f = 0;
+          const fmax = Math.min(PAGE - i, C!.length - s);
+          while (f < fmax && page[i + f] === C![s + f]) f++;
+          if (f >= WINDOW) {
+            let b = 0;
+            const bmax = Math.min(i - cov, s);
+            while (b < bmax && page[i - b - 1] === C![s - b - 1]) b++;
+            bestLen = f + b;
+            bestStart = i - b;
+            bestSrc = Src.CONTEXT;
+            bestOff = s - b;
+          }
+        }
+      }
+      if (this.histTable && bestStart + bestLen < PAGE) {
+        const v = this.histTable.get(h);
+        if (v >= 0) {
+          probes++;
+          const kk = Math.floor(v / PAGE);
+          const o = v - kk * PAGE;
+          stats.probes++;
+          const ci = kk % this.cacheSlot.length;
+          const S = this.cache;
+          const base = ci * PAGE;
+          if (this.cacheSlot[ci] !== kk) {
+            stats.reads++;
+            this.readSlot!(kk, S.subarray(base, base + PAGE));
+            this.cacheSlot[ci] = kk;
+          }
+          let f = 0;
+          const fmax = Math.min(PAGE - i, PAGE - o);
+          while (f < fmax && page[i + f] === S[base + o + f]) f++;
+          if (f >= WINDOW) {
+            let b = 0;
+            const bmax = Math.min(i - cov, o);
+            while (b < bmax && page[i - b - 1] === S[base + o - b - 1]) b++;
+            if (f + b > bestLen) {
+              bestLen = f + b;
+              bestStart = i - b;
+              bestSrc = Src.HISTORY;
+              bestOff = kk * PAGE + o - b;
+            }
+          }
+        }
+      }
+      if (bestLen >= minMatch) {
+        this.push(bestStart - cov, bestLen, bestSrc, bestOff);
+        cov = bestStart + bestLen;
+      }
+    }
+    if (cov < PAGE) this.push(PAGE - cov, 0, 0, 0);
+    return this.covered[Src.CONTEXT] + this.covered[Src.HISTORY];
+  }
+
+  /** Index the anchors of the page just matched (slot k) as history for later pages. */
+  remember(k: number, page: Buffer): void {
+    if (!this.histTable) return;
+    const ci = k % this.cacheSlot.length;
+    page.copy(this.cache, ci * PAGE, 0, PAGE);
+    this.cacheSlot[ci] = k;
+    for (let a = 0; a < this.na; a++) this.histTable.put(this.ahash[a], k * PAGE + this.apos[a]);
+  }
+
+  /** Equal runs against the same frame of the baseline, at the same offsets. */
+  private baselineDelta(page: Buffer, base: Buffer, frame: number): number {
+    const minRun = TUNING.minBaseRun;
+    let cov = 0;
+    let i = 0;
+    while (i < PAGE) {
+      if (page[i] !== base[i]) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < PAGE && page[j] === base[j]) j++;
+      if (j - i >= minRun) {
+        this.push(i - cov, j - i, Src.BASELINE, frame * PAGE + i);
+        cov = j;
+      }
+      i = j;
+    }
+    if (cov < PAGE) this.push(PAGE - cov, 0, 0, 0);
+    return this.covered[Src.BASELINE];
+  }
+
+  private push(lit: number, len: number, src: number, off: number): void {
+    const n = this.nseg++;
+    this.segLit[n] = lit;
+    this.segLen[n] = len;
+    this.segSrc[n] = src;
+    this.segOff[n] = off;
+    if (len) this.covered[src] += len;
+  }
+}
