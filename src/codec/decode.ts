@@ -232,11 +232,13 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
                 if (d < 1 || d > slot) throw fail(payloadAt, `frame ${frame}: reference to slot ${slot - d} outside 0..${slot - 1}`);
                 if (o + len > PAGE_SIZE) throw fail(payloadAt, `frame ${frame}: history range ${o}+${len} outside a page`);
                 out.readBack(slotOffset[slot - d] + o, page.subarray(t, t + len));
-              } else if (src === Src.BASELINE) {
+              } else if (src === Src.BASELINE || src === Src.BASELINE_AT) {
                 if (!base) throw fail(payloadAt, `frame ${frame}: baseline reference in a .mig encoded without a baseline`);
                 lastBase += 1 + unzigzag(r.varint());
+                const o = src === Src.BASELINE ? t : r.varint();
+                if (o + len > PAGE_SIZE) throw fail(payloadAt, `frame ${frame}: baseline range ${o}+${len} outside a page`);
                 if (!base.readFrame(lastBase, basePage)) throw fail(payloadAt, `frame ${frame}: baseline has no frame ${lastBase}`);
-                basePage.copy(page, t, t, t + len);
+                basePage.copy(page, t, o, o + len);
               } else {
                 throw fail(payloadAt, `frame ${frame}: PATCH source ${src} unknown`);
               }

@@ -90,7 +90,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
   try {
-    base = opts.baseline ? openBaseline(opts.baseline) : undefined;
+    base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : Math.max(1 << 20, Math.floor(img.fileSize * 0.05))) : undefined;
     ctx = opts.context ? openContextPages(opts.context) : undefined;
     const slots = img.pageSlots();
     const header = encodeHeader({
@@ -158,6 +158,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       context: ctx?.readAll(),
       historyBudget: opts.historyBudget ?? Math.max(1 << 20, Math.floor(img.fileSize * 0.05)),
       readSlot: (kk, out) => file.readInto(out, 0, PAGE_SIZE, slots.fileOffset[kk]),
+      baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
     });
     let lastCtxEnd = 0;
     // At most one run (ZERO, BASE_RUN or CTX_RUN) is open; it is emitted when the next slot cannot extend it.
@@ -225,7 +226,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         const src = s.segSrc[i];
         const off = s.segOff[i];
         ops.u8(src);
-        used[src] = true;
+        used[src === Src.BASELINE_AT ? Src.BASELINE : src] = true;
         if (src === Src.CONTEXT) {
           ops.varint(zigzag(off - lastCtxEnd));
           lastCtxEnd = off + len;
@@ -237,6 +238,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
           const f = Math.floor(off / PAGE_SIZE);
           ops.varint(zigzag(f - (lastBase + 1)));
           lastBase = f;
+          if (src === Src.BASELINE_AT) ops.varint(off - f * PAGE_SIZE);
         }
         t += len;
       }

@@ -16,19 +16,20 @@
 import { AnchorTable, anchors, WINDOW } from './fingerprint.js';
 
 export const PAGE = 4096;
-export const Src = { CONTEXT: 0, HISTORY: 1, BASELINE: 2 } as const;
+export const Src = { CONTEXT: 0, HISTORY: 1, BASELINE: 2, BASELINE_AT: 3 } as const;
 
 /** Tuned on the vm-images guests (bench/mig-codec.ts; docs/format/mig-v1.md "Encoder choices"). */
 export const TUNING = {
   /** One anchor per 2^bits bytes of the context and of the image. */
-  contextAnchorBits: 5,
-  historyAnchorBits: 5,
+  contextAnchorBits: 6,
+  historyAnchorBits: 6,
+  baselineAnchorBits: 6,
   /** Shortest match kept (bytes); the window itself is 32. */
   minMatch: 40,
   /** Shortest equal run against the same-frame baseline page. */
   minBaseRun: 12,
   /** Candidates verified per page before giving up on the rest of its anchors. */
-  maxProbes: 48,
+  maxProbes: 16,
   /** Earlier pages kept in memory for history matching (a direct-mapped cache of slots). */
   cachePages: 1024,
 };
@@ -43,6 +44,8 @@ export interface SubPageSources {
   historyBudget: number;
   /** Copy the original 4096 bytes of slot k (encoder side: read the image file). */
   readSlot?: (k: number, out: Buffer) => void;
+  /** Anchors of the baseline's pages and how to read its frames (BASELINE_AT matches). */
+  baseline?: { anchors: AnchorTable; readFrame: (f: number, out: Buffer) => boolean };
 }
 
 export class SubPageMatcher {
@@ -53,6 +56,9 @@ export class SubPageMatcher {
   private readonly apos = new Int32Array(PAGE);
   private readonly ahash = new Uint32Array(PAGE);
   private na = 0;
+  private readonly base?: SubPageSources['baseline'];
+  private readonly bcache = Buffer.allocUnsafe(256 * PAGE);
+  private readonly bcacheFrame = new Float64Array(256).fill(-1);
   private readonly cache: Buffer;
   private readonly cacheSlot: Float64Array;
   /** Segments of the last match(): literal run, then a match of segLen bytes from segSrc at segOff. */
@@ -60,15 +66,16 @@ export class SubPageMatcher {
   readonly segLit = new Int32Array(PAGE + 1);
   readonly segLen = new Int32Array(PAGE + 1);
   readonly segSrc = new Uint8Array(PAGE + 1);
-  /** CONTEXT: byte offset in the context; HISTORY: slot·4096 + offset; BASELINE: frame·4096 + offset. */
+  /** CONTEXT: byte offset in the context; HISTORY: slot·4096 + offset; BASELINE(_AT): frame·4096 + offset. */
   readonly segOff = new Float64Array(PAGE + 1);
-  /** Bytes the last match() covered, per source. */
+  /** Bytes the last match() covered, per source (BASELINE_AT counted as BASELINE). */
   readonly covered = [0, 0, 0];
   /** Index sizes, for the summary. */
   readonly indexBytes: { context: number; history: number };
 
   constructor(s: SubPageSources) {
     this.readSlot = s.readSlot;
+    this.base = s.baseline;
     if (s.context && s.context.length >= WINDOW) {
       this.ctx = s.context;
       const expected = Math.ceil(s.context.length / 2 ** TUNING.contextAnchorBits);
@@ -161,13 +168,45 @@ export class SubPageMatcher {
           }
         }
       }
+      if (this.base && bestStart + bestLen < PAGE) {
+        const v = this.base.anchors.get(h);
+        if (v >= 0) {
+          probes++;
+          const fr = Math.floor(v / PAGE);
+          const o = v - fr * PAGE;
+          const ci = fr % this.bcacheFrame.length;
+          const S = this.bcache;
+          const cb = ci * PAGE;
+          let ok = true;
+          if (this.bcacheFrame[ci] !== fr) {
+            ok = this.base.readFrame(fr, S.subarray(cb, cb + PAGE));
+            this.bcacheFrame[ci] = ok ? fr : -1;
+          }
+          if (ok) {
+            let f = 0;
+            const fmax = Math.min(PAGE - i, PAGE - o);
+            while (f < fmax && page[i + f] === S[cb + o + f]) f++;
+            if (f >= WINDOW) {
+              let b = 0;
+              const bmax = Math.min(i - cov, o);
+              while (b < bmax && page[i - b - 1] === S[cb + o - b - 1]) b++;
+              if (f + b > bestLen) {
+                bestLen = f + b;
+                bestStart = i - b;
+                bestSrc = Src.BASELINE_AT;
+                bestOff = fr * PAGE + o - b;
+              }
+            }
+          }
+        }
+      }
       if (bestLen >= minMatch) {
         this.push(bestStart - cov, bestLen, bestSrc, bestOff);
         cov = bestStart + bestLen;
       }
     }
     if (cov < PAGE) this.push(PAGE - cov, 0, 0, 0);
-    return this.covered[Src.CONTEXT] + this.covered[Src.HISTORY];
+    return this.covered[Src.CONTEXT] + this.covered[Src.HISTORY] + this.covered[Src.BASELINE];
   }
 
   /** Index the anchors of the page just matched (slot k) as history for later pages. */
@@ -207,6 +246,6 @@ export class SubPageMatcher {
     this.segLen[n] = len;
     this.segSrc[n] = src;
     this.segOff[n] = off;
-    if (len) this.covered[src] += len;
+    if (len) this.covered[src === Src.BASELINE_AT ? Src.BASELINE : src] += len;
   }
 }

@@ -42,15 +42,16 @@ export function registerCodec(program: Command): void {
     .option('--page-map <file>', 'page types per PFN ("start_pfn count type" lines, as `mig analyze --page-map` will write); pages typed free are not sent')
     .option('--free-pages <mode>', 'with a page map: drop (default; free pages decode as zeros) or keep')
     .option('--threads <n>', 'worker threads for the entropy stage (default: CPU count); the output is the same for any value', intOption('--threads', 1, 256))
+    .option('--no-subpage', 'whole-page matches only: no sub-page matching against the context, earlier pages or the baseline (faster, larger)')
     .option('--json', 'print the summary as JSON')
-    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; json?: boolean }) => {
+    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; subpage: boolean; json?: boolean }) => {
       if (o.freePages !== undefined && o.freePages !== 'drop' && o.freePages !== 'keep') throw new UsageError(`--free-pages must be drop or keep, not ${o.freePages}`);
       if (o.freePages !== undefined && !o.pageMap) throw new UsageError('--free-pages needs a page map (--page-map FILE); guest introspection does not build one yet');
       const pageMap = o.pageMap ? PageMap.read(o.pageMap) : undefined;
       if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
       if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
       const report = progress('encode');
-      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, onProgress: report.update };
+      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, subpage: o.subpage, onProgress: report.update };
       let summary: EncodeSummary;
       if (o.output === '-') {
         summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);
