@@ -11,7 +11,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fspro
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
   pkg-config build-essential python3 ca-certificates iproute2
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench install clean vm-images vm-small vm-large
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench bench-quick install clean vm-images vm-small vm-large
 
 # System packages (Debian 12). Skipped when every package is already installed.
 system-deps: $(STAMP_DIR)/system-deps.stamp
@@ -57,11 +57,18 @@ test-unit: build
 test-integration: build services vm-small
 	npx ava 'dist/test/integration/**/*.test.js'
 
-# Benchmarks (not tests), on the large guest: reader throughput against cat, then mig encode/decode.
-# Results also go to bench/results/*.json (git-ignored).
+# Benchmarks (not tests), on the large guest: reader throughput against cat, the general-purpose
+# compressors (gzip/zstd/xz/--patch-from; ~1 h with zstd -19 and xz -6), then mig encode/decode
+# next to them with the migration-time model and the targets. Results: bench/results/ (git-ignored).
+# `make bench-quick` skips the two slow compressor lines (~10 min).
+BENCH_LINES ?=
 bench: build vm-large
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
+	node dist/bench/baselines.js $(VM_CACHE)/mig-large $(if $(BENCH_LINES),--only $(BENCH_LINES))
 	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
+
+bench-quick:
+	$(MAKE) bench BENCH_LINES=gzip-1,gzip-6,zstd-3,zstd-3-long,patch-rootfs,patch-save1
 
 # Everything installed and built, the sample guest built, `mig info` run on its save image.
 demo: build vm-small

@@ -2,6 +2,9 @@
  * Benchmark (not a test): mig encode/decode on a vm-images guest — bytes, encode and decode wall
  * and CPU time — for save1 (no baseline), dump.elf, and save2 against save1 (repeated migration).
  * Usage: node dist/bench/mig-codec.js <guest-dir> [threads]  (prints markdown; JSON to bench/results/)
+ * When bench/results/baselines-<guest>.json exists (bench/baselines.ts, run first by `make bench`),
+ * also prints mig next to gzip/zstd/xz/--patch-from on the same images, the migration-time model
+ * and the issue's targets.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -26,10 +29,10 @@ const cpu = () => {
   return (u.user + u.system) / 1e6;
 };
 
-interface Row { case: string; imageBytes: number; migBytes: number; ratio: number; encodeWall: number; encodeCpu: number; decodeWall: number; decodeMBps: number; techniques: unknown }
+interface Row { case: string; file: string; threads: number; imageBytes: number; migBytes: number; ratio: number; frames: number; encodeWall: number; encodeCpu: number; decodeWall: number; decodeMBps: number; techniques: unknown }
 const rows: Row[] = [];
-const TECH = ['zero', 'free', 'duplicate', 'baseline', 'context', 'literal', 'structure'];
-const COLORS: Record<string, string> = { zero: '#bbb', free: '#8c8', duplicate: '#69c', baseline: '#c9c', context: '#fc6', literal: '#e66', structure: '#666' };
+const TECH = ['zero', 'free', 'duplicate', 'baseline', 'context', 'history', 'literal', 'structure'];
+const COLORS: Record<string, string> = { zero: '#bbb', free: '#8c8', duplicate: '#69c', baseline: '#c9c', context: '#fc6', history: '#6cc', literal: '#e66', structure: '#666' };
 // The context: the guest's disk, executables + all of /usr and /etc (what the workload reads).
 const rootfs = path.join(dir, '..', 'common', 'rootfs.ext4');
 const ctxPath = path.join(tmp, 'rootfs.ctx');
@@ -39,9 +42,12 @@ const contextSeconds = (performance.now() - ct0) / 1000;
 // A page map from the guest's own /proc/kpageflags, taken right before save1/dump (not valid for save2).
 const pageMap = pageMapFromKpageflags(fs.readFileSync(path.join(dir, 'kpageflags.bin')));
 const cases: [string, string, EncodeOptions][] = [
+  ['save1.img, whole pages only (--no-subpage)', 'save1.img', { subpage: false }],
   ['save1.img', 'save1.img', {}],
   ['save1.img + context', 'save1.img', { context: ctxPath }],
+  ['save1.img + context, 1 thread', 'save1.img', { context: ctxPath, threads: 1 }],
   ['save1.img + context + free pages dropped', 'save1.img', { context: ctxPath, pageMap }],
+  ['save1.img + context + free pages dropped, 1 thread', 'save1.img', { context: ctxPath, pageMap, threads: 1 }],
   ['dump.elf + context + free pages dropped', 'dump.elf', { context: ctxPath, pageMap }],
   ['save2.img + baseline save1.img', 'save2.img', { baseline: path.join(dir, 'save1.img') }],
   ['save2.img + baseline + context', 'save2.img', { baseline: path.join(dir, 'save1.img'), context: ctxPath }],
@@ -53,20 +59,21 @@ try {
     const out = path.join(tmp, 'out.img');
     let c0 = cpu();
     let t0 = performance.now();
-    const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { ...opts, threads }));
+    const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { threads, ...opts }));
     const encodeWall = (performance.now() - t0) / 1000;
     const encodeCpu = cpu() - c0;
     c0 = cpu();
     t0 = performance.now();
-    decodeImage(mig, out, { baseline: opts.baseline, context: opts.context });
+    decodeImage(mig, out, { baseline: opts.baseline, context: opts.context, threads });
     const decodeWall = (performance.now() - t0) / 1000;
     rows.push({
-      case: name, imageBytes: s.imageBytes, migBytes: s.outputBytes, ratio: Number(s.ratio.toFixed(4)),
+      case: name, file, threads: opts.threads ?? threads, imageBytes: s.imageBytes, migBytes: s.outputBytes, ratio: Number(s.ratio.toFixed(4)), frames: s.frames,
       encodeWall: Number(encodeWall.toFixed(2)), encodeCpu: Number(encodeCpu.toFixed(2)), decodeWall: Number(decodeWall.toFixed(2)),
       decodeMBps: Math.round(s.imageBytes / 1e6 / decodeWall), techniques: s.techniques,
     });
     fs.rmSync(out);
     fs.rmSync(mig);
+    process.stderr.write(`[${path.basename(dir)}] ${name}: ${s.outputBytes} B, encode ${encodeWall.toFixed(1)} s, decode ${decodeWall.toFixed(1)} s\n`);
   }
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -77,7 +84,8 @@ console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.case} | ${r.imageBytes} | ${r.migBytes} | ${r.ratio} | ${r.encodeWall} / ${r.encodeCpu} | ${r.decodeWall} | ${r.decodeMBps} |`);
 const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');
 fs.mkdirSync(outDir, { recursive: true });
-fs.writeFileSync(path.join(outDir, `mig-codec-${path.basename(dir)}.json`), JSON.stringify({ threads, contextSeconds, rows, date: new Date().toISOString() }, null, 2));
+const comparison = compare();
+fs.writeFileSync(path.join(outDir, `mig-codec-${path.basename(dir)}.json`), JSON.stringify({ threads, contextSeconds, pageMap: 'kpageflags.bin (guest ground truth)', rows, comparison, date: new Date().toISOString() }, null, 2));
 console.log('\nbytes out per technique (MiB in → bytes out):\n');
 console.log('| case | ' + TECH.join(' | ') + ' |');
 console.log('|---|' + TECH.map(() => '---').join('|') + '|');
@@ -87,6 +95,62 @@ for (const r of rows) {
 }
 fs.writeFileSync(path.join(outDir, `mig-codec-${path.basename(dir)}.svg`), techniqueChart(rows));
 console.log(`\nchart: bench/results/mig-codec-${path.basename(dir)}.svg`);
+
+/**
+ * mig next to the compressor lines of bench/baselines.ts on the same images, the migration-time
+ * model and the targets. Migration time at B Mbps = max(encode, transfer, decode) + decode of the
+ * last frame: save, encode, transfer and decode overlap (a pipeline), so the slowest stage sets
+ * the pace and only the last frame's decoding is left after the last byte arrives. Compressor
+ * lines: the same with their compress/decompress walls and one 4 MiB chunk as the tail.
+ */
+function compare() {
+  const bf = path.join(outDir, `baselines-${path.basename(dir)}.json`);
+  if (!fs.existsSync(bf)) {
+    console.log(`\n(no ${bf}: run bench/baselines.js first for the comparison with gzip/zstd/xz)`);
+    return null;
+  }
+  interface BRow { id: string; label: string; outBytes: number; wallS: number; cpuS: number; decomp: { wallS: number } }
+  const b = JSON.parse(fs.readFileSync(bf, 'utf8')) as { date: string; images: { name: string; bytes: number; rows: BRow[] }[] };
+  const bw = [10, 100, 1000];
+  const model = (bytes: number, enc: number, dec: number, tail: number) => bw.map((m) => Number((Math.max(enc, (bytes * 8) / (m * 1e6), dec) + tail).toFixed(1)));
+  const out: Record<string, unknown>[] = [];
+  for (const img of b.images) {
+    const g6 = img.rows.find((r) => r.id === 'gzip-6')?.outBytes;
+    const pf = img.rows.find((r) => r.id === (img.name === 'save2.img' ? 'patch-save1' : 'patch-rootfs'));
+    const lines = [
+      ...img.rows.map((r) => ({ line: r.label, bytes: r.outBytes, encodeWall: r.wallS, encodeCpu: r.cpuS, decodeWall: r.decomp.wallS, tail: r.decomp.wallS * (4 << 20) / img.bytes })),
+      ...rows.filter((r) => r.file === img.name).map((r) => ({ line: `mig: ${r.case}${r.threads > 1 && !r.case.includes('thread') ? `, ${r.threads} threads` : ''}`, bytes: r.migBytes, encodeWall: r.encodeWall, encodeCpu: r.encodeCpu, decodeWall: r.decodeWall, tail: r.decodeWall / r.frames })),
+    ];
+    console.log(`\n### ${img.name} — ${img.bytes.toLocaleString('en-US')} bytes; compressors from ${b.date}, mig from this run\n`);
+    console.log(`| line | bytes | vs gzip -6 | vs ${pf?.label.replace(/^zstd -3 --long=31 /, '') ?? 'patch-from'} | encode wall s | encode CPU s | decode wall s | migration s at ${bw.join(' / ')} Mbps |`);
+    console.log('|---|--:|--:|--:|--:|--:|--:|--:|');
+    for (const l of lines) {
+      const t = model(l.bytes, l.encodeWall, l.decodeWall, l.tail);
+      const row = { image: img.name, ...l, vsGzip6: g6 ? Number((l.bytes / g6).toFixed(3)) : null, vsPatchFrom: pf ? Number((l.bytes / pf.outBytes).toFixed(3)) : null, migrationS: Object.fromEntries(bw.map((m, i) => [`${m}Mbps`, t[i]])) };
+      out.push(row);
+      console.log(`| ${l.line} | ${l.bytes.toLocaleString('en-US')} | ${row.vsGzip6 ?? '–'} | ${row.vsPatchFrom ?? '–'} | ${l.encodeWall.toFixed(1)} | ${l.encodeCpu.toFixed(1)} | ${l.decodeWall.toFixed(1)} | ${t.join(' / ')} |`);
+    }
+  }
+  // The targets of the codec issue, on save1.img (context = the guest's disk) and the save pair.
+  const s1 = b.images.find((i) => i.name === 'save1.img');
+  const s2 = b.images.find((i) => i.name === 'save2.img');
+  const best = rows.find((r) => r.case === 'save1.img + context + free pages dropped');
+  const one = rows.find((r) => r.case === 'save1.img + context + free pages dropped, 1 thread');
+  const rep = rows.find((r) => r.case === 'save2.img + baseline + context');
+  const g6 = s1?.rows.find((r) => r.id === 'gzip-6');
+  const pr = s1?.rows.find((r) => r.id === 'patch-rootfs');
+  const ps = s2?.rows.find((r) => r.id === 'patch-save1');
+  const targets = [
+    g6 && best && { target: 'bytes ≤ 0.30 × gzip -6', value: best.migBytes / g6.outBytes, limit: 0.3 },
+    pr && best && { target: 'bytes ≤ 0.65 × zstd --patch-from=rootfs', value: best.migBytes / pr.outBytes, limit: 0.65 },
+    pr && one && { target: 'encode wall (1 thread) ≤ patch-from wall', value: one.encodeWall / pr.wallS, limit: 1 },
+    best && { target: 'decode ≥ 300 MB/s', value: best.decodeMBps, limit: 300, atLeast: true },
+    ps && rep && { target: 'repeated ≤ 0.8 × zstd --patch-from=save1', value: rep.migBytes / ps.outBytes, limit: 0.8 },
+  ].filter(Boolean) as { target: string; value: number; limit: number; atLeast?: boolean }[];
+  console.log('\n### Targets\n\n| target | measured | reached |\n|---|--:|---|');
+  for (const t of targets) console.log(`| ${t.target} | ${t.value.toFixed(t.atLeast ? 0 : 3)} | ${(t.atLeast ? t.value >= t.limit : t.value <= t.limit) ? 'yes' : 'no'} |`);
+  return { baselines: bf, lines: out, targets };
+}
 
 
 /** Stacked bars per case: how the image's bytes are sent (input MiB per technique), with bytes out. */
