@@ -33,7 +33,7 @@ export class Kallsyms {
   private readonly tokens: string[];
   private readonly nameOffsets: Uint32Array;
   private absolutePercpu: boolean;
-  private byName?: Map<string, number>;
+  private readonly cache = new Map<string, number>();
 
   constructor(readonly t: KallsymsTables, absolutePercpu = true) {
     this.absolutePercpu = absolutePercpu;
@@ -83,17 +83,38 @@ export class Kallsyms {
     this.absolutePercpu = v;
   }
 
-  /** Address of a symbol by name (without type letter), or undefined. The first lookup indexes all names. */
-  lookup(name: string): bigint | undefined {
-    if (!this.byName) {
-      this.byName = new Map();
-      for (let i = 0; i < this.t.numSyms; i++) {
-        const n = this.rawName(i).slice(1);
-        if (!this.byName.has(n)) this.byName.set(n, i);
+  /** Index of the first symbol named `name` (without type letter), or -1: token-wise match, no strings built. */
+  indexOf(name: string): number {
+    const names = this.t.names;
+    const tokens = this.tokens;
+    const n = this.t.numSyms;
+    for (let i = 0; i < n; i++) {
+      let off = this.nameOffsets[i];
+      let len = names[off++];
+      if (len & 0x80) len = (len & 0x7f) | (names[off++] << 7);
+      // pos counts characters of the expansion; position 0 is the type letter.
+      let pos = -1;
+      let k = 0;
+      for (; k < len; k++) {
+        const tok = tokens[names[off + k]];
+        let j = 0;
+        if (pos < 0) {
+          j = 1;
+          pos = 0;
+        }
+        for (; j < tok.length; j++, pos++) if (pos >= name.length || tok.charCodeAt(j) !== name.charCodeAt(pos)) break;
+        if (j < tok.length) break;
       }
+      if (k === len && pos === name.length) return i;
     }
-    const i = this.byName.get(name);
-    return i === undefined ? undefined : this.address(i);
+    return -1;
+  }
+
+  /** Address of a symbol by name (without type letter), or undefined. */
+  lookup(name: string): bigint | undefined {
+    let i = this.cache.get(name);
+    if (i === undefined) this.cache.set(name, (i = this.indexOf(name)));
+    return i < 0 ? undefined : this.address(i);
   }
 
   /** Like lookup, but a missing symbol is an IntrospectionError. */

@@ -24,7 +24,6 @@ const T = PageTypeCode;
 /** Inferred from the 6.1 enum pageflags order (include/linux/page-flags.h): not in VMCOREINFO. */
 const PG_RESERVED_DEFAULT = 12;
 /** mem_section flag bits below the encoded map (makedumpfile SECTION_MAP_MASK). */
-const SECTION_MAP_MASK_LO = ~0x1f >>> 0;
 const SECTION_MARKED_PRESENT = 1;
 
 export interface StructPageLayout {
@@ -123,6 +122,8 @@ export function classifyStructPages(k: LinuxKernel, mem: PhysicalMemory, pfnCoun
   const perRoot = Math.floor(PAGE_SIZE / msSize);
 
   const types = new Uint8Array(pfnCount).fill(T.hole);
+  const present = new Uint8Array(pfnCount);
+  for (const r of mem.runs) present.fill(1, Math.min(pfnCount, r.gpa / PAGE_SIZE), Math.min(pfnCount, (r.gpa + r.length) / PAGE_SIZE));
   const sections = Math.ceil(pfnCount / perSection);
   const stats: StructPageStats = { sections, presentSections: 0, structPages: 0, vmemmapBase: 0n, unreadable: 0, unreferenced: 0 };
   const rootsLen = Math.min(nRoots || sections, Math.ceil(sections / perRoot));
@@ -169,6 +170,8 @@ export function classifyStructPages(k: LinuxKernel, mem: PhysicalMemory, pfnCoun
     if ((Number(map & 0xffn) & SECTION_MARKED_PRESENT) === 0) continue;
     const coded = map & ~0x1fn & 0xffffffffffffffffn;
     if (coded === 0n) continue;
+    const codedHi = Number(coded >> 32n);
+    const codedLo = Number(coded & 0xffffffffn);
     stats.presentSections++;
     if (stats.vmemmapBase === 0n) stats.vmemmapBase = coded;
     const pfn0 = sec * perSection;
@@ -189,7 +192,7 @@ export function classifyStructPages(k: LinuxKernel, mem: PhysicalMemory, pfnCoun
         continue;
       }
       stats.structPages++;
-      if (!mem.isPresent(pfn)) continue; // hole: the image does not hold it
+      if (present[pfn] === 0) continue; // hole: the image does not hold it
       if (pfn < freeUntil) {
         types[pfn] = T.free;
         continue;
@@ -200,9 +203,8 @@ export function classifyStructPages(k: LinuxKernel, mem: PhysicalMemory, pfnCoun
       // Compound tail: follows its head (compound_head = head | 1).
       const chLo = u32[o + ch];
       if (chLo & 1) {
-        const headVa = (BigInt(u32[o + ch + 1]) << 32n) | BigInt(chLo - 1);
-        const d = headVa - coded;
-        const head = d >= 0n && d % BigInt(L.size) === 0n ? Number(d / BigInt(L.size)) : -1;
+        const d = (u32[o + ch + 1] - codedHi) * 0x100000000 + (chLo - 1 - codedLo);
+        const head = d >= 0 && d % L.size === 0 ? d / L.size : -1;
         if (head >= 0 && head < pfn && pfn - head < 1 << 20) {
           types[pfn] = types[head];
           continue;
