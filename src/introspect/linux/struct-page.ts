@@ -112,7 +112,7 @@ export function classifyStructPages(k: LinuxKernel, mem: PhysicalMemory, pfnCoun
   const v = k.vmcoreinfo;
   const L = structPageLayout(k);
   const sectionBits = need(vmNumber(v, 'SECTION_SIZE_BITS'), 'NUMBER(SECTION_SIZE_BITS)') - 12;
-  if (sectionBits < 10 || sectionBits > 30) throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, `NUMBER(SECTION_SIZE_BITS)=${sectionBits + 12} is implausible`);
+  if (sectionBits < 4 || sectionBits > 30) throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, `NUMBER(SECTION_SIZE_BITS)=${sectionBits + 12} is implausible`);
   const perSection = 2 ** sectionBits;
   const msRoot = need(vmSymbol(v, 'mem_section'), 'SYMBOL(mem_section)');
   const msSize = need(vmSize(v, 'mem_section'), 'SIZE(mem_section)');
