@@ -9,11 +9,13 @@ import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
 import { buildPageMap, BuiltPageMap } from '../../src/introspect/index.js';
 import { ACCURACY_CLASSES, compareWithKpageflags } from '../../src/introspect/accuracy.js';
-import { PageTypeCode } from '../../src/introspect/pagemap.js';
+import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { parseVmcoreinfo } from '../../src/introspect/linux/vmcoreinfo.js';
 import { LinuxKernel } from '../../src/introspect/linux/kernel.js';
 import { IntrospectionError } from '../../src/util/errors.js';
+import { mig } from '../helpers/cli.js';
 import { loadGuest } from '../helpers/corpus.js';
+import { tmpPath } from '../helpers/tmp.js';
 
 function build(path: string): BuiltPageMap {
   const img = openImage(path);
@@ -94,4 +96,30 @@ test('VMCOREINFO of another boot (different phys_base) is refused, not misread; 
   } finally {
     img.close();
   }
+});
+
+test('mig analyze on the small guest: table, page-map file equal to the built map, HTML report', (t) => {
+  const guest = loadGuest('mig-small');
+  const pm = tmpPath('small.pagemap');
+  const report = tmpPath('small.html');
+  const r = mig('analyze', guest.path('save1'), '--json', '--sample', '256', '--page-map', pm, '--report', report);
+  t.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as { osRelease: string; presentPages: number; types: { type: string; pages: number; percent: number; zstdRatio?: number; gzipRatio?: number; sampled: number }[] };
+  t.is(j.osRelease, guest.manifest.kernelRelease);
+  t.is(j.types.reduce((s, x) => s + x.pages, 0), j.presentPages);
+  t.true(Math.abs(j.types.reduce((s, x) => s + x.percent, 0) - 100) < 1e-6);
+  const zero = j.types.find((x) => x.type === 'zero')!;
+  const anon = j.types.find((x) => x.type === 'anon')!;
+  t.true(zero.zstdRatio! > 100 && anon.zstdRatio! > 1 && anon.zstdRatio! < zero.zstdRatio!);
+  t.true(anon.sampled <= 256 + 1 && anon.sampled > 200, `${anon.sampled} anon pages sampled`);
+  const fromFile = PageMap.read(pm);
+  const img = openImage(guest.path('save1'));
+  try {
+    t.deepEqual(fromFile.types, buildPageMap(img).map.types);
+  } finally {
+    img.close();
+  }
+  const html = fs.readFileSync(report, 'utf8');
+  t.regex(html, /^<!doctype html>/);
+  t.regex(html, /<svg [^>]*>[\s\S]*physical memory[\s\S]*<\/svg>/);
 });
