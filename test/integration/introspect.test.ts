@@ -123,3 +123,15 @@ test('mig analyze on the small guest: table, page-map file equal to the built ma
   t.regex(html, /^<!doctype html>/);
   t.regex(html, /<svg [^>]*>[\s\S]*physical memory[\s\S]*<\/svg>/);
 });
+
+test('mig encode builds the page map itself on the small guest and drops its free pages', (t) => {
+  const guest = loadGuest('mig-small');
+  const out = tmpPath('small.mig');
+  const r = mig('encode', guest.path('save1'), '-o', out, '--json', '--threads', '2');
+  t.is(r.status, 0, r.stderr);
+  t.notRegex(r.stderr, /no page map/);
+  const j = JSON.parse(r.stdout);
+  t.is(j.pageMap.source, 'introspection');
+  t.is(j.pageMap.osRelease, guest.manifest.kernelRelease);
+  t.true(j.freePagesDropped > 1000, `${j.freePagesDropped} free pages dropped`);
+});

@@ -32,3 +32,18 @@ test('analyze: --report must be .svg or .html', (t) => {
   t.is(r.status, 2);
   t.regex(r.stderr, /\.svg or \.html/);
 });
+
+test('encode without a page map: introspection fails, encode says why and goes on generically', (t) => {
+  const out = tmpPath('x.mig');
+  const r = mig('encode', tmpFile(image()), '-o', out, '--json');
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /^mig: no page map \(no VMCOREINFO found.*\); encoding generically$/m);
+  const j = JSON.parse(r.stdout);
+  t.is(j.pageMap.source, 'none');
+  t.regex(j.pageMap.error, /no VMCOREINFO found/);
+  t.falsy(j.freePagesDropped);
+  const quiet = mig('encode', tmpFile(image()), '-o', tmpPath('y.mig'), '--json', '--no-introspect');
+  t.is(quiet.status, 0, quiet.stderr);
+  t.notRegex(quiet.stderr, /no page map/);
+  t.deepEqual(JSON.parse(quiet.stdout).pageMap, { source: 'none' });
+});
