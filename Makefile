@@ -62,6 +62,7 @@ test-integration: build services vm-small
 bench: build vm-large
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
 	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
+	node dist/bench/introspect.js $(VM_CACHE)/mig-large
 
 # Everything installed and built, the sample guest built, `mig info` run on its save image.
 demo: build vm-small

@@ -20,7 +20,8 @@ export function introspectPageMap(image: string): { map?: PageMap; info: PageMap
     return { info: { source: 'none', error: 'image could not be opened' } };
   }
   try {
-    const b = buildPageMap(img);
+    // The encoder finds zero pages itself: skip reading the untyped pages for that.
+    const b = buildPageMap(img, { zero: false });
     return { map: b.map, info: { source: 'introspection', os: b.os, osRelease: b.osRelease, seconds: Math.round(b.seconds * 1000) / 1000 } };
   } catch (e) {
     const reason = pageMapFailureReason(e);
