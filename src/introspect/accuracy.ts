@@ -17,7 +17,11 @@ export interface ClassAccuracy {
   agree: number;
   /** agree / truth (1 when truth is 0). */
   recall: number;
-  /** Pages the page map gives this type that kpageflags puts in another compared class or in none. */
+  /**
+   * Compared pages (kpageflags puts them in some class) the page map gives this type. Pages in no
+   * class do not count: kpageflags has nothing to say about them (per-cpu free pages, for one, carry
+   * no KPF flag).
+   */
   predicted: number;
   /** agree / predicted. */
   precision: number;
@@ -54,9 +58,9 @@ export function compareWithKpageflags(map: PageMap, kpageflags: Buffer): Accurac
     const c = kpfClass(kpageflags.readUInt32LE(pfn * 8));
     let t = map.types[pfn];
     if (t === PageTypeCode.image) t = PageTypeCode.cache;
+    if (c < 0) continue;
     const ci = mine.indexOf(t);
     if (ci >= 0) classes[ACCURACY_CLASSES[ci]].predicted++;
-    if (c < 0) continue;
     const cls = classes[ACCURACY_CLASSES[c]];
     cls.truth++;
     compared++;

@@ -10,6 +10,8 @@ import { IntrospectionError, MigError } from '../util/errors.js';
 import { markExecutableImages } from './linux/exec-pages.js';
 import { Kallsyms, readKallsyms } from './linux/kallsyms.js';
 import { LinuxKernel } from './linux/kernel.js';
+import { Btf } from './linux/btf.js';
+import { btfBlob, pcpFreeBlocks } from './linux/pcp.js';
 import { classifyStructPages, StructPageStats } from './linux/struct-page.js';
 import { findVmcoreinfo, VmcoreinfoSource, vmNumber } from './linux/vmcoreinfo.js';
 import { PageMap, PageTypeCode } from './pagemap.js';
@@ -33,6 +35,8 @@ export interface PageMapDetails {
   vmemmapBase: string;
   kernelImagePfns?: [number, number];
   structPages: StructPageStats;
+  /** Per-cpu free lists (needs kallsyms + BTF): pages on them, and pages typed free because of them. */
+  pcp?: { pages: number; typedFree: number; lists: number; brokenLists: number; cpus: number };
   /** Page tables scanned for user executable mappings, and cache pages turned image. */
   exec?: { tables: number; execEntries: number; imagePages: number };
   /** Non-fatal problems (kallsyms unreadable, …). */
@@ -54,6 +58,8 @@ export interface BuildOptions {
   zero?: boolean;
   /** Mark executable-mapped cache pages as image (default true). */
   exec?: boolean;
+  /** Type pages on the per-cpu free lists free (reads BTF; default true). */
+  pcp?: boolean;
 }
 
 /** Number of PFNs the map covers: up to the end of the last present run. */
@@ -96,6 +102,17 @@ export function buildPageMap(image: IntrospectableImage, opts: BuildOptions = {}
   if (vmemmapFromSymbol !== undefined && vmemmapFromSymbol !== stats.vmemmapBase) {
     warnings.push(`mem_section encodes struct pages at 0x${stats.vmemmapBase.toString(16)} but vmemmap_base is 0x${vmemmapFromSymbol.toString(16)}`);
   }
+  let pcp: PageMapDetails['pcp'];
+  if (ks && opts.pcp !== false) {
+    try {
+      const r = pcpFreeBlocks(k, ks, new Btf(btfBlob(k, ks)), stats.vmemmapBase, map.pfns);
+      pcp = { pages: r.pages, typedFree: markPcpFree(map, r.blocks), lists: r.lists, brokenLists: r.brokenLists, cpus: r.cpus };
+      if (r.brokenLists) warnings.push(`per-cpu free lists: ${r.brokenLists} list walk(s) stopped at a bad pointer`);
+    } catch (e) {
+      if (!(e instanceof MigError)) throw e;
+      warnings.push(`per-cpu free lists not read: ${e.message}`);
+    }
+  }
   let exec: PageMapDetails['exec'];
   if (opts.exec !== false) exec = markExecutableImages(mem, map, vmNumber(found.vmcoreinfo, 'sme_mask') ?? 0);
   if (opts.zero !== false) markZeroPages(mem, map);
@@ -114,10 +131,31 @@ export function buildPageMap(image: IntrospectableImage, opts: BuildOptions = {}
       vmemmapBase: '0x' + stats.vmemmapBase.toString(16),
       kernelImagePfns: kernelImage,
       structPages: stats,
+      pcp,
       exec,
       warnings,
     },
   };
+}
+
+/**
+ * Pages of per-cpu free blocks become free when struct page gave them no owner: other, or kernel
+ * (init memory inside the kernel image range is freed after boot). Returns the pages changed.
+ */
+export function markPcpFree(map: PageMap, blocks: [number, number][]): number {
+  const types = map.types;
+  let n = 0;
+  for (const [pfn, order] of blocks) {
+    const end = Math.min(types.length, pfn + 2 ** order);
+    for (let p = pfn; p < end; p++) {
+      const t = types[p];
+      if (t === PageTypeCode.other || t === PageTypeCode.kernel) {
+        types[p] = PageTypeCode.free;
+        n++;
+      }
+    }
+  }
+  return n;
 }
 
 /** `other` pages whose content is all zero become `zero` (reads only those pages). */

@@ -8,7 +8,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
 import { buildPageMap, BuiltPageMap } from '../../src/introspect/index.js';
-import { ACCURACY_CLASSES, compareWithKpageflags } from '../../src/introspect/accuracy.js';
+import { ACCURACY_CLASSES, compareWithKpageflags, kpfClass } from '../../src/introspect/accuracy.js';
 import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { parseVmcoreinfo } from '../../src/introspect/linux/vmcoreinfo.js';
 import { LinuxKernel } from '../../src/introspect/linux/kernel.js';
@@ -134,4 +134,31 @@ test('mig encode builds the page map itself on the small guest and drops its fre
   t.is(j.pageMap.source, 'introspection');
   t.is(j.pageMap.osRelease, guest.manifest.kernelRelease);
   t.true(j.freePagesDropped > 1000, `${j.freePagesDropped} free pages dropped`);
+});
+
+test('per-cpu free lists (BTF offsets): mig-large pages typed free through them are not in use per kpageflags', (t) => {
+  const guest = loadGuest('mig-large');
+  const kpf = fs.readFileSync(guest.path('kpageflags'));
+  const img = openImage(guest.path('dump'));
+  try {
+    const withPcp = buildPageMap(img);
+    const without = buildPageMap(img, { pcp: false });
+    const pcp = withPcp.details.pcp!;
+    t.truthy(pcp, JSON.stringify(withPcp.details.warnings));
+    t.is(pcp.brokenLists, 0);
+    t.true(pcp.pages > 1000, `${pcp.pages} pages on per-cpu lists`);
+    let changed = 0;
+    let inUse = 0;
+    for (let p = 0; p < withPcp.map.pfns; p++) {
+      if (withPcp.map.types[p] === without.map.types[p]) continue;
+      changed++;
+      t.is(withPcp.map.types[p], PageTypeCode.free);
+      const c = kpfClass(kpf.readUInt32LE(p * 8));
+      if (c > 0) inUse++; // class 0 = free (buddy); > 0 = slab/pagetable/anon/cache/shmem
+    }
+    t.is(changed, pcp.typedFree);
+    t.is(inUse, 0, 'no per-cpu free page is an in-use page in kpageflags');
+  } finally {
+    img.close();
+  }
 });
