@@ -66,6 +66,7 @@ bench: build vm-large
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
 	node dist/bench/baselines.js $(VM_CACHE)/mig-large $(if $(BENCH_LINES),--only $(BENCH_LINES))
 	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
+	node dist/bench/introspect.js $(VM_CACHE)/mig-large
 
 bench-quick:
 	$(MAKE) bench BENCH_LINES=gzip-1,gzip-6,zstd-3,zstd-3-long,patch-rootfs,patch-save1

@@ -114,3 +114,28 @@ export function cpuStatesFromTail(tail: Buffer): CpuState[] {
   }
   return cpus;
 }
+
+/**
+ * The guest-physical address of the guest's VMCOREINFO ELF note, from the `vmcoreinfo` device
+ * section (QEMU hw/misc/vmcoreinfo.c: has_vmcoreinfo, host_format, guest_format, size, paddr; the
+ * guest writes it through fw_cfg `etc/vmcoreinfo`). Undefined when the device is absent or unset.
+ */
+export function vmcoreinfoNoteFromTail(tail: Buffer): { gpa: number; size: number } | undefined {
+  for (const s of walkDeviceSections(tail)) {
+    if (s.idstr !== 'vmcoreinfo') continue;
+    const vals: Record<string, number> = {};
+    let off = s.bodyOffset;
+    for (const f of s.device.fields ?? []) {
+      if (!f.array_len && off + f.size <= s.bodyOffset + s.bodyLength) {
+        if (f.size === 8) vals[f.name] = Number(tail.readBigUInt64BE(off));
+        else if (f.size >= 1 && f.size <= 4) vals[f.name] = tail.readUIntBE(off, f.size);
+      }
+      off += f.size * (f.array_len ?? 1);
+    }
+    const gpa = vals['vmcoreinfo.paddr'];
+    // guest_format 1 = ELF note (FW_CFG_VMCOREINFO_FORMAT_ELF).
+    if (!vals['has_vmcoreinfo'] || vals['vmcoreinfo.guest_format'] !== 1 || !gpa) return undefined;
+    return { gpa, size: vals['vmcoreinfo.size'] ?? 0 };
+  }
+  return undefined;
+}

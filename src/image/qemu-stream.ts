@@ -11,7 +11,7 @@ import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
 import { fillOffset, Segment, SegmentMemory } from '../mem/segment-map.js';
 import type { ByteSink, OpenedImage, RamBlockInfo } from './types.js';
 import { mapMainRam } from './ram-layout.js';
-import { cpuStatesFromTail } from './qemu-devices.js';
+import { cpuStatesFromTail, vmcoreinfoNoteFromTail } from './qemu-devices.js';
 import type { PageSlots } from './slots.js';
 
 export const QEVM_MAGIC = 0x5145564d; // "QEVM"
@@ -470,6 +470,7 @@ export function streamImage(file: RandomAccessFile, format: 'qemu-stream' | 'lib
     ramBlocks,
     ramBytes: ramBlocks.filter((b) => b.main).reduce((s, b) => s + b.length, 0),
     cpus: cpuStatesFromTail(stream.tail),
+    vmcoreinfoNoteGpa: vmcoreinfoNoteFromTail(stream.tail)?.gpa,
     machine: stream.machine,
     pageSlots: () => slots,
     rebuild,

@@ -50,6 +50,8 @@ export interface OpenedImage {
   cpus: CpuState[];
   /** VMCOREINFO text from an ELF note, when the container carries one. */
   vmcoreinfo?: string;
+  /** Guest-physical address of the guest's VMCOREINFO ELF note, from the QEMU vmcoreinfo device state (streams). */
+  vmcoreinfoNoteGpa?: number;
   /** Machine type from the stream's configuration section (`pc-q35-7.2`). */
   machine?: string;
   /** Where the file holds whole pages (ascending file offsets) and which frame each one is (see slots.ts). */

@@ -66,3 +66,26 @@ export const ImageErrorCode = {
   UNSUPPORTED: 'IMAGE_UNSUPPORTED',
   UNKNOWN_FORMAT: 'IMAGE_UNKNOWN_FORMAT',
 } as const;
+
+/**
+ * Guest introspection could not understand the guest: no VMCOREINFO (not a Linux guest, or a kernel
+ * without crash_core), a missing key or symbol, a page-flag scheme not understood, or kernel
+ * structures that do not match the memory. The message names what was missing.
+ */
+export class IntrospectionError extends MigError {
+  constructor(code: IntrospectionErrorCodeValue, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(code, message, data, options);
+  }
+}
+
+export const IntrospectionErrorCode = {
+  /** No VMCOREINFO note and none found in guest memory. */
+  NO_VMCOREINFO: 'INTROSPECT_NO_VMCOREINFO',
+  /** A VMCOREINFO key, kallsyms symbol or BTF type that is required is absent. */
+  MISSING: 'INTROSPECT_MISSING',
+  /** The kernel uses something not handled (page size, page-type scheme, architecture). */
+  UNSUPPORTED: 'INTROSPECT_UNSUPPORTED',
+  /** Kernel data does not agree with the memory (symbols do not translate, pointers out of range). */
+  INCONSISTENT: 'INTROSPECT_INCONSISTENT',
+} as const;
+export type IntrospectionErrorCodeValue = (typeof IntrospectionErrorCode)[keyof typeof IntrospectionErrorCode];

@@ -11,6 +11,7 @@ import { UsageError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
 import { progress } from '../progress.js';
 import { PageMap } from '../../introspect/pagemap.js';
+import { introspectPageMap, PageMapSource } from './page-map-source.js';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -41,13 +42,17 @@ export function registerCodec(program: Command): void {
     .option('--level <n>', 'entropy coder level (zstd 1..19, deflate 1..9)', intOption('--level', 1, 19))
     .option('--page-map <file>', 'page types per PFN ("start_pfn count type" lines, as `mig analyze --page-map` will write); pages typed free are not sent')
     .option('--free-pages <mode>', 'with a page map: drop (default; free pages decode as zeros) or keep')
+    .option('--no-introspect', 'without --page-map, do not build a page map from the guest (Linux VMCOREINFO); encode generically')
     .option('--threads <n>', 'worker threads for the entropy stage (default: CPU count); the output is the same for any value', intOption('--threads', 1, 256))
     .option('--no-subpage', 'whole-page matches only: no sub-page matching against the context, earlier pages or the baseline (faster, larger)')
     .option('--json', 'print the summary as JSON')
-    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; subpage: boolean; json?: boolean }) => {
+    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; subpage: boolean; introspect: boolean; json?: boolean }) => {
       if (o.freePages !== undefined && o.freePages !== 'drop' && o.freePages !== 'keep') throw new UsageError(`--free-pages must be drop or keep, not ${o.freePages}`);
-      if (o.freePages !== undefined && !o.pageMap) throw new UsageError('--free-pages needs a page map (--page-map FILE); guest introspection does not build one yet');
-      const pageMap = o.pageMap ? PageMap.read(o.pageMap) : undefined;
+      if (o.freePages !== undefined && !o.pageMap && !o.introspect) throw new UsageError('--free-pages needs a page map (--page-map FILE, or guest introspection without --no-introspect)');
+      let pageMapSource: PageMapSource = { source: 'none' };
+      let pageMap = o.pageMap ? PageMap.read(o.pageMap) : undefined;
+      if (pageMap) pageMapSource = { source: 'file', file: o.pageMap };
+      else if (o.introspect) ({ map: pageMap, info: pageMapSource } = introspectPageMap(image));
       if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
       if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
       const report = progress('encode');
@@ -66,8 +71,8 @@ export function registerCodec(program: Command): void {
         }
       }
       report.done();
-      if (o.output === '-') process.stderr.write(`${JSON.stringify(summary)}\n`);
-      else if (o.json) printJson(summary);
+      if (o.output === '-') process.stderr.write(`${JSON.stringify({ ...summary, pageMap: pageMapSource })}\n`);
+      else if (o.json) printJson({ ...summary, pageMap: pageMapSource });
       else printEncode(summary);
     });
 

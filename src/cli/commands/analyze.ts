@@ -1,0 +1,112 @@
+/**
+ * `mig analyze <image> [--json] [--page-map FILE] [--report FILE.html|.svg]`: introspect the guest,
+ * type every page, and print per type the pages, MiB, share and compressibility (zstd/gzip ratio).
+ * --page-map writes the page map's text form (`start_pfn count type` per run), --report a picture.
+ */
+import { Command } from 'commander';
+import * as path from 'node:path';
+import { openImage } from '../../image/probe.js';
+import type { ImageFormat } from '../../image/types.js';
+import { buildPageMap, PageMapDetails } from '../../introspect/index.js';
+import { renderHtml, renderSvg } from '../../introspect/report.js';
+import { TypeRow, typeStats } from '../../introspect/type-stats.js';
+import { UsageError } from '../../util/errors.js';
+import { writeAtomically } from '../../util/sink.js';
+import { mib, printJson, table } from '../output.js';
+
+export interface AnalyzeOptions {
+  format?: ImageFormat;
+  pageMap?: string;
+  report?: string;
+  /** Pages per type compressed for the ratios (0 = all). */
+  sample?: number;
+  compress?: boolean;
+}
+
+export interface AnalyzeResult {
+  file: string;
+  format: ImageFormat;
+  os: 'linux';
+  osRelease: string;
+  presentPages: number;
+  types: TypeRow[];
+  pageMapSeconds: number;
+  details: PageMapDetails;
+  pageMapFile?: string;
+  reportFile?: string;
+}
+
+export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResult {
+  let reportKind: 'svg' | 'html' | undefined;
+  if (o.report !== undefined) {
+    const ext = path.extname(o.report).toLowerCase();
+    if (ext === '.svg') reportKind = 'svg';
+    else if (ext === '.html' || ext === '.htm') reportKind = 'html';
+    else throw new UsageError(`--report ${o.report}: the file name must end in .svg or .html`);
+  }
+  const img = openImage(file, { format: o.format });
+  try {
+    const built = buildPageMap(img);
+    const types = typeStats(img.memory, built.map, { samplePages: o.sample, noCompression: o.compress === false });
+    if (o.pageMap !== undefined) {
+      const text = built.map.toText();
+      writeAtomically(o.pageMap, (sink) => sink.write(Buffer.from(text)));
+    }
+    if (o.report !== undefined) {
+      const input = {
+        title: `mig analyze: ${path.basename(file)}`,
+        subtitle: `Linux ${built.osRelease}, ${img.format}, ${mib(img.memory.size)} present, page map in ${built.seconds.toFixed(2)} s`,
+        rows: types,
+        memory: img.memory,
+        map: built.map,
+      };
+      const doc = reportKind === 'svg' ? renderSvg(input) : renderHtml(input);
+      writeAtomically(o.report, (sink) => sink.write(Buffer.from(doc)));
+    }
+    return {
+      file,
+      format: img.format,
+      os: built.os,
+      osRelease: built.osRelease,
+      presentPages: img.memory.size / 4096,
+      types,
+      pageMapSeconds: built.seconds,
+      details: built.details,
+      pageMapFile: o.pageMap,
+      reportFile: o.report,
+    };
+  } finally {
+    img.close();
+  }
+}
+
+function printText(r: AnalyzeResult): void {
+  process.stdout.write(`${r.file}: ${r.format}, Linux ${r.osRelease}, ${r.presentPages} pages present; page map in ${r.pageMapSeconds.toFixed(2)} s (VMCOREINFO from ${r.details.vmcoreinfoSource})\n\n`);
+  const ratio = (v?: number) => (v === undefined ? '' : v.toFixed(2));
+  table(['type', 'pages', 'MiB', '%', 'zstd ×', 'gzip ×', 'sampled'],
+    r.types.map((t) => [t.type, String(t.pages), (t.bytes / (1 << 20)).toFixed(1), t.percent.toFixed(1), ratio(t.zstdRatio), ratio(t.gzipRatio), t.sampled === t.pages ? 'all' : String(t.sampled)]));
+  for (const w of r.details.warnings) process.stderr.write(`mig: warning: ${w}\n`);
+  if (r.pageMapFile) process.stdout.write(`\npage map written to ${r.pageMapFile}\n`);
+  if (r.reportFile) process.stdout.write(`report written to ${r.reportFile}\n`);
+}
+
+export function registerAnalyze(program: Command): void {
+  program
+    .command('analyze')
+    .description('introspect the guest (Linux x86-64): page types, their share and compressibility; page map and report files')
+    .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file')
+    .option('--format <format>', 'skip detection: libvirt-save | qemu-stream | elf-dump | raw')
+    .option('--json', 'print a JSON object instead of text')
+    .option('--page-map <file>', 'write the page map: one line per run, "start_pfn count type"')
+    .option('--report <file>', 'write a picture of the type distribution and physical memory (.svg or .html)')
+    .option('--sample <pages>', 'pages per type compressed for the ratios (0 = all)', (v) => {
+      if (!/^\d+$/.test(v)) throw new UsageError(`--sample ${v}: expected a page count`);
+      return Number(v);
+    }, 4096)
+    .option('--no-compress', 'skip the compressibility columns')
+    .action((image: string, o: { format?: ImageFormat; json?: boolean; pageMap?: string; report?: string; sample: number; compress: boolean }) => {
+      const r = analyzeImage(image, { format: o.format, pageMap: o.pageMap, report: o.report, sample: o.sample, compress: o.compress });
+      if (o.json) printJson(r);
+      else printText(r);
+    });
+}

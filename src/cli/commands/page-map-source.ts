@@ -1,0 +1,33 @@
+/**
+ * The page map `mig encode` uses when none is given: built by guest introspection, or none with the
+ * reason printed (`mig: no page map (<reason>); encoding generically`) — encoding never fails for it.
+ */
+import { openImage } from '../../image/probe.js';
+import { buildPageMap, pageMapFailureReason } from '../../introspect/index.js';
+import type { PageMap } from '../../introspect/pagemap.js';
+
+export type PageMapSource =
+  | { source: 'none'; error?: string }
+  | { source: 'file'; file?: string }
+  | { source: 'introspection'; os: string; osRelease: string; seconds: number };
+
+export function introspectPageMap(image: string): { map?: PageMap; info: PageMapSource } {
+  let img;
+  try {
+    img = openImage(image);
+  } catch {
+    // The encoder opens the image next and reports what is wrong with it.
+    return { info: { source: 'none', error: 'image could not be opened' } };
+  }
+  try {
+    // The encoder finds zero pages itself: skip reading the untyped pages for that.
+    const b = buildPageMap(img, { zero: false });
+    return { map: b.map, info: { source: 'introspection', os: b.os, osRelease: b.osRelease, seconds: Math.round(b.seconds * 1000) / 1000 } };
+  } catch (e) {
+    const reason = pageMapFailureReason(e);
+    process.stderr.write(`mig: no page map (${reason}); encoding generically\n`);
+    return { info: { source: 'none', error: reason } };
+  } finally {
+    img.close();
+  }
+}
