@@ -68,6 +68,11 @@ export class SubPageMatcher {
   readonly segSrc = new Uint8Array(PAGE + 1);
   /** CONTEXT: byte offset in the context; HISTORY: slot·4096 + offset; BASELINE(_AT): frame·4096 + offset. */
   readonly segOff = new Float64Array(PAGE + 1);
+  /** The best candidate of the anchor being matched (probe()). */
+  private bestLen = 0;
+  private bestStart = 0;
+  private bestSrc = 0;
+  private bestOff = 0;
   /** Bytes the last match() covered, per source (BASELINE_AT counted as BASELINE). */
   readonly covered = [0, 0, 0];
   /** Index sizes, for the summary. */
@@ -115,91 +120,48 @@ export class SubPageMatcher {
       const i = this.apos[a];
       if (i < cov) continue;
       const h = this.ahash[a];
-      let bestLen = 0;
-      let bestStart = 0;
-      let bestSrc = 0;
-      let bestOff = 0;
+      this.bestLen = 0;
+      this.bestStart = 0;
       if (this.ctxTable) {
         const s = this.ctxTable.get(h);
         if (s >= 0) {
           probes++;
-          let f = 0;
-          const fmax = Math.min(PAGE - i, C!.length - s);
-          while (f < fmax && page[i + f] === C![s + f]) f++;
-          if (f >= WINDOW) {
-            let b = 0;
-            const bmax = Math.min(i - cov, s);
-            while (b < bmax && page[i - b - 1] === C![s - b - 1]) b++;
-            bestLen = f + b;
-            bestStart = i - b;
-            bestSrc = Src.CONTEXT;
-            bestOff = s - b;
-          }
+          this.probe(page, i, cov, C!, s, 0, C!.length, Src.CONTEXT, s);
         }
       }
-      if (this.histTable && bestStart + bestLen < PAGE) {
+      if (this.histTable && this.bestStart + this.bestLen < PAGE) {
         const v = this.histTable.get(h);
         if (v >= 0) {
           probes++;
-          const kk = Math.floor(v / PAGE);
-          const o = v - kk * PAGE;
           stats.probes++;
+          const kk = Math.floor(v / PAGE);
           const ci = kk % this.cacheSlot.length;
-          const S = this.cache;
-          const base = ci * PAGE;
+          const cb = ci * PAGE;
           if (this.cacheSlot[ci] !== kk) {
             stats.reads++;
-            this.readSlot!(kk, S.subarray(base, base + PAGE));
+            this.readSlot!(kk, this.cache.subarray(cb, cb + PAGE));
             this.cacheSlot[ci] = kk;
           }
-          let f = 0;
-          const fmax = Math.min(PAGE - i, PAGE - o);
-          while (f < fmax && page[i + f] === S[base + o + f]) f++;
-          if (f >= WINDOW) {
-            let b = 0;
-            const bmax = Math.min(i - cov, o);
-            while (b < bmax && page[i - b - 1] === S[base + o - b - 1]) b++;
-            if (f + b > bestLen) {
-              bestLen = f + b;
-              bestStart = i - b;
-              bestSrc = Src.HISTORY;
-              bestOff = kk * PAGE + o - b;
-            }
-          }
+          this.probe(page, i, cov, this.cache, cb + (v - kk * PAGE), cb, cb + PAGE, Src.HISTORY, v);
         }
       }
-      if (this.base && bestStart + bestLen < PAGE) {
+      if (this.base && this.bestStart + this.bestLen < PAGE) {
         const v = this.base.anchors.get(h);
         if (v >= 0) {
           probes++;
           const fr = Math.floor(v / PAGE);
-          const o = v - fr * PAGE;
           const ci = fr % this.bcacheFrame.length;
-          const S = this.bcache;
           const cb = ci * PAGE;
-          let ok = true;
           if (this.bcacheFrame[ci] !== fr) {
-            ok = this.base.readFrame(fr, S.subarray(cb, cb + PAGE));
-            this.bcacheFrame[ci] = ok ? fr : -1;
+            this.bcacheFrame[ci] = this.base.readFrame(fr, this.bcache.subarray(cb, cb + PAGE)) ? fr : -1;
           }
-          if (ok) {
-            let f = 0;
-            const fmax = Math.min(PAGE - i, PAGE - o);
-            while (f < fmax && page[i + f] === S[cb + o + f]) f++;
-            if (f >= WINDOW) {
-              let b = 0;
-              const bmax = Math.min(i - cov, o);
-              while (b < bmax && page[i - b - 1] === S[cb + o - b - 1]) b++;
-              if (f + b > bestLen) {
-                bestLen = f + b;
-                bestStart = i - b;
-                bestSrc = Src.BASELINE_AT;
-                bestOff = fr * PAGE + o - b;
-              }
-            }
-          }
+          if (this.bcacheFrame[ci] === fr) this.probe(page, i, cov, this.bcache, cb + (v - fr * PAGE), cb, cb + PAGE, Src.BASELINE_AT, v);
         }
       }
+      const bestLen = this.bestLen;
+      const bestStart = this.bestStart;
+      const bestSrc = this.bestSrc;
+      const bestOff = this.bestOff;
       if (bestLen >= minMatch) {
         this.push(bestStart - cov, bestLen, bestSrc, bestOff);
         cov = bestStart + bestLen;
@@ -207,6 +169,26 @@ export class SubPageMatcher {
     }
     if (cov < PAGE) this.push(PAGE - cov, 0, 0, 0);
     return this.covered[Src.CONTEXT] + this.covered[Src.HISTORY] + this.covered[Src.BASELINE];
+  }
+
+  /**
+   * Verify the candidate S[p] for page[i] (forwards at least WINDOW bytes, else a hash collision),
+   * expand it backwards down to `cov` and within S[lo, hi), and keep it when longer than the best so
+   * far. `at` is the source position of S[p] as the format names it (the offset reported is at − back).
+   */
+  private probe(page: Buffer, i: number, cov: number, S: Buffer, p: number, lo: number, hi: number, src: number, at: number): void {
+    let f = 0;
+    const fmax = Math.min(PAGE - i, hi - p);
+    while (f < fmax && page[i + f] === S[p + f]) f++;
+    if (f < WINDOW) return;
+    let b = 0;
+    const bmax = Math.min(i - cov, p - lo);
+    while (b < bmax && page[i - b - 1] === S[p - b - 1]) b++;
+    if (f + b <= this.bestLen) return;
+    this.bestLen = f + b;
+    this.bestStart = i - b;
+    this.bestSrc = src;
+    this.bestOff = at - b;
   }
 
   /** Index the anchors of the page just matched (slot k) as history for later pages. */
