@@ -9,6 +9,7 @@ import { MigError } from '../util/errors.js';
 import { registerInfo } from './commands/info.js';
 import { registerCodec } from './commands/codec.js';
 import { registerContext } from './commands/context.js';
+import { registerBaseline } from './commands/baseline.js';
 import { exitStatusFor, ExitStatus } from './exit.js';
 import { printJson } from './output.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerCodec(program);
   registerContext(program);
+  registerBaseline(program);
   return program;
 }
 
