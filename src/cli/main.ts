@@ -10,6 +10,7 @@ import { registerInfo } from './commands/info.js';
 import { registerCodec } from './commands/codec.js';
 import { registerContext } from './commands/context.js';
 import { registerBaseline } from './commands/baseline.js';
+import { registerMigrate } from './commands/migrate.js';
 import { exitStatusFor, ExitStatus } from './exit.js';
 import { printJson } from './output.js';
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerCodec(program);
   registerContext(program);
   registerBaseline(program);
+  registerMigrate(program);
   return program;
 }
 
