@@ -328,15 +328,13 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   async function restoreSource(cause: Error): Promise<void> {
     try {
       await lv.restore(saveFile!, domain);
-      saveFile = undefined;
     } catch (e) {
       // Keep the image: it is the only copy of the VM's memory now.
       const kept = saveFile;
       saveFile = undefined;
       throw new MigrateError('RESTORE_FAILED', `${cause.message}; and restoring ${domain} on the source failed too (${(e as Error).message}). Its saved state is kept in ${kept}: restore it with virsh -c ${o.connect} restore ${kept}`, { image: kept });
-    } finally {
-      if (saveFile) fs.rmSync(saveFile, { force: true });
     }
+    fs.rmSync(saveFile!, { force: true });
   }
 
   /** After the commit the link failed: ask the destination (new connection) whether the domain runs there. */
