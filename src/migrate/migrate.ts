@@ -214,6 +214,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     if (ctxDigest && !remote.contexts.includes(ctxDigest)) {
       throw new MigrateError('CONTEXT_MISSING', `${where} has no context with digest ${ctxDigest} (the one in ${o.context}); build it there from the guest's disk: mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`, { context: ctxDigest });
     }
+    const sameHost = remote.hostname === os.hostname() && (o.destConnect ?? o.connect) === o.connect;
+    if (!sameHost && remote.domainState !== 'absent' && remote.domainState !== 'shutoff') {
+      throw new MigrateError('DOMAIN_EXISTS', `a domain named ${domain} is ${remote.domainState} on ${where} already; not migrating over it`, { state: remote.domainState });
+    }
     const baseline = chooseBaseline(store, domain, remote);
     const tPre = secs(t0);
 
@@ -299,7 +303,6 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource });
     if (destinationBaseline && destinationBaseline !== sourceBaseline) warnings.push(`baseline digests differ: here ${sourceBaseline}, there ${destinationBaseline}`);
     let undefinedOnSource = false;
-    const sameHost = remote.hostname === os.hostname() && (o.destConnect ?? o.connect) === o.connect;
     if (persistent && !o.keepSource && !sameHost) {
       lv.undefine(domain);
       undefinedOnSource = true;
