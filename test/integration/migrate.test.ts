@@ -7,7 +7,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { MIG } from '../helpers/cli.js';
+import { MIG, mig } from '../helpers/cli.js';
 import { domstate, heartbeatAbove, startTestDomain, virsh, type TestDomain } from '../helpers/domain.js';
 import { startSshd, type TestSshd } from '../helpers/sshd.js';
 import { tmpPath } from '../helpers/tmp.js';
@@ -135,4 +135,31 @@ test.serial('the link dies mid-transfer: the source domain is running again, the
   await new Promise((r) => setTimeout(r, 2000));
   t.deepEqual(fs.readdirSync(`${dst}/incoming`), [], 'no image, temp file or lock left');
   t.false(fs.existsSync(`${src}/saves/${d.name}.img`));
+});
+
+test.serial('contexts are negotiated: one the destination lacks is refused with the command to build it; one it holds is used', async (t) => {
+  t.timeout(5 * 60_000);
+  const d = startTestDomain();
+  t.teardown(() => d.destroy());
+  const [src, dst] = stateDirs();
+  const dir = tmpPath('ctx-src');
+  fs.mkdirSync(dir);
+  fs.copyFileSync('/bin/true', `${dir}/true`);
+  const ctx = tmpPath('guest.ctx');
+  const built = mig('context', 'build', dir, '-o', ctx, '--include', 'true', '--json');
+  t.is(built.status, 0, built.stderr);
+  const digest = JSON.parse(built.stdout).digest as string;
+
+  const missing = await migrate(d, src, dst, ['--context', ctx]);
+  t.not(missing.status, 0);
+  t.is(missing.json?.code, 'CONTEXT_MISSING');
+  t.regex(missing.stderr, new RegExp(`no context with digest ${digest}.*mig context build`));
+  t.is(domstate(d.name), 'running', 'refused before anything was stopped');
+
+  fs.mkdirSync(`${dst}/contexts`, { recursive: true });
+  fs.copyFileSync(ctx, `${dst}/contexts/guest.ctx`);
+  const ok = await migrate(d, src, dst, ['--context', ctx]);
+  t.is(ok.status, 0, ok.stderr);
+  t.is(ok.json?.context, digest);
+  t.is(domstate(d.name), 'running');
 });
