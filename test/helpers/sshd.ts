@@ -68,6 +68,9 @@ export async function startSshd(): Promise<TestSshd> {
     'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'LogLevel ERROR', 'MaxSessions 20', '',
   ].join('\n'));
   const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Never outlive the test process, even when it dies without running its teardown.
+  const reap = () => proc.exitCode === null && proc.kill('SIGKILL');
+  process.once('exit', reap);
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   for (let i = 0; ; i++) {
@@ -76,7 +79,10 @@ export async function startSshd(): Promise<TestSshd> {
       s.on('error', () => r(false));
     });
     if (up) break;
-    if (proc.exitCode !== null || i > 100) throw new Error(`sshd did not start: ${err}`);
+    if (proc.exitCode !== null || i > 100) {
+      reap();
+      throw new Error(`sshd did not start: ${err}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   function killSessions(): void {
