@@ -11,7 +11,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fspro
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
   pkg-config build-essential python3 ca-certificates iproute2
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench install install-hooks clean vm-images vm-small vm-large
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench install install-hooks bench-migrate clean vm-images vm-small vm-large
 
 # System packages (Debian 12). Skipped when every package is already installed.
 system-deps: $(STAMP_DIR)/system-deps.stamp
@@ -62,6 +62,10 @@ test-integration: build services vm-small
 bench: build vm-large
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
 	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
+
+# End-to-end migration (small guest, loopback sshd, libvirtd): gzip pipeline vs mig migrate, 10 and 100 Mbps.
+bench-migrate: build services vm-small
+	node dist/bench/migrate.js --mbps 10,100
 
 # Everything installed and built, the sample guest built, `mig info` run on its save image.
 demo: build vm-small
