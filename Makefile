@@ -11,7 +11,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fspro
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
   pkg-config build-essential python3 ca-certificates iproute2
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench bench-quick install clean vm-images vm-small vm-large
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large
 
 # System packages (Debian 12). Skipped when every package is already installed.
 system-deps: $(STAMP_DIR)/system-deps.stamp
@@ -71,6 +71,10 @@ bench: build vm-large
 bench-quick:
 	$(MAKE) bench BENCH_LINES=gzip-1,gzip-6,zstd-3,zstd-3-long,patch-rootfs,patch-save1
 
+# End-to-end migration (small guest, loopback sshd, libvirtd): gzip pipeline vs mig migrate, 10 and 100 Mbps.
+bench-migrate: build services vm-small
+	node dist/bench/migrate.js --mbps 10,100
+
 # Everything installed and built, the sample guest built, `mig info` run on its save image.
 demo: build vm-small
 	@echo; echo ">> mig info $(VM_CACHE)/mig-small/save1.img"
@@ -82,6 +86,13 @@ demo: build vm-small
 install: build
 	ln -sf $(CURDIR)/dist/src/cli/main.js /usr/local/bin/mig
 	chmod +x dist/src/cli/main.js
+
+# The libvirt hook (hooks/qemu): indexes managed-save images as baselines. libvirtd reads hook
+# scripts at start, so restart it afterwards.
+install-hooks: install
+	install -d /etc/libvirt/hooks/qemu.d
+	install -m 0755 hooks/qemu /etc/libvirt/hooks/qemu.d/mig
+	@echo "installed /etc/libvirt/hooks/qemu.d/mig; restart libvirtd to activate it"
 
 clean:
 	rm -rf dist $(STAMP_DIR)

@@ -10,6 +10,8 @@ import { registerInfo } from './commands/info.js';
 import { registerCodec } from './commands/codec.js';
 import { registerContext } from './commands/context.js';
 import { registerAnalyze } from './commands/analyze.js';
+import { registerBaseline } from './commands/baseline.js';
+import { registerMigrate } from './commands/migrate.js';
 import { exitStatusFor, ExitStatus } from './exit.js';
 import { printJson } from './output.js';
 
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerCodec(program);
   registerContext(program);
   registerAnalyze(program);
+  registerBaseline(program);
+  registerMigrate(program);
   return program;
 }
 

@@ -25,6 +25,8 @@ export interface DecodeOptions {
   context?: string;
   /** Worker threads for decompression (default: the number of CPUs). */
   threads?: number;
+  /** Stop reading at the END frame and leave what follows unread (a protocol goes on on the same stream, as in `mig receive`). */
+  trailing?: boolean;
 }
 
 export interface DecodeSummary {
@@ -263,7 +265,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
     if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
     if (!sha.digest().equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
-    if (!mig.atEnd()) throw fail(pos, 'data after the END frame');
+    if (!opts.trailing && !mig.atEnd()) throw fail(pos, 'data after the END frame');
     sink.commit();
     sink = undefined;
     return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frames + 1, seconds: (performance.now() - t0) / 1000 };

@@ -1,0 +1,124 @@
+/**
+ * `mig migrate <domain> <[user@]host[:port]>` (source) and `mig receive` (destination, run by migrate
+ * through ssh; the protocol is in src/migrate/protocol.ts and docs/migrate.md).
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { createRequire } from 'node:module';
+import { migrate, type MigrateProgress, type MigrateResult } from '../../migrate/migrate.js';
+import { preflight, receive, status } from '../../migrate/receive.js';
+import { writeMessage } from '../../migrate/protocol.js';
+import { resolveStateDir } from '../../state/dir.js';
+import { MigError } from '../../util/errors.js';
+import { mib, printJson } from '../output.js';
+
+const pkg = createRequire(import.meta.url)('../../../../package.json') as { version: string };
+
+function positive(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+
+/** Stage, bytes, rate and ETA on stderr when it is a terminal. */
+function ttyProgress(): { update: (p: MigrateProgress) => void; done: () => void } {
+  if (!process.stderr.isTTY) return { update: () => {}, done: () => {} };
+  let last = 0;
+  let shown = false;
+  let t0 = 0;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (p.stage === 'transfer' && !t0) t0 = now;
+      if (now - last < 200 && p.stage === 'transfer') return;
+      last = now;
+      shown = true;
+      let s = `${p.stage}`;
+      if (p.stage === 'transfer') {
+        const el = (now - t0) / 1000;
+        const rate = p.bytesSent / 1048576 / Math.max(el, 0.001);
+        const eta = p.encoded > 0.01 ? (el * (1 - p.encoded)) / p.encoded : NaN;
+        s += `: ${mib(p.bytesSent)} sent, ${rate.toFixed(1)} MiB/s, ${(p.encoded * 100).toFixed(0)} % encoded${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`;
+      }
+      process.stderr.write(`\r${s}\x1b[K`);
+    },
+    done() {
+      if (shown) process.stderr.write('\n');
+    },
+  };
+}
+
+function printResult(r: MigrateResult): void {
+  const w = process.stdout;
+  w.write(`${r.domain} → ${r.destination} (${r.destinationHost}): running there\n`);
+  w.write(`sent ${r.bytesSent} bytes (${mib(r.bytesSent)}) for a ${mib(r.imageBytes)} image, ${(r.ratio * 100).toFixed(2)} %`);
+  w.write(`; baseline ${r.baseline ? `${r.baseline.digest.slice(0, 16)} (${r.baseline.kind})` : 'none'}; context ${r.context ? r.context.slice(0, 16) : 'none'}\n`);
+  const s = r.stages;
+  w.write(`preflight ${s.preflight.toFixed(2)} s, save ${s.save.toFixed(2)} s, encode+transfer+decode ${s.transfer.toFixed(2)} s, restore ${s.restore.toFixed(2)} s, baseline store ${s.store.toFixed(2)} s, total ${s.total.toFixed(2)} s\n`);
+  for (const [k, t] of Object.entries(r.techniques)) if (t.pages || t.bytesIn) w.write(`  ${k.padEnd(10)} ${String(t.pages).padStart(8)} pages  ${mib(t.bytesIn).padStart(10)} in  ${String(Math.round(t.bytesOut)).padStart(11)} bytes out\n`);
+  for (const x of r.warnings) process.stderr.write(`mig: warning: ${x}\n`);
+}
+
+export function registerMigrate(program: Command): void {
+  program
+    .command('migrate')
+    .description('move a running domain to another host: save, MiG-encode over ssh to `mig receive`, restore there (disks must already be there)')
+    .argument('<domain>', 'libvirt domain name')
+    .argument('<destination>', '[user@]host[:port] reachable by ssh')
+    .option('--connect <uri>', 'source libvirt URI', 'qemu:///system')
+    .option('--dest-connect <uri>', 'libvirt URI on the destination (default: its mig receive default, qemu:///system)')
+    .option('--context <ctx>', 'a context file (mig context build); the destination must hold one with the same digest in <state dir>/contexts')
+    .option('--bandwidth <mbps>', 'limit the transfer to this many megabits per second', positive('--bandwidth'))
+    .option('--identity <file>', 'ssh private key (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa; or the agent)')
+    .option('--known-hosts <file>', 'known_hosts file to check the host key against (default: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)')
+    .option('--remote-mig <cmd>', 'how to run mig on the destination (a shell command)', 'mig')
+    .option('--keep-source', 'keep the source\'s save image (state dir saves/) and a persistent source definition')
+    .option('--resume', 'resume an interrupted migration (not implemented yet: a failed migration restores the source; run migrate again)')
+    .option('--threads <n>', 'encoder threads', positive('--threads'))
+    .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
+    .option('--json', 'print the result as JSON')
+    .action(async (domain: string, destination: string, o: {
+      connect: string; destConnect?: string; context?: string; bandwidth?: number; identity?: string; knownHosts?: string;
+      remoteMig: string; keepSource?: boolean; resume?: boolean; threads?: number; stateDir?: string; json?: boolean;
+    }) => {
+      if (o.resume) throw new MigError('USAGE', '--resume is not implemented yet; a failed migration has already restored the source domain, so run mig migrate again');
+      const bar = o.json ? { update: () => {}, done: () => {} } : ttyProgress();
+      try {
+        const r = await migrate({
+          domain, destination, connect: o.connect, destConnect: o.destConnect, context: o.context, bandwidth: o.bandwidth,
+          identity: o.identity, knownHosts: o.knownHosts, remoteMig: o.remoteMig, keepSource: o.keepSource,
+          stateDir: resolveStateDir(o.stateDir), threads: o.threads ? Math.floor(o.threads) : undefined, onProgress: bar.update,
+        });
+        bar.done();
+        if (o.json) printJson(r);
+        else printResult(r);
+      } catch (e) {
+        bar.done();
+        throw e;
+      }
+    });
+
+  program
+    .command('receive')
+    .description('the destination end of mig migrate (run through ssh; speaks a line protocol on stdin/stdout)')
+    .option('--preflight', 'answer what this host holds (contexts, baselines) and which of the requested disks are missing')
+    .option('--status', 'answer the state of a domain')
+    .option('--connect <uri>', 'libvirt URI to restore into', 'qemu:///system')
+    .option('--threads <n>', 'decoder threads', positive('--threads'))
+    .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
+    .action(async (o: { preflight?: boolean; status?: boolean; connect: string; threads?: number; stateDir?: string }) => {
+      const opts = { stateDir: resolveStateDir(o.stateDir), connect: o.connect, migVersion: pkg.version, threads: o.threads ? Math.floor(o.threads) : undefined };
+      try {
+        if (o.preflight) await preflight(opts);
+        else if (o.status) await status(opts);
+        else await receive(opts);
+      } catch (e) {
+        const err = e instanceof MigError ? e : new MigError('INTERNAL', String((e as Error).stack ?? e));
+        try {
+          writeMessage(1, { event: 'error', code: err.code, message: err.message });
+        } catch { /* the source is gone */ }
+        throw e;
+      }
+    });
+}

@@ -1,0 +1,124 @@
+/**
+ * The libvirt calls migration needs, through @unraid/libvirt (N-API): look up, save, restore, state,
+ * XML; what the binding lacks (persistence, undefine of a shut-off domain) goes through `virsh`.
+ */
+import { execFileSync } from 'node:child_process';
+import { Hypervisor, type Domain } from '@unraid/libvirt';
+import { MigError } from '../util/errors.js';
+
+export class LibvirtError extends MigError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('LIBVIRT', message, data);
+  }
+}
+
+const STATES = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
+export type DomainState = 'running' | 'blocked' | 'paused' | 'shutdown' | 'shutoff' | 'crashed' | 'pmsuspended' | 'nostate' | 'absent';
+
+const msg = (e: unknown) => (e as Error).message ?? String(e);
+
+export class Libvirt {
+  readonly uri: string;
+  private hv: Hypervisor;
+
+  private constructor(uri: string, hv: Hypervisor) {
+    this.uri = uri;
+    this.hv = hv;
+  }
+
+  static async open(uri: string): Promise<Libvirt> {
+    const hv = new Hypervisor({ uri });
+    try {
+      await hv.connectOpen();
+    } catch (e) {
+      throw new LibvirtError(`cannot connect to libvirt at ${uri}: ${msg(e)}`, { uri });
+    }
+    return new Libvirt(uri, hv);
+  }
+
+  async close(): Promise<void> {
+    await this.hv.connectClose().catch(() => undefined);
+  }
+
+  private async lookup(name: string): Promise<Domain | undefined> {
+    try {
+      return await this.hv.domainLookupByName(name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async state(name: string): Promise<DomainState> {
+    const d = await this.lookup(name);
+    if (!d) return 'absent';
+    try {
+      return (STATES[(await d.getInfo()).state] ?? 'nostate') as DomainState;
+    } catch {
+      return 'absent';
+    }
+  }
+
+  async xml(name: string): Promise<string> {
+    const d = await this.lookup(name);
+    if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
+    return d.getXMLDesc();
+  }
+
+  /** Pause the domain and save its state to `file` (virDomainSave); the domain is gone from the host after. */
+  async save(name: string, file: string): Promise<void> {
+    const d = await this.lookup(name);
+    if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
+    try {
+      await this.hv.domainSave(d, file);
+    } catch (e) {
+      throw new LibvirtError(`saving ${name} to ${file} failed: ${msg(e)}`, { domain: name, file });
+    }
+  }
+
+  /** Restore a save image (virDomainRestore); the domain runs afterwards (if it was running when saved). */
+  async restore(file: string, name?: string): Promise<void> {
+    try {
+      await this.hv.domainRestore(file);
+    } catch (e) {
+      throw new LibvirtError(`restoring ${name ?? 'the domain'} from ${file} at ${this.uri} failed: ${msg(e)}`, { domain: name, file, uri: this.uri });
+    }
+  }
+
+  /** Whether the domain has a persistent definition (virsh dominfo; the binding has no isPersistent). */
+  persistent(name: string): boolean {
+    const out = virsh(this.uri, ['dominfo', name]);
+    return /^Persistent:\s+yes/m.test(out);
+  }
+
+  undefine(name: string): void {
+    virsh(this.uri, ['undefine', name]);
+  }
+}
+
+function virsh(uri: string, args: string[]): string {
+  try {
+    return execFileSync('virsh', ['-c', uri, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new LibvirtError(`virsh ${args.join(' ')} failed: ${((e as { stderr?: string }).stderr ?? msg(e)).trim()}`, { uri });
+  }
+}
+
+/** Paths of the file and block disks a domain XML uses (what must exist on the destination). */
+export function diskPaths(xml: string): string[] {
+  const out: string[] = [];
+  for (const m of xml.matchAll(/<disk\b[^>]*>([\s\S]*?)<\/disk>/g)) {
+    const src = /<source\b[^>]*\b(?:file|dev)=(['"])(.*?)\1/.exec(m[1]);
+    if (src) out.push(unescapeXml(src[2]));
+  }
+  return out;
+}
+
+/** The <name> of a domain XML. */
+export function domainNameOf(xml: string): string | undefined {
+  const m = /<domain\b[^>]*>[\s\S]*?<name>([^<]*)<\/name>/.exec(xml);
+  return m ? unescapeXml(m[1]) : undefined;
+}
+
+function unescapeXml(s: string): string {
+  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+}

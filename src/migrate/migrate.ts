@@ -1,0 +1,367 @@
+/**
+ * `mig migrate <domain> <[user@]host[:port]>`: the source end. Preflight on the destination (disks,
+ * mig, contexts, baselines), then save the domain, encode it in a child process straight into an ssh
+ * exec channel running `mig receive` (encode, transfer and decode overlap), and commit only once the
+ * destination has decoded and verified the image. Until the destination confirms a running domain,
+ * any failure restores the source domain from the save image: never left stopped, never running twice.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import type { Client, ClientChannel } from 'ssh2';
+import type { EncodeSummary } from '../codec/encode.js';
+import { readContextHeader } from '../context/open.js';
+import { Libvirt, diskPaths } from '../libvirt/domain.js';
+import { BaselineStore } from '../state/baselines.js';
+import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
+import { connectSsh, exec, execCollect, parseDestination, shellQuote, TransportError } from '../transport/ssh.js';
+import { Throttle } from '../transport/throttle.js';
+import { MigError } from '../util/errors.js';
+import type { EncodeChildArgs } from './encode-child.js';
+import { PROTOCOL_VERSION, type PreflightReply, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
+
+export interface MigrateOptions {
+  domain: string;
+  destination: string;
+  connect: string;
+  destConnect?: string;
+  context?: string;
+  /** Megabits per second on the channel. */
+  bandwidth?: number;
+  identity?: string;
+  knownHosts?: string;
+  remoteMig: string;
+  keepSource?: boolean;
+  stateDir: string;
+  threads?: number;
+  onProgress?: (p: MigrateProgress) => void;
+  /** How long to wait for the destination's confirmation after the commit (ms). */
+  confirmTimeoutMs?: number;
+}
+
+export interface MigrateProgress {
+  stage: 'preflight' | 'save' | 'transfer' | 'restore' | 'done';
+  bytesSent: number;
+  /** Encoder input read / image bytes, 0..1. */
+  encoded: number;
+  seconds: number;
+}
+
+export interface MigrateResult {
+  domain: string;
+  destination: string;
+  destinationHost: string;
+  bytesSent: number;
+  imageBytes: number;
+  ratio: number;
+  baseline: { digest: string; kind: 'domain' | 'blank' } | null;
+  context: string | null;
+  stages: { preflight: number; save: number; transfer: number; restore: number; store: number; total: number };
+  /** From the encoder's summary: pages and bytes per technique. */
+  techniques: EncodeSummary['techniques'];
+  sourceBaseline: string;
+  destinationBaseline: string | null;
+  undefinedOnSource: boolean;
+  warnings: string[];
+}
+
+export class MigrateError extends MigError {}
+
+const ENCODE_CHILD = fileURLToPath(new URL('./encode-child.js', import.meta.url));
+const secs = (t: number) => (performance.now() - t) / 1000;
+
+/** Control lines from `mig receive`, waited for by name; an error event or a closed channel rejects. */
+class ReceiverEvents {
+  private seen: ReceiverEvent[] = [];
+  private closed = false;
+  private checks = new Set<() => void>();
+  stderr = '';
+
+  constructor(ch: ClientChannel) {
+    let buf = '';
+    ch.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.seen.push(JSON.parse(line) as ReceiverEvent);
+        } catch {
+          this.stderr += `${line}\n`;
+        }
+      }
+      this.notify();
+    });
+    ch.stderr.on('data', (d: Buffer) => {
+      if (this.stderr.length < 1 << 16) this.stderr += d.toString('utf8');
+    });
+    ch.on('close', () => {
+      this.closed = true;
+      this.notify();
+    });
+  }
+
+  private notify(): void {
+    for (const c of [...this.checks]) c();
+  }
+
+  wait<E extends ReceiverEvent['event']>(name: E, timeoutMs: number): Promise<Extract<ReceiverEvent, { event: E }>> {
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        this.checks.delete(check);
+        clearTimeout(timer);
+      };
+      const check = () => {
+        const hit = this.seen.find((e) => e.event === name);
+        if (hit) {
+          done();
+          return resolve(hit as Extract<ReceiverEvent, { event: E }>);
+        }
+        const err = this.seen.find((e) => e.event === 'error') as Extract<ReceiverEvent, { event: 'error' }> | undefined;
+        if (err) {
+          done();
+          return reject(new MigrateError(`DEST_${err.code}`, `destination: ${err.message}`, { remoteCode: err.code }));
+        }
+        if (this.closed) {
+          done();
+          const tail = this.stderr.trim().split('\n').slice(-3).join(' | ');
+          return reject(new TransportError('LINK', `the destination's channel closed before "${name}"${tail ? ` (${tail})` : ''}`));
+        }
+      };
+      timer = setTimeout(() => {
+        done();
+        reject(new TransportError('TIMEOUT', `no "${name}" from the destination within ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.checks.add(check);
+      check();
+    });
+  }
+}
+
+function remoteCommand(o: MigrateOptions, mode: string): string {
+  return `${o.remoteMig} receive${o.destConnect ? ` --connect ${shellQuote(o.destConnect)}` : ''}${mode}`;
+}
+
+async function runPreflight(client: Client, o: MigrateOptions, domain: string, disks: string[], where: string): Promise<PreflightReply> {
+  const r = await execCollect(client, remoteCommand(o, ' --preflight'), JSON.stringify({ domain, disks }) + '\n');
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  let reply: (PreflightReply & { event?: string; code?: string; message?: string }) | undefined;
+  try {
+    reply = JSON.parse(last);
+  } catch { /* below */ }
+  if (r.status === 127 || (!reply && /not found|No such file/i.test(r.stderr))) {
+    throw new MigrateError('REMOTE_MIG', `cannot run "${o.remoteMig}" on ${where} (${r.stderr.trim() || `exit ${r.status}`}); install mig there (make install) or pass --remote-mig CMD`);
+  }
+  if (!reply || r.status !== 0 || reply.event === 'error') {
+    throw new MigrateError('PREFLIGHT', `preflight on ${where} failed: ${reply?.message ?? (r.stderr.trim() || `exit ${r.status}`)}`);
+  }
+  if (reply.protocol !== PROTOCOL_VERSION) throw new MigrateError('PROTOCOL', `${where} speaks migration protocol ${reply.protocol}, this mig ${PROTOCOL_VERSION}; use the same mig version on both ends`);
+  return reply;
+}
+
+/** The best baseline both ends hold: this domain's newest first, then its older ones, then blank baselines. */
+export function chooseBaseline(store: BaselineStore, domain: string, remote: PreflightReply): { digest: string; kind: 'domain' | 'blank' } | null {
+  const theirs = new Set(remote.baselines.map((b) => b.digest));
+  for (const e of store.history(domain)) if (theirs.has(e.digest) && store.has(e.digest)) return { digest: e.digest, kind: 'domain' };
+  for (const b of store.blanks()) if (theirs.has(b.digest) && store.has(b.digest)) return { digest: b.digest, kind: 'blank' };
+  return null;
+}
+
+export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
+  const T0 = performance.now();
+  const domain = checkDomainName(o.domain);
+  const dest = parseDestination(o.destination);
+  const where = `${dest.host}${dest.port === 22 ? '' : `:${dest.port}`}`;
+  const warnings: string[] = [];
+  const progress = (stage: MigrateProgress['stage'], bytesSent = 0, encoded = 0) => o.onProgress?.({ stage, bytesSent, encoded, seconds: secs(T0) });
+  const store = new BaselineStore(o.stateDir);
+  const lv = await Libvirt.open(o.connect);
+  let client: Client | undefined;
+  let releaseSave: (() => void) | undefined;
+  let saveFile: string | undefined;
+  let saved = false;
+  let committed = false;
+  let child: ChildProcess | undefined;
+  let ch: ClientChannel | undefined;
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  let onSignal: (() => void) | undefined;
+  const interrupted = new Promise<never>((_, reject) => {
+    onSignal = () => reject(new MigrateError('INTERRUPTED', 'interrupted by a signal'));
+    for (const s of signals) process.on(s, onSignal);
+  });
+  interrupted.catch(() => undefined);
+  const orInterrupt = <T>(p: Promise<T>) => Promise.race([p, interrupted]);
+  try {
+    // 1. Preflight: nothing is stopped until the destination says it can take the domain.
+    progress('preflight');
+    const t0 = performance.now();
+    const st = await lv.state(domain);
+    if (st !== 'running' && st !== 'paused') throw new MigrateError('DOMAIN_STATE', `domain ${domain} at ${o.connect} is ${st}; only a running or paused domain can be migrated`, { state: st });
+    const xml = await lv.xml(domain);
+    const disks = diskPaths(xml);
+    const persistent = lv.persistent(domain);
+    const ctxDigest = o.context ? readContextHeader(o.context).digest.toString('hex') : null;
+    client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
+    const remote = await orInterrupt(runPreflight(client, o, domain, disks, where));
+    if (remote.disksMissing.length) {
+      throw new MigrateError('DISKS_MISSING', `${where} lacks disk(s) of ${domain}: ${remote.disksMissing.join(', ')}. mig does not move disks: put them there at the same paths (shared storage or a copy) first`, { disks: remote.disksMissing });
+    }
+    if (ctxDigest && !remote.contexts.includes(ctxDigest)) {
+      throw new MigrateError('CONTEXT_MISSING', `${where} has no context with digest ${ctxDigest} (the one in ${o.context}); build it there from the guest's disk: mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`, { context: ctxDigest });
+    }
+    const sameHost = remote.hostname === os.hostname() && (o.destConnect ?? o.connect) === o.connect;
+    if (!sameHost && remote.domainState !== 'absent' && remote.domainState !== 'shutoff') {
+      throw new MigrateError('DOMAIN_EXISTS', `a domain named ${domain} is ${remote.domainState} on ${where} already; not migrating over it`, { state: remote.domainState });
+    }
+    const baseline = chooseBaseline(store, domain, remote);
+    const tPre = secs(t0);
+
+    // 2. Save (pause + write the image) into our state dir.
+    progress('save');
+    const t1 = performance.now();
+    const saves = stateSubdir(o.stateDir, 'saves');
+    releaseSave = acquireLock(path.join(saves, `${domain}.lock`), 1000);
+    saveFile = path.join(saves, `${domain}.img`);
+    fs.rmSync(saveFile, { force: true });
+    await lv.save(domain, saveFile);
+    saved = true;
+    const imageBytes = fs.statSync(saveFile).size;
+    const tSave = secs(t1);
+
+    // 3. Encode into the receive channel; the destination decodes as the bytes arrive.
+    const t2 = performance.now();
+    ch = await orInterrupt(exec(client, remoteCommand(o, '')));
+    const events = new ReceiverEvents(ch);
+    ch.on('error', () => undefined);
+    const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest };
+    ch.write(JSON.stringify(req) + '\n');
+    await orInterrupt(events.wait('ready', 60_000));
+    const args: EncodeChildArgs = { image: saveFile, baseline: baseline ? store.pathOf(baseline.digest) : undefined, context: o.context, threads: o.threads };
+    const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = enc;
+    let bytesSent = 0;
+    let encoded = 0;
+    const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
+      let summary: EncodeSummary | undefined;
+      let error: { code: string; message: string } | undefined;
+      let buf = '';
+      enc.stderr!.on('data', (d: Buffer) => {
+        buf += d.toString('utf8');
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          try {
+            const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
+            if (m.progress !== undefined) encoded = m.progress / (m.total || 1);
+            if (m.summary) summary = m.summary;
+            if (m.error) error = m.error;
+          } catch { /* not ours */ }
+        }
+      });
+      enc.on('close', (code) => {
+        if (code === 0 && summary) resolve(summary);
+        else reject(new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFile} failed: ${error?.message ?? `encoder exited ${code}`}`));
+      });
+    });
+    encoderDone.catch(() => undefined);
+    const out = o.bandwidth ? enc.stdout!.pipe(new Throttle(o.bandwidth)) : enc.stdout!;
+    out.on('data', (d: Buffer) => {
+      bytesSent += d.length;
+      progress('transfer', bytesSent, encoded);
+    });
+    out.pipe(ch, { end: false });
+    const [summary] = await orInterrupt(Promise.all([encoderDone, events.wait('decoded', 24 * 3600_000)]));
+    const tTransfer = secs(t2);
+
+    // 4. Commit: from here the destination may run the domain, so the source is not restored blindly.
+    progress('restore', bytesSent, 1);
+    const t3 = performance.now();
+    ch.write(JSON.stringify({ commit: true }) + '\n');
+    ch.end();
+    committed = true;
+    try {
+      await events.wait('running', o.confirmTimeoutMs ?? 300_000);
+    } catch (e) {
+      await resolveAmbiguous(e as Error);
+    }
+    const tRestore = secs(t3);
+
+    // 5. Both ends keep this image as the domain's baseline for next time.
+    const t4 = performance.now();
+    let destinationBaseline: string | null = null;
+    try {
+      destinationBaseline = (await events.wait('stored', 120_000)).digest;
+    } catch (e) {
+      warnings.push(`the destination did not store the image as a baseline: ${(e as Error).message}`);
+    }
+    const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource });
+    if (destinationBaseline && destinationBaseline !== sourceBaseline) warnings.push(`baseline digests differ: here ${sourceBaseline}, there ${destinationBaseline}`);
+    let undefinedOnSource = false;
+    if (persistent && !o.keepSource && !sameHost) {
+      lv.undefine(domain);
+      undefinedOnSource = true;
+    }
+    progress('done', bytesSent, 1);
+    return {
+      domain, destination: o.destination, destinationHost: remote.hostname, bytesSent, imageBytes, ratio: bytesSent / imageBytes,
+      baseline, context: ctxDigest,
+      stages: { preflight: tPre, save: tSave, transfer: tTransfer, restore: tRestore, store: secs(t4), total: secs(T0) },
+      techniques: summary.techniques, sourceBaseline, destinationBaseline, undefinedOnSource, warnings,
+    };
+  } catch (e) {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    ch?.close();
+    if (saved && !committed) await restoreSource(e as Error);
+    throw e;
+  } finally {
+    for (const s of signals) process.off(s, onSignal!);
+    releaseSave?.();
+    if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
+    client?.end();
+    await lv.close();
+  }
+
+  /** Any failure before the commit: the destination never restores, so the source gets its domain back. */
+  async function restoreSource(cause: Error): Promise<void> {
+    try {
+      await lv.restore(saveFile!, domain);
+    } catch (e) {
+      // Keep the image: it is the only copy of the VM's memory now.
+      const kept = saveFile;
+      saveFile = undefined;
+      throw new MigrateError('RESTORE_FAILED', `${cause.message}; and restoring ${domain} on the source failed too (${(e as Error).message}). Its saved state is kept in ${kept}: restore it with virsh -c ${o.connect} restore ${kept}`, { image: kept });
+    }
+    fs.rmSync(saveFile!, { force: true });
+  }
+
+  /** After the commit the link failed: ask the destination (new connection) whether the domain runs there. */
+  async function resolveAmbiguous(cause: Error): Promise<void> {
+    let state = 'unknown';
+    try {
+      const c2 = await connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts, readyTimeout: 15_000 });
+      try {
+        const r = await execCollect(c2, remoteCommand(o, ' --status'), JSON.stringify({ domain }) + '\n');
+        state = (JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { state?: string }).state ?? 'unknown';
+      } finally {
+        c2.end();
+      }
+    } catch { /* stays unknown */ }
+    if (state === 'running' || state === 'paused') {
+      warnings.push(`the confirmation was lost (${cause.message}), but ${domain} is ${state} on ${where}`);
+      return;
+    }
+    if (state === 'absent' || state === 'shutoff') {
+      committed = false;
+      throw cause;
+    }
+    const kept = saveFile;
+    saveFile = undefined;
+    throw new MigrateError('UNCONFIRMED', `${cause.message}; whether ${domain} runs on ${where} is unknown, so it is not restored here. Check there (virsh domstate ${domain}); if it does not run, restore it here: virsh -c ${o.connect} restore ${kept}`, { image: kept });
+  }
+}

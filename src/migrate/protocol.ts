@@ -1,0 +1,96 @@
+/**
+ * The line protocol between `mig migrate` (source) and `mig receive` (destination), over one ssh exec
+ * channel each (docs/migrate.md). Every control message is one JSON object on one line; the .mig
+ * stream sits between the request line and the commit line on the receiver's stdin.
+ *
+ *   preflight:  source → {domain, disks}            receiver → PreflightReply, exits
+ *   receive:    source → ReceiveRequest, .mig bytes  receiver → {event:"ready"}, {event:"decoded"}
+ *               source → {commit:true}               receiver → {event:"running"}, {event:"stored"}, exits 0
+ *   status:     source → {domain}                    receiver → {domain, state}
+ * Any failure: receiver → {event:"error", code, message} and a non-zero exit. Without the commit line
+ * (stdin ends first: the link or the source died) the receiver deletes what it decoded and restores nothing.
+ */
+import * as fs from 'node:fs';
+import { MigError } from '../util/errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export interface PreflightRequest {
+  domain: string;
+  disks: string[];
+}
+
+export interface PreflightReply {
+  protocol: number;
+  migVersion: string;
+  hostname: string;
+  stateDir: string;
+  contexts: string[];
+  baselines: { digest: string; latestFor: string[]; blankFor: string[] }[];
+  disksMissing: string[];
+  domainState: string;
+}
+
+export interface ReceiveRequest {
+  domain: string;
+  /** SHA-256 of the baseline the .mig was encoded against, or null. */
+  baseline: string | null;
+  /** Content digest of the context, or null. */
+  context: string | null;
+}
+
+export type ReceiverEvent =
+  | { event: 'ready' }
+  | { event: 'decoded'; imageBytes: number; seconds: number }
+  | { event: 'running'; seconds: number }
+  | { event: 'stored'; digest: string }
+  | { event: 'error'; code: string; message: string };
+
+/** Read one line from a file descriptor without reading past it (byte by byte: the .mig follows). */
+export function readLineSync(fd: number, max = 1 << 16): string | undefined {
+  const b = Buffer.allocUnsafe(1);
+  const bytes: number[] = [];
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, b, 0, 1, null);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if (code === 'EOF') n = 0;
+      else throw e;
+    }
+    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : undefined;
+    if (b[0] === 0x0a) return Buffer.from(bytes).toString('utf8');
+    bytes.push(b[0]);
+    if (bytes.length > max) throw new MigError('PROTOCOL', `control line longer than ${max} bytes`);
+  }
+}
+
+export function parseMessage<T>(line: string | undefined, what: string): T {
+  if (line === undefined) throw new MigError('PROTOCOL', `${what}: the other end closed the stream`);
+  try {
+    const v = JSON.parse(line) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as T;
+  } catch (e) {
+    throw new MigError('PROTOCOL', `${what}: not a protocol message: ${JSON.stringify(line.slice(0, 200))}`);
+  }
+}
+
+/** Write one message line to a file descriptor, synchronously (stdout of `mig receive`). */
+export function writeMessage(fd: number, msg: object): void {
+  const b = Buffer.from(JSON.stringify(msg) + '\n');
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += fs.writeSync(fd, b, off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * `mig receive`: the destination end of a migration (run by `mig migrate` through ssh). Writes only
+ * under its state dir: the image is decoded to incoming/<domain>.img (atomically, digest-checked),
+ * restored through libvirt only after the source's commit line, then kept as the domain's baseline.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { decodeImage } from '../codec/decode.js';
+import { Libvirt, domainNameOf } from '../libvirt/domain.js';
+import { parseLibvirtSaveHeader, SAVE_HEADER_SIZE } from '../image/libvirt-save.js';
+import { RandomAccessFile } from '../util/file.js';
+import { BaselineStore } from '../state/baselines.js';
+import { findContext, listContexts } from '../state/contexts.js';
+import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
+import { MigError } from '../util/errors.js';
+import {
+  parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type PreflightReply, type PreflightRequest, type ReceiveRequest,
+} from './protocol.js';
+
+const IN = 0;
+const OUT = 1;
+
+export interface ReceiveOptions {
+  stateDir: string;
+  connect: string;
+  migVersion: string;
+  threads?: number;
+}
+
+export async function preflight(o: ReceiveOptions): Promise<PreflightReply> {
+  const req = parseMessage<PreflightRequest>(readLineSync(IN), 'preflight request');
+  const domain = checkDomainName(req.domain);
+  const disks = Array.isArray(req.disks) ? req.disks.filter((d): d is string => typeof d === 'string') : [];
+  const store = new BaselineStore(o.stateDir);
+  let domainState = 'unknown';
+  const lv = await Libvirt.open(o.connect);
+  try {
+    domainState = await lv.state(domain);
+  } finally {
+    await lv.close();
+  }
+  const reply: PreflightReply = {
+    protocol: PROTOCOL_VERSION, migVersion: o.migVersion, hostname: os.hostname(), stateDir: o.stateDir,
+    contexts: listContexts(o.stateDir).contexts.map((c) => c.digest),
+    baselines: store.list().map((b) => ({ digest: b.digest, latestFor: b.latestFor, blankFor: b.blankFor })),
+    disksMissing: disks.filter((d) => !fs.existsSync(d)),
+    domainState,
+  };
+  writeMessage(OUT, reply);
+  return reply;
+}
+
+export async function status(o: ReceiveOptions): Promise<void> {
+  const req = parseMessage<{ domain: string }>(readLineSync(IN), 'status request');
+  const lv = await Libvirt.open(o.connect);
+  try {
+    writeMessage(OUT, { domain: req.domain, state: await lv.state(checkDomainName(req.domain)) });
+  } finally {
+    await lv.close();
+  }
+}
+
+/** The receive proper. Errors are reported to the source as an error event by the caller. */
+export async function receive(o: ReceiveOptions): Promise<void> {
+  const req = parseMessage<ReceiveRequest>(readLineSync(IN), 'receive request');
+  const domain = checkDomainName(req.domain);
+  const store = new BaselineStore(o.stateDir);
+  let baseline: string | undefined;
+  if (req.baseline) {
+    if (!store.has(req.baseline)) throw new MigError('MIG_WRONG_BASELINE', `this host has no baseline ${req.baseline} (in ${store.imagesDir})`, { baseline: req.baseline });
+    baseline = store.pathOf(req.baseline);
+  }
+  let context: string | undefined;
+  if (req.context) {
+    const c = findContext(o.stateDir, req.context);
+    if (!c) throw new MigError('MIG_WRONG_CONTEXT', `this host has no context with digest ${req.context} in ${path.join(o.stateDir, 'contexts')}; build it with \`mig context build <guest disk> -o ${path.join(o.stateDir, 'contexts', `${domain}.ctx`)}\``, { context: req.context });
+    context = c.path;
+  }
+  const incoming = stateSubdir(o.stateDir, 'incoming');
+  const release = acquireLock(path.join(incoming, `${domain}.lock`), 1000);
+  const image = path.join(incoming, `${domain}.img`);
+  try {
+    writeMessage(OUT, { event: 'ready' });
+    const t0 = performance.now();
+    const s = decodeImage('-', image, { baseline, context, threads: o.threads, trailing: true });
+    // Only a libvirt save image of this very domain is restored.
+    const xml = saveImageXml(image);
+    if (domainNameOf(xml) !== domain) throw new MigError('BAD_DOMAIN_NAME', `the received image is of domain ${JSON.stringify(domainNameOf(xml))}, not ${domain}; nothing restored`);
+    writeMessage(OUT, { event: 'decoded', imageBytes: s.imageBytes, seconds: (performance.now() - t0) / 1000 });
+    const commit = parseMessage<{ commit?: boolean }>(readLineSync(IN), 'waiting for the commit');
+    if (commit.commit !== true) throw new MigError('PROTOCOL', 'expected the commit line');
+    const t1 = performance.now();
+    const lv = await Libvirt.open(o.connect);
+    try {
+      await lv.restore(image, domain);
+      const st = await lv.state(domain);
+      if (st !== 'running') throw new MigError('LIBVIRT', `${domain} restored but ${st}, not running`);
+    } finally {
+      await lv.close();
+    }
+    writeMessage(OUT, { event: 'running', seconds: (performance.now() - t1) / 1000 });
+    // The image just restored becomes this domain's baseline for the next migration.
+    const digest = store.addForDomain(domain, image, { origin: 'receive', move: true });
+    writeMessage(OUT, { event: 'stored', digest });
+  } finally {
+    fs.rmSync(image, { force: true });
+    release();
+  }
+}
+
+/** The domain XML of a libvirt save image (header and data area only; the stream was checked by the decoder's SHA-256). */
+function saveImageXml(image: string): string {
+  const f = new RandomAccessFile(image);
+  try {
+    const h = parseLibvirtSaveHeader(f);
+    const data = f.read(SAVE_HEADER_SIZE, h.cookieOffset || h.dataLen, 'libvirt domain XML');
+    const nul = data.indexOf(0);
+    return data.toString('utf8', 0, nul < 0 ? data.length : nul);
+  } catch (e) {
+    throw new MigError('NOT_A_SAVE_IMAGE', `the received image is not a libvirt save image (${(e as Error).message}); nothing restored`);
+  } finally {
+    f.close();
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * A running test domain in seconds: the small guest's save image with its domain XML rewritten (own
+ * name, UUID and serial log, so tests do not collide with each other or with restore.test.ts),
+ * restored by the real libvirtd. The guest is already booted; its heartbeat goes on in the serial log.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import { loadGuest } from './corpus.js';
+import { tmpPath } from './tmp.js';
+
+export const URI = 'qemu:///system';
+export const virsh = (...args: string[]) => spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
+export const domstate = (name: string) => {
+  const r = virsh('domstate', name);
+  return r.status === 0 ? r.stdout.trim() : 'absent';
+};
+
+export interface TestDomain {
+  name: string;
+  serialLog: string;
+  heartbeats(): number[];
+  destroy(): void;
+}
+
+export function startTestDomain(prefix = 'mig-t'): TestDomain {
+  const guest = loadGuest('mig-small');
+  const name = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+  const serialLog = tmpPath(`${name}.serial.log`);
+  const image = tmpPath(`${name}.save`);
+  fs.copyFileSync(guest.path('save1'), image);
+  const fd = fs.openSync(image, 'r+');
+  try {
+    const h = Buffer.alloc(92);
+    fs.readSync(fd, h, 0, 92, 0);
+    const dataLen = h.readUInt32LE(0x14);
+    const cookieOffset = h.readUInt32LE(0x20);
+    const data = Buffer.alloc(dataLen);
+    fs.readSync(fd, data, 0, dataLen, 92);
+    const cstr = (at: number) => data.subarray(at, data.indexOf(0, at)).toString('utf8');
+    const xml = cstr(0)
+      .replace(/<name>[^<]*<\/name>/, `<name>${name}</name>`)
+      .replace(/<uuid>[^<]*<\/uuid>/, `<uuid>${randomUUID()}</uuid>`)
+      .replaceAll(guest.manifest.serialLog, serialLog);
+    // XML, NUL, cookie, NUL, zero padding: the cookie moves if the XML grew (the header says where).
+    const xmlBytes = Buffer.from(`${xml}\0`);
+    const out = Buffer.alloc(dataLen);
+    xmlBytes.copy(out);
+    if (cookieOffset) {
+      const cookie = Buffer.from(`${cstr(cookieOffset)}\0`);
+      if (xmlBytes.length + cookie.length > dataLen) throw new Error('rewritten domain XML does not fit the save image data area');
+      cookie.copy(out, xmlBytes.length);
+      h.writeUInt32LE(xmlBytes.length, 0x20);
+      fs.writeSync(fd, h, 0, 92, 0);
+    }
+    fs.writeSync(fd, out, 0, dataLen, 92);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    execFileSync('virsh', ['-c', URI, 'restore', image], { stdio: 'pipe' });
+  } finally {
+    fs.rmSync(image, { force: true });
+  }
+  return {
+    name, serialLog,
+    heartbeats: () => (fs.existsSync(serialLog) ? [...fs.readFileSync(serialLog, 'latin1').matchAll(/MIG-HEARTBEAT (\d+)/g)].map((m) => Number(m[1])) : []),
+    destroy: () => {
+      if (domstate(name) !== 'absent') virsh('destroy', name);
+    },
+  };
+}
+
+/** Wait until the heartbeat passes `above` (twice), or time out. */
+export async function heartbeatAbove(d: TestDomain, above: number, ms = 90_000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const seen = d.heartbeats().filter((n) => n > above);
+    if (seen.length >= 2 || Date.now() > deadline) return seen;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
