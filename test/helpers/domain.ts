@@ -6,6 +6,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { loadGuest } from './corpus.js';
 import { tmpPath } from './tmp.js';
 
@@ -29,6 +31,7 @@ export function startTestDomain(prefix = 'mig-t'): TestDomain {
   const serialLog = tmpPath(`${name}.serial.log`);
   const image = tmpPath(`${name}.save`);
   fs.copyFileSync(guest.path('save1'), image);
+  let diskDir: string | undefined;
   const fd = fs.openSync(image, 'r+');
   try {
     const h = Buffer.alloc(92);
@@ -38,7 +41,21 @@ export function startTestDomain(prefix = 'mig-t'): TestDomain {
     const data = Buffer.alloc(dataLen);
     fs.readSync(fd, data, 0, dataLen, 92);
     const cstr = (at: number) => data.subarray(at, data.indexOf(0, at)).toString('utf8');
-    const xml = cstr(0)
+    // Writable disks (the kpageflags disk) get a copy per domain: QEMU's image locking refuses a
+    // second writer, and tests (and restore.test.ts) run domains of the same guest concurrently.
+    // The copies live in their own world-readable directory: QEMU runs as libvirt-qemu and cannot
+    // enter the test's private temp dir (the serial log there is written by virtlogd, as root).
+    let xml = cstr(0);
+    for (const m of [...xml.matchAll(/<disk [^>]*>(?:(?!<\/disk>)[\s\S])*<\/disk>/g)]) {
+      const src = /<source file='([^']+)'/.exec(m[0])?.[1];
+      if (!src || m[0].includes('<readonly/>')) continue;
+      diskDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'mig-test-disk-'));
+      fs.chmodSync(diskDir, 0o755);
+      const copy = path.join(diskDir, `${name}.${src.split('/').pop()}`);
+      fs.copyFileSync(src, copy);
+      xml = xml.replaceAll(`'${src}'`, `'${copy}'`);
+    }
+    xml = xml
       .replace(/<name>[^<]*<\/name>/, `<name>${name}</name>`)
       .replace(/<uuid>[^<]*<\/uuid>/, `<uuid>${randomUUID()}</uuid>`)
       .replaceAll(guest.manifest.serialLog, serialLog);
@@ -57,8 +74,15 @@ export function startTestDomain(prefix = 'mig-t'): TestDomain {
   } finally {
     fs.closeSync(fd);
   }
+  const removeDisks = () => {
+    if (diskDir) fs.rmSync(diskDir, { recursive: true, force: true });
+  };
+  process.once('exit', removeDisks);
   try {
     execFileSync('virsh', ['-c', URI, 'restore', image], { stdio: 'pipe' });
+  } catch (e) {
+    removeDisks();
+    throw e;
   } finally {
     fs.rmSync(image, { force: true });
   }
@@ -67,6 +91,7 @@ export function startTestDomain(prefix = 'mig-t'): TestDomain {
     heartbeats: () => (fs.existsSync(serialLog) ? [...fs.readFileSync(serialLog, 'latin1').matchAll(/MIG-HEARTBEAT (\d+)/g)].map((m) => Number(m[1])) : []),
     destroy: () => {
       if (domstate(name) !== 'absent') virsh('destroy', name);
+      removeDisks();
     },
   };
 }
