@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { StreamReader } from '../util/stream-reader.js';
 import { MigError, UsageError } from '../util/errors.js';
-import { AtomicFileSink } from '../util/sink.js';
+import { AtomicFileSink, StdoutSpoolSink } from '../util/sink.js';
 import {
   CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh64,
 } from './container.js';
@@ -78,7 +78,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
   const fail = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what);
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
-  let sink: AtomicFileSink | undefined;
+  let sink: AtomicFileSink | StdoutSpoolSink | undefined;
   let pool: CodecPool | undefined;
   try {
     const head = mig.readExactly(HEADER_SIZE);
@@ -86,7 +86,8 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const h = decodeHeader(head.buf, migPath);
     base = checkBaseline(h, migPath, opts.baseline);
     ctx = checkContext(h, migPath, opts.context);
-    sink = new AtomicFileSink(outPath);
+    // '-': standard output (a spool file in $TMPDIR serves read-backs); else a temp file renamed on success.
+    sink = outPath === '-' ? new StdoutSpoolSink() : new AtomicFileSink(outPath);
     const out = sink;
     const sha = createHash('sha256');
     const slotOffset = new Float64Array(h.slots);

@@ -1,5 +1,6 @@
 /** Output sinks: buffered file writes that only become visible under their final name on success. */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ByteSink } from '../image/types.js';
 
@@ -82,6 +83,42 @@ export class AtomicFileSink implements ByteSink {
       this.fd = -1;
     }
     fs.rmSync(this.tmpPath, { force: true });
+  }
+}
+
+/**
+ * Standard output for a decoder that must read back what it wrote (earlier pages are match sources):
+ * every byte goes to fd 1 and to an unlinked spool file in $TMPDIR that readBack() reads. Output to a
+ * pipe cannot be taken back: a consumer must check the exit status (as with `zstd -dc`).
+ */
+export class StdoutSpoolSink {
+  private readonly spool: AtomicFileSink;
+  constructor(private readonly fd = 1) {
+    this.spool = new AtomicFileSink(path.join(os.tmpdir(), `mig-decode-spool-${process.pid}`));
+  }
+  get bytesWritten(): number {
+    return this.spool.bytesWritten;
+  }
+  write(chunk: Uint8Array): void {
+    this.spool.write(chunk);
+    let off = 0;
+    while (off < chunk.length) {
+      try {
+        off += fs.writeSync(this.fd, chunk, off);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // a non-blocking pipe is full
+      }
+    }
+  }
+  readBack(offset: number, out: Buffer): void {
+    this.spool.readBack(offset, out);
+  }
+  commit(): void {
+    this.spool.abort();
+  }
+  abort(): void {
+    this.spool.abort();
   }
 }
 

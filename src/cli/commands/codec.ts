@@ -80,15 +80,15 @@ export function registerCodec(program: Command): void {
     .command('decode')
     .description('decode a .mig file back into the image it was made from (checked: frame checksums, SHA-256)')
     .argument('<mig>', 'the .mig file (- for stdin)')
-    .requiredOption('-o, --output <file>', 'the image to write (written to a temp file, renamed on success)')
+    .requiredOption('-o, --output <file>', 'the image to write (written to a temp file, renamed on success); - for stdout (check the exit status: a pipe cannot be taken back)')
     .option('--baseline <image>', 'the baseline the .mig was encoded against')
     .option('--context <ctx>', 'the context the .mig was encoded with')
     .option('--threads <n>', 'worker threads for decompression (default: CPU count)', intOption('--threads', 1, 256))
     .option('--json', 'print the summary as JSON')
     .action((mig: string, o: { output: string; baseline?: string; context?: string; threads?: number; json?: boolean }) => {
-      if (o.output === '-') throw new UsageError('decode needs a file to write (-o FILE); stdout is not supported yet');
       const s = decodeImage(mig, o.output, { baseline: o.baseline, context: o.context, threads: o.threads });
-      if (o.json) printJson(s);
+      if (o.output === '-') process.stderr.write(`${JSON.stringify(s)}\n`);
+      else if (o.json) printJson(s);
       else process.stdout.write(`${s.output}: ${s.imageBytes} bytes (${s.format}), ${s.slots} page slots, ${s.frames} frames, ${s.seconds.toFixed(2)} s, SHA-256 verified\n`);
     });
 }

@@ -107,3 +107,26 @@ test('encode and decode in a pipe: mig encode IMG -o - | mig decode - -o OUT', (
   t.regex(r2.stderr, /<stdin>: offset \d+: .*(truncated|runs past the end)/);
   t.false(fs.existsSync(cut));
 });
+
+test('decode to stdout: mig encode IMG -o - | mig decode - -o - gives the image, with duplicates read back from the spool', (t) => {
+  // pc.bios equals the first guest page: a DUP the decoder resolves by reading back its own output.
+  const s = new StreamBuilder().header().ramStart([{ idstr: 'pc.ram', length: 2 * 4096 }, { idstr: 'pc.bios', length: 4096 }]);
+  s.ramSection(3, [{ block: 'pc.ram', offset: 0, data: page(1) }, { block: 'pc.ram', offset: 4096, data: page(3) }, { block: 'pc.bios', offset: 0, data: page(1) }]);
+  const src = tmpFile(saveImage(s.eof().build()), 'stdout.img');
+  const probe = spawnSync(process.execPath, [MIG, 'encode', src, '-o', `${src}.mig`, '--json'], { encoding: 'utf8' });
+  t.is((JSON.parse(probe.stdout) as { techniques: { duplicate: { pages: number } } }).techniques.duplicate.pages, 1);
+  const out = `${src}.out`;
+  const r = spawnSync('sh', ['-c', `set -e; "${process.execPath}" "${MIG}" encode "${src}" -o - | "${process.execPath}" "${MIG}" decode - -o - > "${out}"`], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(src)));
+  const summary = JSON.parse(r.stderr.trim().split('\n').pop()!) as { output: string; imageBytes: number };
+  t.is(summary.output, '-');
+  t.is(summary.imageBytes, fs.statSync(src).size);
+  // A damaged stream: non-zero exit status (what was already written to the pipe cannot be taken back).
+  const enc = spawnSync(process.execPath, [MIG, 'encode', src, '-o', '-']);
+  const bad = Buffer.from(enc.stdout);
+  bad[bad.length - 20] ^= 1; // inside the END frame's SHA-256
+  const r2 = spawnSync(process.execPath, [MIG, 'decode', '-', '-o', '-'], { input: bad });
+  t.is(r2.status, 3, r2.stderr.toString());
+  t.regex(r2.stderr.toString(), /checksum mismatch|SHA-256/);
+});
