@@ -88,7 +88,7 @@ export class AtomicFileSink implements ByteSink {
 
 /**
  * Standard output for a decoder that must read back what it wrote (earlier pages are match sources):
- * every byte goes to fd 1 and to an unlinked spool file in $TMPDIR that readBack() reads. Output to a
+ * every byte goes to fd 1 and to a spool file in $TMPDIR (removed at the end) that readBack() reads. Output to a
  * pipe cannot be taken back: a consumer must check the exit status (as with `zstd -dc`).
  */
 export class StdoutSpoolSink {
