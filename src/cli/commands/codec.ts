@@ -3,6 +3,9 @@
  * Output is written to a temp file and renamed on success; `-o -` writes the .mig to stdout.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { decodeImage } from '../../codec/decode.js';
 import { encodeImage, EncodeSummary } from '../../codec/encode.js';
 import type { CodecName } from '../../codec/entropy.js';
@@ -21,6 +24,41 @@ function intOption(name: string, min: number, max: number) {
   };
 }
 
+/** Copy standard input to a temporary file; remove() deletes it. */
+function spoolStdin(): { file: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-encode-'));
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  const file = path.join(dir, 'stdin.img');
+  try {
+    const fd = fs.openSync(file, 'w');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    try {
+      for (;;) {
+        let n: number;
+        try {
+          n = fs.readSync(0, buf, 0, buf.length, null);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EAGAIN') {
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+            continue;
+          }
+          if (code === 'EOF') break;
+          throw e;
+        }
+        if (n === 0) break;
+        fs.writeSync(fd, buf, 0, n);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    return { file, remove };
+  } catch (e) {
+    remove();
+    throw e;
+  }
+}
+
 function printEncode(s: EncodeSummary): void {
   process.stdout.write(`${s.image} (${s.format}, ${mib(s.imageBytes)}) → ${s.outputBytes} bytes (${mib(s.outputBytes)}), ${(s.ratio * 100).toFixed(2)} % of the image, ${s.seconds.toFixed(2)} s\n`);
   if (s.freePagesDropped) process.stdout.write(`${s.freePagesDropped} free pages dropped (they decode as zero pages)\n`);
@@ -34,7 +72,7 @@ export function registerCodec(program: Command): void {
   program
     .command('encode')
     .description('encode a memory image into a .mig file (zero pages, duplicate pages, baseline and context references, entropy coding)')
-    .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file')
+    .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file; - for stdin (spooled to $TMPDIR first)')
     .requiredOption('-o, --output <file>', 'the .mig to write (- for stdout)')
     .option('--baseline <image>', 'an image the decoder also has (the previous migration of this VM); pages equal to its pages become references')
     .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references')
@@ -46,34 +84,47 @@ export function registerCodec(program: Command): void {
     .option('--threads <n>', 'worker threads for the entropy stage (default: CPU count); the output is the same for any value', intOption('--threads', 1, 256))
     .option('--no-subpage', 'whole-page matches only: no sub-page matching against the context, earlier pages or the baseline (faster, larger)')
     .option('--json', 'print the summary as JSON')
-    .action((image: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; subpage: boolean; introspect: boolean; json?: boolean }) => {
+    .action((imageArg: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; subpage: boolean; introspect: boolean; json?: boolean }) => {
       if (o.freePages !== undefined && o.freePages !== 'drop' && o.freePages !== 'keep') throw new UsageError(`--free-pages must be drop or keep, not ${o.freePages}`);
-      if (o.freePages !== undefined && !o.pageMap && !o.introspect) throw new UsageError('--free-pages needs a page map (--page-map FILE, or guest introspection without --no-introspect)');
-      let pageMapSource: PageMapSource = { source: 'none' };
-      let pageMap = o.pageMap ? PageMap.read(o.pageMap) : undefined;
-      if (pageMap) pageMapSource = { source: 'file', file: o.pageMap };
-      else if (o.introspect) ({ map: pageMap, info: pageMapSource } = introspectPageMap(image));
-      if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
-      if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
-      const report = progress('encode');
-      const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, subpage: o.subpage, onProgress: report.update };
-      let summary: EncodeSummary;
-      if (o.output === '-') {
-        summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);
-      } else {
-        const sink = new AtomicFileSink(o.output);
-        try {
-          summary = encodeImage(image, sink, opts);
-          sink.commit();
-        } catch (e) {
-          sink.abort();
-          throw e;
+      // stdin: the readers need random access and the encoder re-reads earlier pages, so a piped image
+      // is first copied to $TMPDIR (removed afterwards).
+      const spool = imageArg === '-' ? spoolStdin() : undefined;
+      const image = spool?.file ?? imageArg;
+      try {
+        if (o.freePages !== undefined && !o.pageMap && !o.introspect) throw new UsageError('--free-pages needs a page map (--page-map FILE, or guest introspection without --no-introspect)');
+        let pageMapSource: PageMapSource = { source: 'none' };
+        let pageMap = o.pageMap ? PageMap.read(o.pageMap) : undefined;
+        if (pageMap) pageMapSource = { source: 'file', file: o.pageMap };
+        else if (o.introspect) ({ map: pageMap, info: pageMapSource } = introspectPageMap(image));
+        if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
+        if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
+        const report = progress('encode');
+        const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, subpage: o.subpage, onProgress: report.update };
+        let summary: EncodeSummary;
+        if (o.output === '-') {
+          summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);
+        } else {
+          const sink = new AtomicFileSink(o.output);
+          try {
+            summary = encodeImage(image, sink, opts);
+            sink.commit();
+          } catch (e) {
+            sink.abort();
+            throw e;
+          }
         }
+        report.done();
+        if (spool) summary.image = '-';
+        if (o.output === '-') process.stderr.write(`${JSON.stringify({ ...summary, pageMap: pageMapSource })}\n`);
+        else if (o.json) printJson({ ...summary, pageMap: pageMapSource });
+        else printEncode(summary);
+      } catch (e) {
+        // Errors name the input as the user gave it.
+        if (spool && e instanceof Error) e.message = e.message.replaceAll(spool.file, '<stdin>');
+        throw e;
+      } finally {
+        spool?.remove();
       }
-      report.done();
-      if (o.output === '-') process.stderr.write(`${JSON.stringify({ ...summary, pageMap: pageMapSource })}\n`);
-      else if (o.json) printJson({ ...summary, pageMap: pageMapSource });
-      else printEncode(summary);
     });
 
   program

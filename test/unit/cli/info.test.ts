@@ -1,6 +1,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { mig, MIG } from '../../helpers/cli.js';
 import { page, saveImage, StreamBuilder } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
@@ -129,4 +130,22 @@ test('decode to stdout: mig encode IMG -o - | mig decode - -o - gives the image,
   const r2 = spawnSync(process.execPath, [MIG, 'decode', '-', '-o', '-'], { input: bad });
   t.is(r2.status, 3, r2.stderr.toString());
   t.regex(r2.stderr.toString(), /checksum mismatch|SHA-256/);
+});
+
+test('encode from stdin: cat IMG | mig encode - -o X.mig decodes to the image; the spool is removed', (t) => {
+  const src = tmpFile(image(), 'stdin.img');
+  const out = `${src}.mig`;
+  const before = fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('mig-encode-')).length;
+  const r = spawnSync('sh', ['-c', `cat "${src}" | "${process.execPath}" "${MIG}" encode - -o "${out}" --json`], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  t.is((JSON.parse(r.stdout) as { image: string }).image, '-');
+  t.is(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('mig-encode-')).length, before);
+  const back = `${src}.back`;
+  t.is(spawnSync(process.execPath, [MIG, 'decode', out, '-o', back]).status, 0);
+  t.true(fs.readFileSync(back).equals(fs.readFileSync(src)));
+  // Not an image on stdin: a clear error, exit 3, no output.
+  const bad = spawnSync(process.execPath, [MIG, 'encode', '-', '-o', `${out}.bad`], { input: Buffer.from('not an image at all') });
+  t.is(bad.status, 3, bad.stderr.toString());
+  t.regex(bad.stderr.toString(), /<stdin>/);
+  t.false(fs.existsSync(`${out}.bad`));
 });
