@@ -5,6 +5,7 @@
  * destination has decoded and verified the image. Until the destination confirms a running domain,
  * any failure restores the source domain from the save image: never left stopped, never running twice.
  */
+import { lineSplitter } from '../util/fd.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -81,19 +82,15 @@ class ReceiverEvents {
   stderr = '';
 
   constructor(ch: ClientChannel) {
-    let buf = '';
-    ch.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          this.seen.push(JSON.parse(line) as ReceiverEvent);
-        } catch {
-          this.stderr += `${line}\n`;
-        }
+    const split = lineSplitter((line) => {
+      try {
+        this.seen.push(JSON.parse(line) as ReceiverEvent);
+      } catch {
+        this.stderr += `${line}\n`;
       }
+    });
+    ch.on('data', (d: Buffer) => {
+      split(d);
       this.notify();
     });
     ch.stderr.on('data', (d: Buffer) => {
@@ -249,21 +246,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
       let summary: EncodeSummary | undefined;
       let error: { code: string; message: string } | undefined;
-      let buf = '';
-      enc.stderr!.on('data', (d: Buffer) => {
-        buf += d.toString('utf8');
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          try {
-            const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
-            if (m.progress !== undefined) encoded = m.progress / (m.total || 1);
-            if (m.summary) summary = m.summary;
-            if (m.error) error = m.error;
-          } catch { /* not ours */ }
-        }
-      });
+      enc.stderr!.on('data', lineSplitter((line) => {
+        try {
+          const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
+          if (m.progress !== undefined) encoded = m.progress / (m.total || 1);
+          if (m.summary) summary = m.summary;
+          if (m.error) error = m.error;
+        } catch { /* not ours */ }
+      }));
       enc.on('close', (code) => {
         if (code === 0 && summary) resolve(summary);
         else reject(new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFile} failed: ${error?.message ?? `encoder exited ${code}`}`));

@@ -10,7 +10,7 @@
  * Any failure: receiver → {event:"error", code, message} and a non-zero exit. Without the commit line
  * (stdin ends first: the link or the source died) the receiver deletes what it decoded and restores nothing.
  */
-import * as fs from 'node:fs';
+import { readSomeSync, writeAllSync } from '../util/fd.js';
 import { MigError } from '../util/errors.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -51,18 +51,7 @@ export function readLineSync(fd: number, max = 1 << 16): string | undefined {
   const b = Buffer.allocUnsafe(1);
   const bytes: number[] = [];
   for (;;) {
-    let n: number;
-    try {
-      n = fs.readSync(fd, b, 0, 1, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        continue;
-      }
-      if (code === 'EOF') n = 0;
-      else throw e;
-    }
+    const n = readSomeSync(fd, b, 0, 1);
     if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : undefined;
     if (b[0] === 0x0a) return Buffer.from(bytes).toString('utf8');
     bytes.push(b[0]);
@@ -83,14 +72,5 @@ export function parseMessage<T>(line: string | undefined, what: string): T {
 
 /** Write one message line to a file descriptor, synchronously (stdout of `mig receive`). */
 export function writeMessage(fd: number, msg: object): void {
-  const b = Buffer.from(JSON.stringify(msg) + '\n');
-  let off = 0;
-  while (off < b.length) {
-    try {
-      off += fs.writeSync(fd, b, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-    }
-  }
+  writeAllSync(fd, Buffer.from(JSON.stringify(msg) + '\n'));
 }

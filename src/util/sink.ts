@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ByteSink } from '../image/types.js';
+import { writeAllSync } from './fd.js';
 
 /** Collects bytes in memory (tests, small outputs). */
 export class BufferSink implements ByteSink {
@@ -101,15 +102,7 @@ export class StdoutSpoolSink {
   }
   write(chunk: Uint8Array): void {
     this.spool.write(chunk);
-    let off = 0;
-    while (off < chunk.length) {
-      try {
-        off += fs.writeSync(this.fd, chunk, off);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // a non-blocking pipe is full
-      }
-    }
+    writeAllSync(this.fd, chunk);
   }
   readBack(offset: number, out: Buffer): void {
     this.spool.readBack(offset, out);

@@ -3,6 +3,7 @@
  * either returns n bytes or reports how far the input went. Used where the input may be a stream
  * (the decoder reading a .mig from ssh), so nothing may seek.
  */
+import { readSomeSync } from './fd.js';
 import * as fs from 'node:fs';
 import { UsageError } from './errors.js';
 
@@ -30,20 +31,9 @@ export class StreamReader {
 
   /** Read up to n bytes into buf; returns how many (0 at end of input). Retries EAGAIN on non-blocking stdin. */
   private readSome(buf: Buffer, off: number, n: number): number {
-    for (;;) {
-      try {
-        return fs.readSync(this.fd, buf, off, n, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-          continue;
-        }
-        if (code === 'EOF') return 0;
-        throw e;
-      }
-    }
+    return readSomeSync(this.fd, buf, off, n);
   }
+
 
   /** Exactly n bytes, or undefined with pos at the end of input when it ends first (got = bytes read). */
   readExactly(n: number): { buf: Buffer; got: number } {

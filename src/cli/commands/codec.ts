@@ -10,6 +10,7 @@ import { decodeImage } from '../../codec/decode.js';
 import { encodeImage, EncodeSummary } from '../../codec/encode.js';
 import type { CodecName } from '../../codec/entropy.js';
 import { AtomicFileSink } from '../../util/sink.js';
+import { readSomeSync } from '../../util/fd.js';
 import { UsageError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
 import { progress } from '../progress.js';
@@ -34,18 +35,7 @@ function spoolStdin(): { file: string; remove: () => void } {
     const buf = Buffer.allocUnsafe(1 << 20);
     try {
       for (;;) {
-        let n: number;
-        try {
-          n = fs.readSync(0, buf, 0, buf.length, null);
-        } catch (e) {
-          const code = (e as NodeJS.ErrnoException).code;
-          if (code === 'EAGAIN') {
-            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
-            continue;
-          }
-          if (code === 'EOF') break;
-          throw e;
-        }
+        const n = readSomeSync(0, buf, 0, buf.length);
         if (n === 0) break;
         fs.writeSync(fd, buf, 0, n);
       }
