@@ -18,39 +18,45 @@ export interface ContextPages {
   bytes: number;
   /** Copy content bytes [offset, offset+length) into out at `at`; false when out of range. */
   readBytes(offset: number, length: number, out: Buffer, at: number): boolean;
-  /** The whole content area in memory (for sub-page matching; encoder side). */
-  readAll(): Buffer;
+  /** The whole content area, when opened with `inMemory` (sub-page matching, encoder side). */
+  content?: Buffer;
   /** A context page whose bytes equal page (verified), or -1. */
   lookup(hi: number, lo: number, page: Buffer, scratch: Buffer): number;
   close(): void;
 }
 
-export function openContextPages(path: string, indexed = true): ContextPages {
+export interface ContextPagesOptions {
+  /** Build the page-hash index (encoding). Default true. */
+  index?: boolean;
+  /** Read the content area into memory once; pages, ranges and the index are then served from it. */
+  inMemory?: boolean;
+}
+
+export function openContextPages(path: string, opts: ContextPagesOptions = {}): ContextPages {
   const ctx: ContextFile = openContext(path);
   try {
-    const pages = Math.floor(ctx.header.contentLength / PAGE_SIZE);
-    const readPage = (p: number, out: Buffer) => {
-      if (p < 0 || p >= pages) return false;
-      ctx.readContent(p * PAGE_SIZE, PAGE_SIZE, out);
-      return true;
-    };
     const bytes = ctx.header.contentLength;
+    const pages = Math.floor(bytes / PAGE_SIZE);
+    const content = opts.inMemory ? ctx.readContent(0, bytes) : undefined;
     const readBytes = (offset: number, length: number, out: Buffer, at: number) => {
       if (offset < 0 || length < 0 || offset + length > bytes) return false;
-      ctx.readContent(offset, length, out, at);
+      if (content) content.copy(out, at, offset, offset + length);
+      else ctx.readContent(offset, length, out, at);
       return true;
     };
-    const readAll = () => ctx.readContent(0, bytes);
+    const readPage = (p: number, out: Buffer) => p >= 0 && p < pages && readBytes(p * PAGE_SIZE, PAGE_SIZE, out, 0);
     let lookup: ContextPages['lookup'] = () => -1;
-    if (indexed) {
+    if (opts.index ?? true) {
       const index = new PageIndex(pages);
       const h = new Uint32Array(2);
-      const chunk = Buffer.allocUnsafe(256 * PAGE_SIZE);
+      const chunk = content ?? Buffer.allocUnsafe(256 * PAGE_SIZE);
       for (let p = 0; p < pages; p += 256) {
         const n = Math.min(256, pages - p);
-        ctx.readContent(p * PAGE_SIZE, n * PAGE_SIZE, chunk);
+        // In memory: index the content where it is; else read it in 1 MiB chunks.
+        const base = content ? p * PAGE_SIZE : 0;
+        if (!content) ctx.readContent(p * PAGE_SIZE, n * PAGE_SIZE, chunk);
         for (let i = 0; i < n; i++) {
-          const off = i * PAGE_SIZE;
+          const off = base + i * PAGE_SIZE;
           if (isZeroPage(chunk, off)) continue;
           pageHash(chunk, off, h);
           index.add(h[0], h[1], p + i);
@@ -61,7 +67,7 @@ export function openContextPages(path: string, indexed = true): ContextPages {
         return f >= 0 && readPage(f, scratch) && scratch.equals(page) ? f : -1;
       };
     }
-    return { path, digest: ctx.header.digest, pages, bytes, readPage, readBytes, readAll, lookup, close: () => ctx.close() };
+    return { path, digest: ctx.header.digest, pages, bytes, content, readPage, readBytes, lookup, close: () => ctx.close() };
   } catch (e) {
     ctx.close();
     throw e;

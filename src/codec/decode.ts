@@ -62,7 +62,7 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
   if (!contextPath) {
     throw new UsageError(`${migPath} was encoded with a context (digest ${h.contextDigest.toString('hex')}); pass it with --context (build it with \`mig context build <guest disk> -o CTX\`)`, { contextDigest: h.contextDigest.toString('hex') });
   }
-  const c = openContextPages(contextPath, false);
+  const c = openContextPages(contextPath, { index: false });
   if (!c.digest.equals(h.contextDigest)) {
     c.close();
     throw new MigError('MIG_WRONG_CONTEXT', `${contextPath} is not the context ${migPath} was encoded with (digest ${c.digest.toString('hex')}, expected ${h.contextDigest.toString('hex')})`,
@@ -97,6 +97,8 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     let lastCtx = -1;
     let lastCtxEnd = 0;
     const basePage = Buffer.allocUnsafe(PAGE_SIZE);
+    /** The baseline frame basePage holds (PATCH sources), or −1. */
+    let baseFrame = -1;
     let pos = HEADER_SIZE;
     let frame = 0;
     const threads = opts.threads ?? os.availableParallelism();
@@ -240,7 +242,12 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
                 lastBase += 1 + unzigzag(r.varint());
                 const o = src === Src.BASELINE ? t : r.varint();
                 if (o + len > PAGE_SIZE) throw fail(payloadAt, `frame ${frame}: baseline range ${o}+${len} outside a page`);
-                if (!base.readFrame(lastBase, basePage)) throw fail(payloadAt, `frame ${frame}: baseline has no frame ${lastBase}`);
+                // A page's segments usually come from one frame: read it once.
+                if (lastBase !== baseFrame) {
+                  baseFrame = -1;
+                  if (!base.readFrame(lastBase, basePage)) throw fail(payloadAt, `frame ${frame}: baseline has no frame ${lastBase}`);
+                  baseFrame = lastBase;
+                }
                 basePage.copy(page, t, o, o + len);
               } else {
                 throw fail(payloadAt, `frame ${frame}: PATCH source ${src} unknown`);

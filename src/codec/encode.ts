@@ -20,7 +20,7 @@ import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
 import type { PageMap } from '../introspect/pagemap.js';
-import { Src, SubPageMatcher, stats as subStats } from './subpage.js';
+import { Src, SubPageMatcher } from './subpage.js';
 
 /** A page is sent as PATCH when sub-page matches cover at least this many of its bytes. */
 const MIN_PATCH = 64;
@@ -91,7 +91,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   let ctx: ContextPages | undefined;
   try {
     base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : Math.max(1 << 20, Math.floor(img.fileSize * 0.05))) : undefined;
-    ctx = opts.context ? openContextPages(opts.context) : undefined;
+    ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
     const slots = img.pageSlots();
     const header = encodeHeader({
       sourceFormat: img.format, codec, flags: (base ? Flag.BASELINE : 0) | (ctx ? Flag.CONTEXT : 0) | (dropFree ? Flag.FREE_DROPPED : 0), pageSize: PAGE_SIZE,
@@ -155,7 +155,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const cand = Buffer.allocUnsafe(PAGE_SIZE);
     const sameFrame = Buffer.allocUnsafe(PAGE_SIZE);
     const sub = opts.subpage === false ? undefined : new SubPageMatcher({
-      context: ctx?.readAll(),
+      context: ctx?.content,
       historyBudget: opts.historyBudget ?? Math.max(1 << 20, Math.floor(img.fileSize * 0.05)),
       readSlot: (kk, out) => file.readInto(out, 0, PAGE_SIZE, slots.fileOffset[kk]),
       baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
@@ -348,7 +348,6 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       image: path, format: img.format, imageBytes: img.fileSize, outputBytes: out, ratio: out / img.fileSize,
       slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, freePagesDropped: tech.free.pages, techniques: tech,
       indexBytes: sub?.indexBytes ?? { context: 0, history: 0 },
-      ...(process.env.MIG_TUNING ? { subpageStats: { ...subStats } } : {}),
     };
   } finally {
     img.close();

@@ -35,7 +35,6 @@ export const TUNING = {
 };
 // Experiments: MIG_TUNING='{"minMatch":64}' overrides (encoder side only; the format does not change).
 if (process.env.MIG_TUNING) Object.assign(TUNING, JSON.parse(process.env.MIG_TUNING));
-export const stats = { probes: 0, reads: 0 };
 
 export interface SubPageSources {
   /** The CTX content area, in memory. */
@@ -133,12 +132,10 @@ export class SubPageMatcher {
         const v = this.histTable.get(h);
         if (v >= 0) {
           probes++;
-          stats.probes++;
           const kk = Math.floor(v / PAGE);
           const ci = kk % this.cacheSlot.length;
           const cb = ci * PAGE;
           if (this.cacheSlot[ci] !== kk) {
-            stats.reads++;
             this.readSlot!(kk, this.cache.subarray(cb, cb + PAGE));
             this.cacheSlot[ci] = kk;
           }
