@@ -90,7 +90,9 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
   try {
-    base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : Math.max(1 << 20, Math.floor(img.fileSize * 0.05))) : undefined;
+    // Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB.
+    const indexBudget = Math.max(1 << 20, Math.floor(img.fileSize * 0.05));
+    base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget) : undefined;
     ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
     const slots = img.pageSlots();
     const header = encodeHeader({
@@ -156,7 +158,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const sameFrame = Buffer.allocUnsafe(PAGE_SIZE);
     const sub = opts.subpage === false ? undefined : new SubPageMatcher({
       context: ctx?.content,
-      historyBudget: opts.historyBudget ?? Math.max(1 << 20, Math.floor(img.fileSize * 0.05)),
+      historyBudget: opts.historyBudget ?? indexBudget,
       readSlot: (kk, out) => file.readInto(out, 0, PAGE_SIZE, slots.fileOffset[kk]),
       baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
     });
