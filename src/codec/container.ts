@@ -41,8 +41,8 @@ export interface MigHeader {
 
 /** A .mig that does not follow the format, or is damaged. Names the .mig file and offset. */
 export class CorruptFrameError extends MigError {
-  constructor(file: string, offset: number, what: string) {
-    super('MIG_CORRUPT', `${file}: offset ${offset}: ${what}`, { file, offset });
+  constructor(file: string, offset: number, what: string, extra: Record<string, unknown> = {}) {
+    super('MIG_CORRUPT', `${file}: offset ${offset}: ${what}`, { file, offset, ...extra });
   }
 }
 

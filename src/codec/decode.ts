@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { StreamReader } from '../util/stream-reader.js';
@@ -19,6 +20,8 @@ import { Op, OpReader, unzigzag } from './ops.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
 import { Src } from './subpage.js';
+import { CheckpointWriter, loadCheckpoint, type DecodeCheckpoint } from './checkpoint.js';
+import * as fs from 'node:fs';
 
 export interface DecodeOptions {
   baseline?: string;
@@ -27,6 +30,13 @@ export interface DecodeOptions {
   threads?: number;
   /** Stop reading at the END frame and leave what follows unread (a protocol goes on on the same stream, as in `mig receive`). */
   trailing?: boolean;
+  /**
+   * Resumable decode (mig receive): keep the image written so far and a checkpoint after every DATA
+   * frame in `dir` (checkpoint.ts). When the input ends early the directory is kept, on any other
+   * failure removed; with `resume`, the decode goes on from the checkpoint there: the input is the
+   * same header again, then the stream from the checkpoint's `pos`. Needs a file output.
+   */
+  resumable?: { dir: string; id: string; resume?: boolean; onCheckpoint?: (cp: DecodeCheckpoint) => void };
 }
 
 export interface DecodeSummary {
@@ -76,31 +86,66 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
   const mig = new StreamReader(migPath);
   migPath = mig.name;
   const fail = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what);
+  /** The input ended early (a link that died): the one failure a resumable decode keeps its state for. */
+  const ended = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what, { truncated: true });
+  const rs = opts.resumable;
+  if (rs && outPath === '-') throw new UsageError('a resumable decode needs a file output, not -');
+  let ckpt: CheckpointWriter | undefined;
+  let keepState = false;
   let base: Baseline | undefined;
   let ctx: ContextPages | undefined;
   let sink: AtomicFileSink | StdoutSpoolSink | undefined;
   let pool: CodecPool | undefined;
   try {
     const head = mig.readExactly(HEADER_SIZE);
-    if (head.got < HEADER_SIZE) throw fail(head.got, `input ends inside the ${HEADER_SIZE}-byte header`);
+    if (head.got < HEADER_SIZE) {
+      keepState = !!rs?.resume;
+      throw ended(head.got, `input ends inside the ${HEADER_SIZE}-byte header`);
+    }
     const h = decodeHeader(head.buf, migPath);
     base = checkBaseline(h, migPath, opts.baseline);
     ctx = checkContext(h, migPath, opts.context);
-    // '-': standard output (a spool file in $TMPDIR serves read-backs); else a temp file renamed on success.
-    sink = outPath === '-' ? new StdoutSpoolSink() : new AtomicFileSink(outPath);
-    const out = sink;
     const sha = createHash('sha256');
     const slotOffset = new Float64Array(h.slots);
+    let cp: DecodeCheckpoint | undefined;
+    if (rs?.resume) {
+      cp = loadCheckpoint(rs.dir);
+      if (!cp) throw new MigError('MIG_RESUME', `no usable checkpoint in ${rs.dir} to resume from`, { dir: rs.dir });
+      if (cp.id !== rs.id || cp.header !== head.buf.toString('hex')) throw new MigError('MIG_RESUME', `the checkpoint in ${rs.dir} is of another stream (id ${cp.id}); not resuming`, { dir: rs.dir });
+      if (cp.slot > h.slots || cp.bytesWritten > h.imageBytes) throw new MigError('MIG_RESUME', `the checkpoint in ${rs.dir} is past the end of the image`, { dir: rs.dir });
+    } else if (rs) {
+      fs.rmSync(rs.dir, { recursive: true, force: true });
+      fs.mkdirSync(rs.dir, { recursive: true, mode: 0o700 });
+    }
+    // '-': standard output (a spool file in $TMPDIR serves read-backs); else a temp file renamed on success
+    // (resumable: a fixed temp file in the checkpoint dir, reopened and cut to the checkpoint to resume).
+    sink = outPath === '-' ? new StdoutSpoolSink()
+      : new AtomicFileSink(outPath, rs ? { tmpPath: path.join(rs.dir, 'image'), resumeAt: cp?.bytesWritten } : {});
+    const out = sink;
+    if (rs) {
+      ckpt = new CheckpointWriter(rs.dir, cp);
+      keepState = !!cp;
+    }
+    if (cp) {
+      CheckpointWriter.readSlots(rs!.dir, cp, slotOffset);
+      // The SHA-256 covers the whole image: feed it what was written before the interruption.
+      const chunk = Buffer.allocUnsafe(1 << 20);
+      for (let off = 0; off < cp.bytesWritten; off += chunk.length) {
+        const part = chunk.subarray(0, Math.min(chunk.length, cp.bytesWritten - off));
+        out.readBack(off, part);
+        sha.update(part);
+      }
+    }
     const page = Buffer.allocUnsafe(PAGE_SIZE);
-    let slot = 0;
-    let lastBase = -1;
-    let lastCtx = -1;
-    let lastCtxEnd = 0;
+    let slot = cp?.slot ?? 0;
+    let lastBase = cp?.lastBase ?? -1;
+    let lastCtx = cp?.lastCtx ?? -1;
+    let lastCtxEnd = cp?.lastCtxEnd ?? 0;
     const basePage = Buffer.allocUnsafe(PAGE_SIZE);
     /** The baseline frame basePage holds (PATCH sources), or −1. */
     let baseFrame = -1;
-    let pos = HEADER_SIZE;
-    let frame = 0;
+    let pos = cp?.pos ?? HEADER_SIZE;
+    let frame = cp?.frame ?? 0;
     const threads = opts.threads ?? os.availableParallelism();
     const depth = Math.max(1, 2 * threads);
     const codecs = new CodecPool(h.codec, 0, threads);
@@ -115,18 +160,18 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       emit(b);
     };
     // Frames are read, checked and handed to the decompression pool ahead of the one being written.
-    interface Pending { index: number; payloadAt: number; ops: PoolJob; lits: PoolJob }
+    interface Pending { index: number; payloadAt: number; endPos: number; ops: PoolJob; lits: PoolJob }
     const queue: Pending[] = [];
     let end: { payload: Buffer; payloadAt: number } | undefined;
-    let readIndex = 0;
+    let readIndex = frame;
     const readNext = () => {
       const fhBytes = mig.readExactly(FRAME_HEADER_SIZE);
-      if (fhBytes.got < FRAME_HEADER_SIZE) throw fail(pos, `input ends before frame ${readIndex} (truncated; no END frame)`);
+      if (fhBytes.got < FRAME_HEADER_SIZE) throw ended(pos, `input ends before frame ${readIndex} (truncated; no END frame)`);
       const fh = decodeFrameHeader(fhBytes.buf, migPath, pos, h, readIndex);
       const payloadAt = pos + FRAME_HEADER_SIZE;
       // codedLength is bounded by the header's frame limit (decodeFrameHeader), so this allocation is too.
       const body = mig.readExactly(fh.codedLength);
-      if (body.got < fh.codedLength) throw fail(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the input`);
+      if (body.got < fh.codedLength) throw ended(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the input`);
       const payload = body.buf;
       if (xxh64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${readIndex} checksum mismatch (damaged data)`);
       pos = payloadAt + fh.codedLength;
@@ -145,7 +190,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
         throw fail(payloadAt, `frame ${readIndex} stream lengths do not add up`);
       }
       queue.push({
-        index: readIndex++, payloadAt,
+        index: readIndex++, payloadAt, endPos: pos,
         ops: codecs.decompress(payload.subarray(16, 16 + opsCoded), opsRaw),
         lits: codecs.decompress(payload.subarray(16 + opsCoded), litRaw),
       });
@@ -263,6 +308,16 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
         }
       }
       if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${lits.length - lit} literal bytes left unused`);
+      if (ckpt) {
+        (out as AtomicFileSink).flush();
+        const c: DecodeCheckpoint = {
+          version: 1, id: rs!.id, header: head.buf.toString('hex'), frame: frame + 1, pos: next.endPos,
+          bytesWritten: out.bytesWritten, slot, lastBase, lastCtx, lastCtxEnd,
+        };
+        ckpt.save(c, slotOffset);
+        keepState = true;
+        rs!.onCheckpoint?.(c);
+      }
     }
     // END: what was written must be exactly what was encoded.
     const { payload, payloadAt } = end!;
@@ -276,9 +331,17 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     if (!opts.trailing && !mig.atEnd()) throw fail(pos, 'data after the END frame');
     sink.commit();
     sink = undefined;
+    keepState = false;
     return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frames + 1, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    // Resumable: only an input that ended early keeps the state (and the image so far) for a resume.
+    if (!(e instanceof CorruptFrameError && e.data.truncated === true)) keepState = false;
+    throw e;
   } finally {
-    sink?.abort();
+    ckpt?.close();
+    if (keepState && sink instanceof AtomicFileSink) sink.detach();
+    else sink?.abort();
+    if (rs && !keepState) fs.rmSync(rs.dir, { recursive: true, force: true });
     pool?.close();
     base?.close();
     ctx?.close();

@@ -28,19 +28,35 @@ export class AtomicFileSink implements ByteSink {
   private fd: number;
   private buf = Buffer.allocUnsafe(4 << 20);
   private used = 0;
+  /** Bytes in the temp file (bytesWritten minus what is still buffered). */
+  private filePos = 0;
   bytesWritten = 0;
 
-  constructor(finalPath: string) {
+  /**
+   * `tmpPath` names the temp file (default `<dir>/.<name>.tmp-<pid>`); `resumeAt` reopens an existing
+   * temp file, cut to that many bytes, and goes on writing after them (a resumed decode).
+   */
+  constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number } = {}) {
     this.finalPath = finalPath;
-    this.tmpPath = path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
-    this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
+    this.tmpPath = opts.tmpPath ?? path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
+    if (opts.resumeAt !== undefined) {
+      this.fd = fs.openSync(this.tmpPath, 'r+');
+      if (fs.fstatSync(this.fd).size < opts.resumeAt) {
+        fs.closeSync(this.fd);
+        throw new Error(`${this.tmpPath} is shorter than the ${opts.resumeAt} bytes to resume after`);
+      }
+      fs.ftruncateSync(this.fd, opts.resumeAt);
+      this.filePos = this.bytesWritten = opts.resumeAt;
+    } else {
+      this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
+    }
   }
 
   write(chunk: Uint8Array): void {
     this.bytesWritten += chunk.length;
     if (chunk.length >= this.buf.length) {
       this.flush();
-      fs.writeSync(this.fd, chunk);
+      this.pwrite(chunk, 0, chunk.length);
       return;
     }
     if (this.used + chunk.length > this.buf.length) this.flush();
@@ -64,10 +80,27 @@ export class AtomicFileSink implements ByteSink {
     }
   }
 
-  private flush(): void {
-    let off = 0;
-    while (off < this.used) off += fs.writeSync(this.fd, this.buf, off, this.used - off);
+  /** Write what is buffered to the temp file (positioned writes: the file may have been reopened). */
+  flush(): void {
+    this.pwrite(this.buf, 0, this.used);
     this.used = 0;
+  }
+
+  private pwrite(b: Uint8Array, start: number, end: number): void {
+    let off = start;
+    while (off < end) {
+      const n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
+      off += n;
+      this.filePos += n;
+    }
+  }
+
+  /** Flush and close the temp file, keeping it (a resumable decode that stops early). */
+  detach(): void {
+    if (this.fd < 0) return;
+    this.flush();
+    fs.closeSync(this.fd);
+    this.fd = -1;
   }
 
   commit(): void {
