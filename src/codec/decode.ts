@@ -147,7 +147,9 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     let pos = cp?.pos ?? HEADER_SIZE;
     let frame = cp?.frame ?? 0;
     const threads = opts.threads ?? os.availableParallelism();
-    const depth = Math.max(1, 2 * threads);
+    // Frames are decoded ahead of the one being written; a resumable decode reads from a link and
+    // checkpoints each frame as soon as it has arrived, so it reads no frame ahead.
+    const depth = rs ? 1 : Math.max(1, 2 * threads);
     const codecs = new CodecPool(h.codec, 0, threads);
     pool = codecs;
     const emit = (b: Uint8Array) => {

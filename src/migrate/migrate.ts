@@ -19,7 +19,9 @@ import { Libvirt, diskPaths } from '../libvirt/domain.js';
 import { BaselineStore } from '../state/baselines.js';
 import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
 import { connectSsh, exec, execCollect, parseDestination, shellQuote, TransportError } from '../transport/ssh.js';
-import { Throttle } from '../transport/throttle.js';
+import { RateLimiter } from '../transport/throttle.js';
+import * as crypto from 'node:crypto';
+import { HEADER_SIZE } from '../codec/container.js';
 import { MigError } from '../util/errors.js';
 import type { EncodeChildArgs } from './encode-child.js';
 import { PROTOCOL_VERSION, type PreflightReply, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
@@ -36,6 +38,10 @@ export interface MigrateOptions {
   knownHosts?: string;
   remoteMig: string;
   keepSource?: boolean;
+  /** Reconnect after a lost link and go on from the last frame the destination acknowledged. */
+  resume?: boolean;
+  /** How long to keep trying to reconnect (s, default 120); the source domain stays saved meanwhile. */
+  resumeWindowSeconds?: number;
   stateDir: string;
   threads?: number;
   onProgress?: (p: MigrateProgress) => void;
@@ -44,7 +50,7 @@ export interface MigrateOptions {
 }
 
 export interface MigrateProgress {
-  stage: 'preflight' | 'save' | 'transfer' | 'restore' | 'done';
+  stage: 'preflight' | 'save' | 'transfer' | 'resume' | 'restore' | 'done';
   bytesSent: number;
   /** Encoder input read / image bytes, 0..1. */
   encoded: number;
@@ -66,6 +72,10 @@ export interface MigrateResult {
   sourceBaseline: string;
   destinationBaseline: string | null;
   undefinedOnSource: boolean;
+  /** Each time the link was lost and the transfer went on (--resume): the .mig offset and frame it went on from. */
+  resumes: { offset: number; frame: number | null; afterSeconds: number; bytesSentBefore: number }[];
+  /** Size of the .mig stream (bytesSent is larger by what a resume sent twice, or smaller when it did not finish). */
+  streamBytes: number;
   warnings: string[];
 }
 
@@ -78,13 +88,17 @@ const secs = (t: number) => (performance.now() - t) / 1000;
 class ReceiverEvents {
   private seen: ReceiverEvent[] = [];
   private closed = false;
+  /** The last frame the destination acknowledged (decoded and checkpointed). */
+  lastAck: { frame: number; offset: number } | undefined;
   private checks = new Set<() => void>();
   stderr = '';
 
   constructor(ch: ClientChannel) {
     const split = lineSplitter((line) => {
       try {
-        this.seen.push(JSON.parse(line) as ReceiverEvent);
+        const ev = JSON.parse(line) as ReceiverEvent;
+        if (ev.event === 'ack') this.lastAck = { frame: ev.frame, offset: ev.offset };
+        else this.seen.push(ev);
       } catch {
         this.stderr += `${line}\n`;
       }
@@ -100,6 +114,15 @@ class ReceiverEvents {
       this.closed = true;
       this.notify();
     });
+  }
+
+  destinationError(): MigrateError | undefined {
+    const err = this.seen.find((e) => e.event === 'error') as Extract<ReceiverEvent, { event: 'error' }> | undefined;
+    return err && new MigrateError(`DEST_${err.code}`, `destination: ${err.message}`, { remoteCode: err.code });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   private notify(): void {
@@ -119,10 +142,10 @@ class ReceiverEvents {
           done();
           return resolve(hit as Extract<ReceiverEvent, { event: E }>);
         }
-        const err = this.seen.find((e) => e.event === 'error') as Extract<ReceiverEvent, { event: 'error' }> | undefined;
+        const err = this.destinationError();
         if (err) {
           done();
-          return reject(new MigrateError(`DEST_${err.code}`, `destination: ${err.message}`, { remoteCode: err.code }));
+          return reject(err);
         }
         if (this.closed) {
           done();
@@ -184,6 +207,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   let saved = false;
   let committed = false;
   let child: ChildProcess | undefined;
+  let spool: Spool | undefined;
   let ch: ClientChannel | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let onSignal: (() => void) | undefined;
@@ -204,6 +228,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const persistent = lv.persistent(domain);
     const ctxDigest = o.context ? readContextHeader(o.context).digest.toString('hex') : null;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
+    client.on('error', () => undefined);
     const remote = await orInterrupt(runPreflight(client, o, domain, disks, where));
     if (remote.disksMissing.length) {
       throw new MigrateError('DISKS_MISSING', `${where} lacks disk(s) of ${domain}: ${remote.disksMissing.join(', ')}. mig does not move disks: put them there at the same paths (shared storage or a copy) first`, { disks: remote.disksMissing });
@@ -230,22 +255,22 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const imageBytes = fs.statSync(saveFile).size;
     const tSave = secs(t1);
 
-    // 3. Encode into the receive channel; the destination decodes as the bytes arrive.
+    // 3. Encode into a spool file; a sender streams the spool into the receive channel as it grows
+    //    (encode, transfer and decode overlap). With --resume a lost link is reconnected and the
+    //    destination, which kept what it decoded, says from which offset to go on.
     const t2 = performance.now();
-    ch = await orInterrupt(exec(client, remoteCommand(o, '')));
-    const events = new ReceiverEvents(ch);
-    ch.on('error', () => undefined);
-    const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest };
-    ch.write(JSON.stringify(req) + '\n');
-    await orInterrupt(events.wait('ready', 60_000));
+    const id = crypto.randomBytes(16).toString('hex');
+    spool = new Spool(path.join(saves, `${domain}.mig`));
     const args: EncodeChildArgs = { image: saveFile, baseline: baseline ? store.pathOf(baseline.digest) : undefined, context: o.context, threads: o.threads };
     const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = enc;
     let bytesSent = 0;
     let encoded = 0;
+    const sp = spool;
     const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
       let summary: EncodeSummary | undefined;
       let error: { code: string; message: string } | undefined;
+      enc.stdout!.on('data', (d: Buffer) => sp.append(d));
       enc.stderr!.on('data', lineSplitter((line) => {
         try {
           const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
@@ -255,25 +280,71 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         } catch { /* not ours */ }
       }));
       enc.on('close', (code) => {
-        if (code === 0 && summary) resolve(summary);
-        else reject(new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFile} failed: ${error?.message ?? `encoder exited ${code}`}`));
+        if (code === 0 && summary) {
+          sp.finish();
+          resolve(summary);
+        } else {
+          const e = new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFile} failed: ${error?.message ?? `encoder exited ${code}`}`);
+          sp.finish(e);
+          reject(e);
+        }
       });
     });
     encoderDone.catch(() => undefined);
-    const out = o.bandwidth ? enc.stdout!.pipe(new Throttle(o.bandwidth)) : enc.stdout!;
-    out.on('data', (d: Buffer) => {
-      bytesSent += d.length;
+    const limiter = o.bandwidth ? new RateLimiter(o.bandwidth) : undefined;
+    const onSent = (n: number) => {
+      bytesSent += n;
       progress('transfer', bytesSent, encoded);
-    });
-    out.pipe(ch, { end: false });
-    const [summary] = await orInterrupt(Promise.all([encoderDone, events.wait('decoded', 24 * 3600_000)]));
+    };
+    const resumes: MigrateResult['resumes'] = [];
+    let events: ReceiverEvents;
+    /** When the current outage began (the resume window counts from there), 0 while the link works. */
+    let lostAt = 0;
+    /** One receive channel: request, then the spool from where the destination wants it, until it has decoded all. */
+    const attempt = async (resume: boolean): Promise<ReceiverEvents> => {
+      ch = await orInterrupt(exec(client!, remoteCommand(o, '')));
+      const events = new ReceiverEvents(ch);
+      ch.on('error', () => undefined);
+      const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest, id, resumable: !!o.resume, resume };
+      ch.write(JSON.stringify(req) + '\n');
+      const ready = await orInterrupt(events.wait('ready', 90_000));
+      lostAt = 0;
+      const from = Number.isSafeInteger(ready.resumeFrom) && ready.resumeFrom > 0 ? ready.resumeFrom : 0;
+      if (resume) resumes.push({ offset: from, frame: from > 0 ? ready.frame ?? null : 0, afterSeconds: secs(t2), bytesSentBefore: bytesSent });
+      const ranges: [number, number][] = from > 0 ? [[0, HEADER_SIZE], [from, Infinity]] : [[0, Infinity]];
+      const sending = sendSpool(sp, ch, ranges, events, limiter, onSent);
+      sending.catch(() => undefined);
+      try {
+        await orInterrupt(Promise.all([sending, events.wait('decoded', 24 * 3600_000)]));
+      } catch (e) {
+        // The destination's own error, when it said one, is the cause (not the channel it then closed).
+        throw events.destinationError() ?? e;
+      }
+      return events;
+    };
+    for (let n = 0; ; n++) {
+      try {
+        events = await attempt(n > 0);
+        break;
+      } catch (e) {
+        if (!o.resume || !(e instanceof TransportError) || committed) throw e;
+        // The link is lost: reconnect within the resume window, the domain stays saved meanwhile.
+        lostAt ||= performance.now();
+        const window = (o.resumeWindowSeconds ?? 120) * 1000;
+        warnings.push(`link lost after ${bytesSent} bytes (${e.message}); resuming`);
+        ch?.close();
+        client?.end();
+        client = await reconnect(e, lostAt + window);
+      }
+    }
+    const summary = await orInterrupt(encoderDone);
     const tTransfer = secs(t2);
 
     // 4. Commit: from here the destination may run the domain, so the source is not restored blindly.
     progress('restore', bytesSent, 1);
     const t3 = performance.now();
-    ch.write(JSON.stringify({ commit: true }) + '\n');
-    ch.end();
+    ch!.write(JSON.stringify({ commit: true }) + '\n');
+    ch!.end();
     committed = true;
     try {
       await events.wait('running', o.confirmTimeoutMs ?? 300_000);
@@ -299,10 +370,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
     progress('done', bytesSent, 1);
     return {
-      domain, destination: o.destination, destinationHost: remote.hostname, bytesSent, imageBytes, ratio: bytesSent / imageBytes,
+      domain, destination: o.destination, destinationHost: remote.hostname, bytesSent, imageBytes, ratio: bytesSent / imageBytes, streamBytes: sp.size,
       baseline, context: ctxDigest,
       stages: { preflight: tPre, save: tSave, transfer: tTransfer, restore: tRestore, store: secs(t4), total: secs(T0) },
-      techniques: summary.techniques, sourceBaseline, destinationBaseline, undefinedOnSource, warnings,
+      techniques: summary.techniques, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
     };
   } catch (e) {
     if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -311,6 +382,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     throw e;
   } finally {
     for (const s of signals) process.off(s, onSignal!);
+    spool?.remove();
     releaseSave?.();
     if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
     client?.end();
@@ -328,6 +400,30 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       throw new MigrateError('RESTORE_FAILED', `${cause.message}; and restoring ${domain} on the source failed too (${(e as Error).message}). Its saved state is kept in ${kept}: restore it with virsh -c ${o.connect} restore ${kept}`, { image: kept });
     }
     fs.rmSync(saveFile!, { force: true });
+  }
+
+  /** Connect again until `deadline` (backing off 1, 2, 4, 5, 5 … s); past it, the link failure stands. */
+  async function reconnect(cause: Error, deadline: number): Promise<Client> {
+    let wait = 1000;
+    let last: Error = cause;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw new TransportError('LINK', `${cause.message}; no working link to ${where} within the resume window (${o.resumeWindowSeconds ?? 120} s; last: ${last.message})`);
+      }
+      await orInterrupt(new Promise((r) => setTimeout(r, Math.min(wait, left))));
+      wait = Math.min(wait * 2, 5000);
+      progress('resume');
+      try {
+        const c = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts, readyTimeout: Math.max(5000, Math.min(20_000, left)) }));
+        c.on('error', () => undefined);
+        return c;
+      } catch (e) {
+        // A host key that changed in the meantime is not a link problem.
+        if (!(e instanceof TransportError) || e.code.startsWith('SSH_HOST_KEY') || e.code === 'SSH_AUTH') throw e;
+        last = e;
+      }
+    }
   }
 
   /** After the commit the link failed: ask the destination (new connection) whether the domain runs there. */
@@ -353,5 +449,98 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const kept = saveFile;
     saveFile = undefined;
     throw new MigrateError('UNCONFIRMED', `${cause.message}; whether ${domain} runs on ${where} is unknown, so it is not restored here. Check there (virsh domstate ${domain}); if it does not run, restore it here: virsh -c ${o.connect} restore ${kept}`, { image: kept });
+  }
+}
+
+/** The encoder's output on disk, so that a resumed transfer can send any part of it again. */
+class Spool {
+  private fd: number;
+  size = 0;
+  done = false;
+  error: Error | undefined;
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'w+', 0o600);
+  }
+
+  append(b: Buffer): void {
+    let off = 0;
+    while (off < b.length) off += fs.writeSync(this.fd, b, off, b.length - off, this.size + off);
+    this.size += b.length;
+    this.wake();
+  }
+
+  finish(error?: Error): void {
+    this.done = true;
+    this.error = error;
+    this.wake();
+  }
+
+  /** Resolves when the spool grows or is finished. */
+  more(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  read(offset: number, n: number): Buffer {
+    const b = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const k = fs.readSync(this.fd, b, got, n - got, offset + got);
+      if (k === 0) break;
+      got += k;
+    }
+    return b.subarray(0, got);
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  remove(): void {
+    if (this.fd >= 0) fs.closeSync(this.fd);
+    this.fd = -1;
+    fs.rmSync(this.file, { force: true });
+  }
+}
+
+const CHUNK = 64 << 10;
+
+/** Write byte ranges of the spool ([start, end), end may be Infinity: until the encoder is done) into the channel. */
+async function sendSpool(sp: Spool, ch: ClientChannel, ranges: [number, number][], events: ReceiverEvents, limiter: RateLimiter | undefined, onSent: (n: number) => void): Promise<void> {
+  const gone = () => new TransportError('LINK', 'the destination\'s channel closed during the transfer');
+  for (const [start, end] of ranges) {
+    let off = start;
+    while (off < end) {
+      if (events.isClosed) throw gone();
+      if (sp.error) throw sp.error;
+      if (off >= sp.size) {
+        if (sp.done) {
+          if (end === Infinity) break;
+          throw new MigrateError('INTERNAL', `spool ends at ${sp.size}, before ${end}`);
+        }
+        await sp.more();
+        continue;
+      }
+      const b = sp.read(off, Math.min(CHUNK, sp.size - off, end - off));
+      if (limiter) await limiter.take(b.length);
+      if (events.isClosed) throw gone();
+      const ok = ch.write(b);
+      off += b.length;
+      onSent(b.length);
+      if (!ok) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            ch.off('drain', done);
+            ch.off('close', done);
+            resolve();
+          };
+          ch.on('drain', done);
+          ch.on('close', done);
+        });
+      }
+    }
   }
 }

@@ -4,16 +4,21 @@
  * stream sits between the request line and the commit line on the receiver's stdin.
  *
  *   preflight:  source → {domain, disks}            receiver → PreflightReply, exits
- *   receive:    source → ReceiveRequest, .mig bytes  receiver → {event:"ready"}, {event:"decoded"}
+ *   receive:    source → ReceiveRequest               receiver → {event:"ready", resumeFrom}
+ *               source → .mig bytes                   receiver → {event:"ack", frame, offset} per frame, {event:"decoded"}
  *               source → {commit:true}               receiver → {event:"running"}, {event:"stored"}, exits 0
  *   status:     source → {domain}                    receiver → {domain, state}
  * Any failure: receiver → {event:"error", code, message} and a non-zero exit. Without the commit line
- * (stdin ends first: the link or the source died) the receiver deletes what it decoded and restores nothing.
+ * (stdin ends first: the link or the source died) the receiver restores nothing. A resumable request
+ * keeps, when the .mig ends early, the image decoded up to the last acknowledged frame (incoming/
+ * <domain>.partial/); a later request with `resume` and the same id is answered with resumeFrom = the
+ * .mig offset after that frame, and the source sends the 112-byte .mig header again and then the .mig
+ * from that offset. resumeFrom 0: nothing to resume from, the source sends the whole .mig.
  */
 import { readSomeSync, writeAllSync } from '../util/fd.js';
 import { MigError } from '../util/errors.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export interface PreflightRequest {
   domain: string;
@@ -37,10 +42,20 @@ export interface ReceiveRequest {
   baseline: string | null;
   /** Content digest of the context, or null. */
   context: string | null;
+  /** The source's name for this migration (hex): a resume must name the same one. */
+  id: string;
+  /** Keep what was received when the link dies, for a resume. */
+  resumable?: boolean;
+  /** Continue an interrupted receive of migration `id`. */
+  resume?: boolean;
 }
 
+/** Migration ids: 16-64 lowercase hex digits (they name nothing on disk, but are checked all the same). */
+export const MIGRATION_ID = /^[0-9a-f]{16,64}$/;
+
 export type ReceiverEvent =
-  | { event: 'ready' }
+  | { event: 'ready'; resumeFrom: number; frame?: number }
+  | { event: 'ack'; frame: number; offset: number }
   | { event: 'decoded'; imageBytes: number; seconds: number }
   | { event: 'running'; seconds: number }
   | { event: 'stored'; digest: string }

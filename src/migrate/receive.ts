@@ -15,8 +15,9 @@ import { BaselineStore } from '../state/baselines.js';
 import { findContext, listContexts } from '../state/contexts.js';
 import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
 import { MigError } from '../util/errors.js';
+import { loadCheckpoint, type DecodeCheckpoint } from '../codec/checkpoint.js';
 import {
-  parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type PreflightReply, type PreflightRequest, type ReceiveRequest,
+  MIGRATION_ID, parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type PreflightReply, type PreflightRequest, type ReceiveRequest,
 } from './protocol.js';
 
 const IN = 0;
@@ -78,13 +79,28 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     if (!c) throw new MigError('MIG_WRONG_CONTEXT', `this host has no context with digest ${req.context} in ${path.join(o.stateDir, 'contexts')}; build it with \`mig context build <guest disk> -o ${path.join(o.stateDir, 'contexts', `${domain}.ctx`)}\``, { context: req.context });
     context = c.path;
   }
+  if (typeof req.id !== 'string' || !MIGRATION_ID.test(req.id)) throw new MigError('PROTOCOL', `bad migration id ${JSON.stringify(req.id)}`);
   const incoming = stateSubdir(o.stateDir, 'incoming');
-  const release = acquireLock(path.join(incoming, `${domain}.lock`), 1000);
+  dropStalePartials(incoming);
+  // A resume may arrive while the receive it continues is still noticing that its link died: wait for it.
+  const release = acquireLock(path.join(incoming, `${domain}.lock`), req.resume ? 30_000 : 1000);
   const image = path.join(incoming, `${domain}.img`);
+  const partial = path.join(incoming, `${domain}.partial`);
   try {
-    writeMessage(OUT, { event: 'ready' });
+    const cp = req.resume ? loadCheckpoint(partial) : undefined;
+    const resume = !!cp && cp.id === req.id;
+    if (!req.resumable && !resume) fs.rmSync(partial, { recursive: true, force: true });
+    writeMessage(OUT, resume ? { event: 'ready', resumeFrom: cp!.pos, frame: cp!.frame } : { event: 'ready', resumeFrom: 0 });
     const t0 = performance.now();
-    const s = decodeImage('-', image, { baseline, context, threads: o.threads, trailing: true });
+    const ack = (c: DecodeCheckpoint) => {
+      try {
+        writeMessage(OUT, { event: 'ack', frame: c.frame, offset: c.pos });
+      } catch { /* the link is gone: the next read sees the end of the input */ }
+    };
+    const s = decodeImage('-', image, {
+      baseline, context, threads: o.threads, trailing: true,
+      resumable: req.resumable || resume ? { dir: partial, id: req.id, resume, onCheckpoint: ack } : undefined,
+    });
     // Only a libvirt save image of this very domain is restored.
     const xml = saveImageXml(image);
     if (domainNameOf(xml) !== domain) throw new MigError('BAD_DOMAIN_NAME', `the received image is of domain ${JSON.stringify(domainNameOf(xml))}, not ${domain}; nothing restored`);
@@ -107,6 +123,19 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   } finally {
     fs.rmSync(image, { force: true });
     release();
+  }
+}
+
+/** Partial receives nobody resumed within a day are dropped (they hold guest memory). */
+const PARTIAL_MAX_AGE_MS = 24 * 3600_000;
+
+function dropStalePartials(incoming: string): void {
+  for (const f of fs.readdirSync(incoming)) {
+    if (!f.endsWith('.partial')) continue;
+    const p = path.join(incoming, f);
+    try {
+      if (Date.now() - fs.statSync(p).mtimeMs > PARTIAL_MAX_AGE_MS) fs.rmSync(p, { recursive: true, force: true });
+    } catch { /* raced with its owner */ }
   }
 }
 

@@ -26,8 +26,8 @@ test.after.always(async () => {
 interface Run { status: number; stdout: string; stderr: string; json?: Record<string, any> }
 
 /** Run `mig migrate` as a child process; `during` runs while it does (e.g. to kill the link). */
-function migrate(d: TestDomain, src: string, dst: string, extra: string[] = [], during?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
-  const args = [MIG, 'migrate', d.name, `root@127.0.0.1:${sshd.port}`, '--identity', sshd.identity, '--known-hosts', sshd.knownHosts,
+function migrate(d: TestDomain, src: string, dst: string, extra: string[] = [], during?: (child: ReturnType<typeof spawn>) => void, server = sshd): Promise<Run> {
+  const args = [MIG, 'migrate', d.name, `root@127.0.0.1:${server.port}`, '--identity', server.identity, '--known-hosts', server.knownHosts,
     '--remote-mig', `MIG_STATE_DIR=${dst} ${process.execPath} ${MIG}`, '--state-dir', src, '--json', ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -135,6 +135,72 @@ test.serial('the link dies mid-transfer: the source domain is running again, the
   await new Promise((r) => setTimeout(r, 2000));
   t.deepEqual(fs.readdirSync(`${dst}/incoming`), [], 'no image, temp file or lock left');
   t.false(fs.existsSync(`${src}/saves/${d.name}.img`));
+});
+
+test.serial('--resume: the link dies mid-transfer, migrate reconnects and goes on from the last acknowledged frame; the domain runs on', async (t) => {
+  t.timeout(6 * 60_000);
+  const d = startTestDomain();
+  t.teardown(() => d.destroy());
+  const [src, dst] = stateDirs();
+  const before = Math.max(0, ...d.heartbeats());
+  let partialSeen = false;
+  const r = await migrate(d, src, dst, ['--bandwidth', '16', '--resume', '--resume-window', '60'], () => {
+    const poll = setInterval(() => {
+      if (domstate(d.name) !== 'absent') return;
+      clearInterval(poll);
+      setTimeout(() => {
+        sshd.killSessions();
+        // The destination keeps what it decoded for the resume.
+        const t0 = Date.now();
+        const look = setInterval(() => {
+          if (fs.existsSync(`${dst}/incoming/${d.name}.partial/state.json`)) partialSeen = true;
+          if (partialSeen || Date.now() - t0 > 5000) clearInterval(look);
+        }, 20);
+      }, 5000);
+    }, 100);
+  });
+  t.is(r.status, 0, r.stdout + r.stderr);
+  const j = r.json!;
+  t.is(j.resumes.length, 1, JSON.stringify(j.resumes));
+  t.true(j.resumes[0].frame >= 1 && j.resumes[0].offset > 112, `resumed from frame ${j.resumes[0].frame}, offset ${j.resumes[0].offset}`);
+  t.true(partialSeen, 'a checkpoint was kept on the destination while the link was down');
+  // What was sent after the reconnect: the header again, then the stream from the checkpoint on, not from the start.
+  t.is(j.bytesSent - j.resumes[0].bytesSentBefore, 112 + j.streamBytes - j.resumes[0].offset);
+  t.true(j.resumes[0].bytesSentBefore >= j.resumes[0].offset);
+  t.regex(j.warnings.join(' '), /link lost/);
+  t.is(domstate(d.name), 'running');
+  t.is(j.sourceBaseline, j.destinationBaseline, 'the resumed image is the very image saved');
+  t.true((await heartbeatAbove(d, before)).length >= 2, 'its workload goes on');
+  t.deepEqual(fs.readdirSync(`${dst}/incoming`), [], 'no partial state left after success');
+  t.deepEqual(fs.readdirSync(`${src}/saves`), [], 'no save image or spool left on the source');
+});
+
+test.serial('--resume: no link within the resume window restores the source domain', async (t) => {
+  t.timeout(5 * 60_000);
+  const own = await startSshd();
+  t.teardown(() => own.stop());
+  const d = startTestDomain();
+  t.teardown(() => d.destroy());
+  const [src, dst] = stateDirs();
+  const before = Math.max(0, ...d.heartbeats());
+  let stoppedAt = 0;
+  const r = await migrate(d, src, dst, ['--bandwidth', '16', '--resume', '--resume-window', '5'], () => {
+    const poll = setInterval(() => {
+      if (domstate(d.name) !== 'absent') return;
+      clearInterval(poll);
+      setTimeout(() => {
+        stoppedAt = Date.now();
+        void own.stop(); // the listener too: nothing to reconnect to
+      }, 3000);
+    }, 100);
+  }, own);
+  t.not(r.status, 0);
+  t.is(r.json?.code, 'LINK', r.stdout + r.stderr);
+  t.regex(r.stderr, /resume window \(5 s/);
+  t.true(stoppedAt > 0, 'the link was cut during the transfer');
+  t.is(domstate(d.name), 'running', 'restored on the source');
+  t.true((await heartbeatAbove(d, before)).length >= 2, 'and its workload goes on');
+  t.deepEqual(fs.readdirSync(`${src}/saves`), [], 'no save image or spool left on the source');
 });
 
 test.serial('contexts are negotiated: one the destination lacks is refused with the command to build it; one it holds is used', async (t) => {

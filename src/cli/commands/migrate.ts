@@ -34,7 +34,7 @@ function ttyProgress(): { update: (p: MigrateProgress) => void; done: () => void
       if (now - last < 200 && p.stage === 'transfer') return;
       last = now;
       shown = true;
-      let s = `${p.stage}`;
+      let s = p.stage === 'resume' ? 'link lost: reconnecting' : `${p.stage}`;
       if (p.stage === 'transfer') {
         const el = (now - t0) / 1000;
         const rate = p.bytesSent / 1048576 / Math.max(el, 0.001);
@@ -57,6 +57,7 @@ function printResult(r: MigrateResult): void {
   const s = r.stages;
   w.write(`preflight ${s.preflight.toFixed(2)} s, save ${s.save.toFixed(2)} s, encode+transfer+decode ${s.transfer.toFixed(2)} s, restore ${s.restore.toFixed(2)} s, baseline store ${s.store.toFixed(2)} s, total ${s.total.toFixed(2)} s\n`);
   for (const [k, t] of Object.entries(r.techniques)) if (t.pages || t.bytesIn) w.write(`  ${k.padEnd(10)} ${String(t.pages).padStart(8)} pages  ${mib(t.bytesIn).padStart(10)} in  ${String(Math.round(t.bytesOut)).padStart(11)} bytes out\n`);
+  for (const x of r.resumes) w.write(`  resumed after ${x.afterSeconds.toFixed(1)} s from .mig offset ${x.offset}${x.frame !== null ? ` (frame ${x.frame})` : ''}\n`);
   for (const x of r.warnings) process.stderr.write(`mig: warning: ${x}\n`);
 }
 
@@ -74,20 +75,21 @@ export function registerMigrate(program: Command): void {
     .option('--known-hosts <file>', 'known_hosts file to check the host key against (default: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)')
     .option('--remote-mig <cmd>', 'how to run mig on the destination (a shell command)', 'mig')
     .option('--keep-source', 'keep the source\'s save image (state dir saves/) and a persistent source definition')
-    .option('--resume', 'resume an interrupted migration (not implemented yet: a failed migration restores the source; run migrate again)')
+    .option('--resume', 'when the link is lost, reconnect and go on from the last frame the destination acknowledged (the source stays saved meanwhile; restored if no link comes back within --resume-window)')
+    .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positive('--resume-window'), 120)
     .option('--threads <n>', 'encoder threads', positive('--threads'))
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
     .action(async (domain: string, destination: string, o: {
       connect: string; destConnect?: string; context?: string; bandwidth?: number; identity?: string; knownHosts?: string;
-      remoteMig: string; keepSource?: boolean; resume?: boolean; threads?: number; stateDir?: string; json?: boolean;
+      remoteMig: string; keepSource?: boolean; resume?: boolean; resumeWindow: number; threads?: number; stateDir?: string; json?: boolean;
     }) => {
-      if (o.resume) throw new MigError('USAGE', '--resume is not implemented yet; a failed migration has already restored the source domain, so run mig migrate again');
       const bar = o.json ? { update: () => {}, done: () => {} } : ttyProgress();
       try {
         const r = await migrate({
           domain, destination, connect: o.connect, destConnect: o.destConnect, context: o.context, bandwidth: o.bandwidth,
           identity: o.identity, knownHosts: o.knownHosts, remoteMig: o.remoteMig, keepSource: o.keepSource,
+          resume: o.resume, resumeWindowSeconds: o.resumeWindow,
           stateDir: resolveStateDir(o.stateDir), threads: o.threads ? Math.floor(o.threads) : undefined, onProgress: bar.update,
         });
         bar.done();
