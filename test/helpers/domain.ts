@@ -25,7 +25,20 @@ export interface TestDomain {
   destroy(): void;
 }
 
-export function startTestDomain(prefix = 'mig-t'): TestDomain {
+export interface TestDomainOptions {
+  /** argv prefix to reach another libvirtd (private-libvirtd.ts: nsenter into its namespace). */
+  ns?: string[];
+  /** Define the domain too (managed save needs a persistent domain). */
+  persistent?: boolean;
+}
+
+export function startTestDomain(prefix = 'mig-t', opts: TestDomainOptions = {}): TestDomain {
+  const ns = opts.ns ?? [];
+  const run = (...args: string[]) => spawnSync(ns[0] ?? 'virsh', [...ns.slice(1), ...(ns.length ? ['virsh'] : []), '-c', URI, ...args], { encoding: 'utf8' });
+  const state = () => {
+    const r = run('domstate', name);
+    return r.status === 0 ? r.stdout.trim() : 'absent';
+  };
   const guest = loadGuest('mig-small');
   const name = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
   const serialLog = tmpPath(`${name}.serial.log`);
@@ -79,7 +92,14 @@ export function startTestDomain(prefix = 'mig-t'): TestDomain {
   };
   process.once('exit', removeDisks);
   try {
-    execFileSync('virsh', ['-c', URI, 'restore', image], { stdio: 'pipe' });
+    const r = run('restore', image);
+    if (r.status !== 0) throw new Error(`virsh restore ${image}: ${r.stderr}`);
+    if (opts.persistent) {
+      const xmlFile = tmpPath(`${name}.xml`);
+      fs.writeFileSync(xmlFile, run('dumpxml', '--inactive', name).stdout);
+      const d = run('define', xmlFile);
+      if (d.status !== 0) throw new Error(`virsh define: ${d.stderr}`);
+    }
   } catch (e) {
     removeDisks();
     throw e;
@@ -90,7 +110,10 @@ export function startTestDomain(prefix = 'mig-t'): TestDomain {
     name, serialLog,
     heartbeats: () => (fs.existsSync(serialLog) ? [...fs.readFileSync(serialLog, 'latin1').matchAll(/MIG-HEARTBEAT (\d+)/g)].map((m) => Number(m[1])) : []),
     destroy: () => {
-      if (domstate(name) !== 'absent') virsh('destroy', name);
+      if (state() !== 'absent') {
+        run('destroy', name);
+        if (opts.persistent) run('undefine', name, '--managed-save');
+      }
       removeDisks();
     },
   };
