@@ -1,7 +1,9 @@
 /**
  * End-to-end migration benchmark on the small guest (a real sshd on loopback, the real libvirtd as
  * both ends): `virsh save | gzip | ssh | gunzip | virsh restore` against `mig migrate`, first and
- * repeated migration, at the given link speeds (the same token-bucket throttle for both).
+ * repeated migration, at the given link speeds (the same token-bucket throttle for both); mig also
+ * with a context built from the guest's root disk (usr/** and etc/**: what both hosts have, as the
+ * paper's primed dictionary), held by both ends.
  * Usage: node dist/bench/migrate.js [--mbps 10,100]. Results: bench/results/migrate.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -12,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { startSshd } from '../test/helpers/sshd.js';
 import { domstate, startTestDomain, URI } from '../test/helpers/domain.js';
 import { tmpPath } from '../test/helpers/tmp.js';
+import { loadGuest } from '../test/helpers/corpus.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MIG = path.join(root, 'dist/src/cli/main.js');
@@ -21,6 +24,10 @@ const speeds = values.mbps!.split(',').map(Number);
 
 interface Row { method: string; mbps: number; run: 'first' | 'repeated'; bytes: number; seconds: number }
 const rows: Row[] = [];
+const guest = loadGuest('mig-small');
+const rootfs = path.join(path.dirname(guest.path('save1')), '..', 'common', 'rootfs.ext4');
+const ctx = tmpPath('rootfs.ctx');
+execFileSync(process.execPath, [MIG, 'context', 'build', rootfs, '-o', ctx, '--include', 'usr/**', '--include', 'etc/**'], { stdio: 'pipe' });
 const sshd = await startSshd();
 const d = startTestDomain('mig-bench');
 try {
@@ -43,18 +50,25 @@ try {
       fs.rmSync(b, { force: true });
       console.error(JSON.stringify(rows[rows.length - 1]));
     }
-    const src = tmpPath('src');
-    const dst = tmpPath('dst');
-    for (const run of ['first', 'repeated'] as const) {
-      const r = spawnSync(process.execPath, [MIG, 'migrate', d.name, `root@127.0.0.1:${sshd.port}`, '--identity', sshd.identity, '--known-hosts', sshd.knownHosts,
-        '--remote-mig', `MIG_STATE_DIR=${dst} ${process.execPath} ${MIG}`, '--state-dir', src, '--bandwidth', String(mbps), '--json'], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`mig migrate failed: ${r.stderr}`);
-      const j = JSON.parse(r.stdout);
-      rows.push({ method: 'mig migrate', mbps, run, bytes: j.bytesSent, seconds: j.stages.total });
-      console.error(JSON.stringify(rows[rows.length - 1]));
+    for (const withCtx of [false, true]) {
+      const src = tmpPath('src');
+      const dst = tmpPath('dst');
+      if (withCtx) {
+        fs.mkdirSync(path.join(dst, 'contexts'), { recursive: true });
+        fs.copyFileSync(ctx, path.join(dst, 'contexts', 'rootfs.ctx'));
+      }
+      for (const run of ['first', 'repeated'] as const) {
+        const r = spawnSync(process.execPath, [MIG, 'migrate', d.name, `root@127.0.0.1:${sshd.port}`, '--identity', sshd.identity, '--known-hosts', sshd.knownHosts,
+          '--remote-mig', `MIG_STATE_DIR=${dst} ${process.execPath} ${MIG}`, '--state-dir', src, '--bandwidth', String(mbps), '--json',
+          ...(withCtx ? ['--context', ctx] : [])], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`mig migrate failed: ${r.stderr}`);
+        const j = JSON.parse(r.stdout);
+        rows.push({ method: withCtx ? 'mig migrate --context (guest usr/, etc/)' : 'mig migrate', mbps, run, bytes: j.bytesSent, seconds: j.stages.total });
+        console.error(JSON.stringify(rows[rows.length - 1]));
+      }
+      fs.rmSync(src, { recursive: true, force: true });
+      fs.rmSync(dst, { recursive: true, force: true });
     }
-    fs.rmSync(src, { recursive: true, force: true });
-    fs.rmSync(dst, { recursive: true, force: true });
     if (domstate(d.name) !== 'running') throw new Error(`${d.name} is ${domstate(d.name)} after the runs`);
   }
 } finally {
