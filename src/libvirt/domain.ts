@@ -64,6 +64,22 @@ export class Libvirt {
     return d.getXMLDesc();
   }
 
+  /** The persistent definition (virDomainGetXMLDesc with VIR_DOMAIN_XML_INACTIVE). */
+  async inactiveXml(name: string): Promise<string> {
+    const d = await this.lookup(name);
+    if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
+    return d.getXMLDesc(2 /* VIR_DOMAIN_XML_INACTIVE */);
+  }
+
+  /** Define (or redefine) a domain persistently (virDomainDefineXML); a running transient domain of that name becomes persistent. */
+  async define(xml: string): Promise<void> {
+    try {
+      await this.hv.domainDefineXML(xml);
+    } catch (e) {
+      throw new LibvirtError(`defining ${domainNameOf(xml) ?? 'the domain'} at ${this.uri} failed: ${msg(e)}`, { uri: this.uri });
+    }
+  }
+
   /** Pause the domain and save its state to `file` (virDomainSave); the domain is gone from the host after. */
   async save(name: string, file: string): Promise<void> {
     const d = await this.lookup(name);

@@ -226,6 +226,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const xml = await lv.xml(domain);
     const disks = diskPaths(xml);
     const persistent = lv.persistent(domain);
+    const persistentXml = persistent ? await lv.inactiveXml(domain) : undefined;
     const ctxDigest = o.context ? readContextHeader(o.context).digest.toString('hex') : null;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
     client.on('error', () => undefined);
@@ -236,7 +237,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     if (ctxDigest && !remote.contexts.includes(ctxDigest)) {
       throw new MigrateError('CONTEXT_MISSING', `${where} has no context with digest ${ctxDigest} (the one in ${o.context}); build it there from the guest's disk: mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`, { context: ctxDigest });
     }
-    const sameHost = remote.hostname === os.hostname() && (o.destConnect ?? o.connect) === o.connect;
+    // The same libvirtd at both ends (tests, or a move within one host): same host name and URI, and it
+    // sees this very domain in the state we see. Another libvirtd on this host would not know it.
+    const sameHost = remote.hostname === os.hostname() && (o.destConnect ?? o.connect) === o.connect && remote.domainState === st;
     if (!sameHost && remote.domainState !== 'absent' && remote.domainState !== 'shutoff') {
       throw new MigrateError('DOMAIN_EXISTS', `a domain named ${domain} is ${remote.domainState} on ${where} already; not migrating over it`, { state: remote.domainState });
     }
@@ -305,7 +308,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       ch = await orInterrupt(exec(client!, remoteCommand(o, '')));
       const events = new ReceiverEvents(ch);
       ch.on('error', () => undefined);
-      const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest, id, resumable: !!o.resume, resume };
+      const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest, id, resumable: !!o.resume, resume, persistentXml: sameHost ? undefined : persistentXml };
       ch.write(JSON.stringify(req) + '\n');
       const ready = await orInterrupt(events.wait('ready', 90_000));
       lostAt = 0;
@@ -346,8 +349,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     ch!.write(JSON.stringify({ commit: true }) + '\n');
     ch!.end();
     committed = true;
+    let definedThere: boolean | undefined;
     try {
-      await events.wait('running', o.confirmTimeoutMs ?? 300_000);
+      const running = await events.wait('running', o.confirmTimeoutMs ?? 300_000);
+      definedThere = running.defined;
+      if (running.defineError) warnings.push(`${domain} runs on ${where} but is not defined there persistently (${running.defineError}); its definition is kept here`);
     } catch (e) {
       await resolveAmbiguous(e as Error);
     }
@@ -364,7 +370,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource });
     if (destinationBaseline && destinationBaseline !== sourceBaseline) warnings.push(`baseline digests differ: here ${sourceBaseline}, there ${destinationBaseline}`);
     let undefinedOnSource = false;
-    if (persistent && !o.keepSource && !sameHost) {
+    // The definition moves only once the destination holds it: a persistent domain is never left undefined everywhere.
+    if (persistent && !o.keepSource && !sameHost && definedThere === true) {
       lv.undefine(domain);
       undefinedOnSource = true;
     }

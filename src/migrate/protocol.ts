@@ -48,6 +48,8 @@ export interface ReceiveRequest {
   resumable?: boolean;
   /** Continue an interrupted receive of migration `id`. */
   resume?: boolean;
+  /** The domain's persistent definition on the source (inactive XML), to define on the destination after the restore; absent for a transient domain. */
+  persistentXml?: string;
 }
 
 /** Migration ids: 16-64 lowercase hex digits (they name nothing on disk, but are checked all the same). */
@@ -57,12 +59,12 @@ export type ReceiverEvent =
   | { event: 'ready'; resumeFrom: number; frame?: number }
   | { event: 'ack'; frame: number; offset: number }
   | { event: 'decoded'; imageBytes: number; seconds: number }
-  | { event: 'running'; seconds: number }
+  | { event: 'running'; seconds: number; defined?: boolean; defineError?: string }
   | { event: 'stored'; digest: string }
   | { event: 'error'; code: string; message: string };
 
 /** Read one line from a file descriptor without reading past it (byte by byte: the .mig follows). */
-export function readLineSync(fd: number, max = 1 << 16): string | undefined {
+export function readLineSync(fd: number, max = 1 << 20): string | undefined {
   const b = Buffer.allocUnsafe(1);
   const bytes: number[] = [];
   for (;;) {

@@ -109,14 +109,29 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     if (commit.commit !== true) throw new MigError('PROTOCOL', 'expected the commit line');
     const t1 = performance.now();
     const lv = await Libvirt.open(o.connect);
+    let defined: boolean | undefined;
+    let defineError: string | undefined;
     try {
       await lv.restore(image, domain);
       const st = await lv.state(domain);
       if (st !== 'running') throw new MigError('LIBVIRT', `${domain} restored but ${st}, not running`);
+      // A persistent domain stays persistent: define it here (the running domain takes the definition).
+      if (typeof req.persistentXml === 'string') {
+        defined = false;
+        if (domainNameOf(req.persistentXml) !== domain) defineError = `the definition sent is of domain ${JSON.stringify(domainNameOf(req.persistentXml))}, not ${domain}`;
+        else {
+          try {
+            await lv.define(req.persistentXml);
+            defined = true;
+          } catch (e) {
+            defineError = (e as Error).message;
+          }
+        }
+      }
     } finally {
       await lv.close();
     }
-    writeMessage(OUT, { event: 'running', seconds: (performance.now() - t1) / 1000 });
+    writeMessage(OUT, { event: 'running', seconds: (performance.now() - t1) / 1000, defined, defineError });
     // The image just restored becomes this domain's baseline for the next migration.
     const digest = store.addForDomain(domain, image, { origin: 'receive', move: true });
     writeMessage(OUT, { event: 'stored', digest });

@@ -12,6 +12,7 @@ import { MIG } from '../helpers/cli.js';
 import { heartbeatAbove, startTestDomain } from '../helpers/domain.js';
 import { startPrivateLibvirtd, type PrivateLibvirtd } from '../helpers/private-libvirtd.js';
 import { tmpPath } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 import { fileSha256 } from '../../src/util/hash.js';
 
 const HOOK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../hooks/qemu');
@@ -26,14 +27,6 @@ function installHook(hooks: string, env: Record<string, string>): void {
   fs.writeFileSync(path.join(hooks, 'qemu.d', 'mig'), `#!/bin/sh\n${exports}\nexec ${HOOK} "$@"\n`, { mode: 0o755 });
 }
 
-async function waitFor(cond: () => boolean, ms = 90_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return cond();
-}
 
 let lv: PrivateLibvirtd;
 const hooks = tmpPath('hooks');
@@ -58,7 +51,7 @@ test.serial('managed save in a real libvirtd: the hook indexes the image as the 
   const saveMs = Date.now() - t0;
   const ref = path.join(state, 'baselines', 'domains', `${d.name}.json`);
   const log = () => (fs.existsSync(path.join(state, 'log', 'hook.log')) ? fs.readFileSync(path.join(state, 'log', 'hook.log'), 'utf8') : '(no log)');
-  t.true(await waitFor(() => fs.existsSync(ref)), `no baseline for ${d.name}; hook log:\n${log()}`);
+  t.true(await waitFor(() => fs.existsSync(ref), 90_000), `no baseline for ${d.name}; hook log:\n${log()}`);
   const digest = JSON.parse(fs.readFileSync(ref, 'utf8')).entries[0].digest as string;
   const stored = path.join(state, 'baselines', 'images', digest);
   t.is(fileSha256(stored).toString('hex'), digest);

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MIG } from '../helpers/cli.js';
 import { loadGuest } from '../helpers/corpus.js';
 import { tmpPath } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 import { fileSha256 } from '../../src/util/hash.js';
 
 const HOOK = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../hooks/qemu');
@@ -32,14 +33,6 @@ function hook(env: Record<string, string>, ...args: string[]) {
   return { status: r.status, ms: Date.now() - t0 };
 }
 
-async function waitFor(cond: () => boolean, ms = 60_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return cond();
-}
 
 test('release end after a managed save: returns at once, indexes the image as the domain\'s baseline in the background', async (t) => {
   const { state, image, saveDir } = setup('vm-hook');

@@ -58,3 +58,20 @@ test('migrate from the system libvirtd to another libvirtd: it runs there and on
   t.true(seen.length >= 2, `no heartbeat above ${before} after the migration (serial log ${d.serialLog})`);
   t.deepEqual(fs.readdirSync(`${dst}/incoming`), []);
 });
+
+test('a persistent domain moves its definition: defined on the destination, undefined on the source only after that', async (t) => {
+  t.timeout(6 * 60_000);
+  const d = startTestDomain('mig-2p', { persistent: true });
+  t.teardown(() => d.destroy());
+  const [src, dst] = [tmpPath('src-state'), tmpPath('dst-state')];
+  const r = await migrate(d.name, src, dst);
+  t.is(r.status, 0, r.stdout + r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.true(j.undefinedOnSource);
+  t.deepEqual(j.warnings, []);
+  t.is(domstate(d.name), 'absent', 'neither running nor defined on the source');
+  t.is(dest.virsh('domstate', d.name).stdout.trim(), 'running');
+  t.regex(dest.virsh('dominfo', d.name).stdout, /^Persistent:\s+yes/m, 'persistent on the destination');
+  // The definition is the source's, not the live XML: the same disks, the same name.
+  t.regex(dest.virsh('dumpxml', '--inactive', d.name).stdout, new RegExp(`<name>${d.name}</name>`));
+});

@@ -46,6 +46,15 @@ function migrate(d: TestDomain, src: string, dst: string, extra: string[] = [], 
 
 const stateDirs = () => [tmpPath('src-state'), tmpPath('dst-state')];
 
+/** Run `fn` `ms` after the domain is gone from the source (saved: the transfer is starting). */
+function afterSaved(d: TestDomain, ms: number, fn: () => void): void {
+  const poll = setInterval(() => {
+    if (domstate(d.name) !== 'absent') return;
+    clearInterval(poll);
+    setTimeout(fn, ms);
+  }, 100);
+}
+
 test.serial('migrate: the domain runs after it and its workload goes on; a repeated migration uses the baseline and sends far fewer bytes', async (t) => {
   t.timeout(10 * 60_000);
   const d = startTestDomain();
@@ -116,16 +125,10 @@ test.serial('the link dies mid-transfer: the source domain is running again, the
   const before = Math.max(0, ...d.heartbeats());
   let killedAt = '';
   // 8 Mbit/s: the ~70 MB first migration takes over a minute, so the kill lands in the transfer.
-  const r = await migrate(d, src, dst, ['--bandwidth', '8'], () => {
-    const poll = setInterval(() => {
-      if (domstate(d.name) !== 'absent') return;
-      clearInterval(poll);
-      setTimeout(() => {
-        killedAt = fs.existsSync(`${dst}/incoming`) ? fs.readdirSync(`${dst}/incoming`).join(',') : '';
-        sshd.killSessions();
-      }, 3000);
-    }, 100);
-  });
+  const r = await migrate(d, src, dst, ['--bandwidth', '8'], () => afterSaved(d, 3000, () => {
+    killedAt = fs.existsSync(`${dst}/incoming`) ? fs.readdirSync(`${dst}/incoming`).join(',') : '';
+    sshd.killSessions();
+  }));
   t.not(r.status, 0);
   t.regex(r.json?.code ?? '', /LINK|DEST_|SSH/, r.stdout + r.stderr);
   t.regex(killedAt, /\.img|\.lock/, 'the destination was receiving when the link died');
@@ -144,21 +147,15 @@ test.serial('--resume: the link dies mid-transfer, migrate reconnects and goes o
   const [src, dst] = stateDirs();
   const before = Math.max(0, ...d.heartbeats());
   let partialSeen = false;
-  const r = await migrate(d, src, dst, ['--bandwidth', '16', '--resume', '--resume-window', '60'], () => {
-    const poll = setInterval(() => {
-      if (domstate(d.name) !== 'absent') return;
-      clearInterval(poll);
-      setTimeout(() => {
-        sshd.killSessions();
-        // The destination keeps what it decoded for the resume.
-        const t0 = Date.now();
-        const look = setInterval(() => {
-          if (fs.existsSync(`${dst}/incoming/${d.name}.partial/state.json`)) partialSeen = true;
-          if (partialSeen || Date.now() - t0 > 5000) clearInterval(look);
-        }, 20);
-      }, 5000);
-    }, 100);
-  });
+  const r = await migrate(d, src, dst, ['--bandwidth', '16', '--resume', '--resume-window', '60'], () => afterSaved(d, 5000, () => {
+    sshd.killSessions();
+    // The destination keeps what it decoded for the resume.
+    const t0 = Date.now();
+    const look = setInterval(() => {
+      if (fs.existsSync(`${dst}/incoming/${d.name}.partial/state.json`)) partialSeen = true;
+      if (partialSeen || Date.now() - t0 > 5000) clearInterval(look);
+    }, 20);
+  }));
   t.is(r.status, 0, r.stdout + r.stderr);
   const j = r.json!;
   t.is(j.resumes.length, 1, JSON.stringify(j.resumes));
@@ -184,16 +181,10 @@ test.serial('--resume: no link within the resume window restores the source doma
   const [src, dst] = stateDirs();
   const before = Math.max(0, ...d.heartbeats());
   let stoppedAt = 0;
-  const r = await migrate(d, src, dst, ['--bandwidth', '16', '--resume', '--resume-window', '5'], () => {
-    const poll = setInterval(() => {
-      if (domstate(d.name) !== 'absent') return;
-      clearInterval(poll);
-      setTimeout(() => {
-        stoppedAt = Date.now();
-        void own.stop(); // the listener too: nothing to reconnect to
-      }, 3000);
-    }, 100);
-  }, own);
+  const r = await migrate(d, src, dst, ['--bandwidth', '16', '--resume', '--resume-window', '5'], () => afterSaved(d, 3000, () => {
+    stoppedAt = Date.now();
+    void own.stop(); // the listener too: nothing to reconnect to
+  }), own);
   t.not(r.status, 0);
   t.is(r.json?.code, 'LINK', r.stdout + r.stderr);
   t.regex(r.stderr, /resume window \(5 s/);
