@@ -45,6 +45,36 @@ export interface EncodeOptions {
   /** With a page map: 'drop' (default) sends free pages as zero pages; 'keep' sends them. */
   freePages?: 'drop' | 'keep';
   onProgress?: (bytesRead: number, imageBytes: number) => void;
+  /** Baseline and context opened ahead by prepareSources (instead of `baseline`/`context`); encodeImage closes them. */
+  prepared?: PreparedSources;
+}
+
+/** The baseline and context with their indexes built, and the sub-page index budget they were built for. */
+export interface PreparedSources {
+  base?: Baseline;
+  ctx?: ContextPages;
+  indexBudget: number;
+}
+
+/** Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB. */
+const indexBudgetFor = (imageBytes: number) => Math.max(1 << 20, Math.floor(imageBytes * 0.05));
+
+/**
+ * Open and index the baseline and context before the image exists (mig migrate does this while
+ * libvirt is still saving): the index budget is sized for `expectedImageBytes` (the baseline's size is
+ * a good guess: the same VM). Indexing a baseline reads and hashes all of it, the longest part of a
+ * repeated migration's encode.
+ */
+export function prepareSources(opts: Pick<EncodeOptions, 'baseline' | 'context' | 'subpage'>, expectedImageBytes: number): PreparedSources {
+  const indexBudget = indexBudgetFor(expectedImageBytes);
+  const base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget) : undefined;
+  try {
+    const ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
+    return { base, ctx, indexBudget };
+  } catch (e) {
+    base?.close();
+    throw e;
+  }
 }
 
 export interface TechniqueStats {
@@ -86,14 +116,17 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   const threads = opts.threads ?? os.availableParallelism();
   const pageMap = opts.pageMap;
   const dropFree = pageMap !== undefined && (opts.freePages ?? 'drop') === 'drop';
-  const img: OpenedImage = openImage(path);
-  let base: Baseline | undefined;
-  let ctx: ContextPages | undefined;
+  let base: Baseline | undefined = opts.prepared?.base;
+  let ctx: ContextPages | undefined = opts.prepared?.ctx;
+  let img: OpenedImage | undefined;
   try {
-    // Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB.
-    const indexBudget = Math.max(1 << 20, Math.floor(img.fileSize * 0.05));
-    base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget) : undefined;
-    ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
+    img = openImage(path);
+    const indexBudget = indexBudgetFor(img.fileSize);
+    if (!opts.prepared) {
+      const p = prepareSources(opts, img.fileSize);
+      base = p.base;
+      ctx = p.ctx;
+    }
     const slots = img.pageSlots();
     const header = encodeHeader({
       sourceFormat: img.format, codec, flags: (base ? Flag.BASELINE : 0) | (ctx ? Flag.CONTEXT : 0) | (dropFree ? Flag.FREE_DROPPED : 0), pageSize: PAGE_SIZE,
@@ -352,7 +385,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       indexBytes: sub?.indexBytes ?? { context: 0, history: 0 },
     };
   } finally {
-    img.close();
+    img?.close();
     base?.close();
     ctx?.close();
   }

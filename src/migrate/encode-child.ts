@@ -1,9 +1,12 @@
 /**
  * The encoder of `mig migrate`, in a child process so that the (synchronous) encoder and the network
- * transfer overlap: the .mig goes to stdout (a pipe, whose blocking writes are the back-pressure),
- * progress and the summary go to stderr as JSON lines. argv[2] is the JSON of EncodeChildArgs.
+ * transfer overlap: the .mig goes to stdout, progress and the summary go to stderr as JSON lines.
+ * argv[2] is the JSON of EncodeChildArgs. With `waitForGo` it opens and indexes the baseline and
+ * context first (while libvirt is still saving the image), says {"prepared":true} on stderr, and
+ * starts on the image when the line "go" arrives on stdin (stdin closing without it: exit 1, quietly).
  */
-import { encodeImage } from '../codec/encode.js';
+import { encodeImage, prepareSources } from '../codec/encode.js';
+import { readLineSync } from './protocol.js';
 import { MigError } from '../util/errors.js';
 import { writeAllSync } from '../util/fd.js';
 
@@ -12,6 +15,9 @@ export interface EncodeChildArgs {
   baseline?: string;
   context?: string;
   threads?: number;
+  waitForGo?: boolean;
+  /** Expected image size (the baseline's): sizes the baseline's sub-page index before the image exists. */
+  expectedBytes?: number;
 }
 
 const line = (o: object) => writeAllSync(2, Buffer.from(JSON.stringify(o) + '\n'));
@@ -19,8 +25,13 @@ const line = (o: object) => writeAllSync(2, Buffer.from(JSON.stringify(o) + '\n'
 try {
   const a = JSON.parse(process.argv[2]) as EncodeChildArgs;
   let last = 0;
+  const prepared = prepareSources({ baseline: a.baseline, context: a.context }, a.expectedBytes ?? 0);
+  if (a.waitForGo) {
+    line({ prepared: true });
+    if (readLineSync(0) !== 'go') process.exit(1);
+  }
   const summary = encodeImage(a.image, { write: (c) => writeAllSync(1, c) }, {
-    baseline: a.baseline, context: a.context, threads: a.threads,
+    prepared, threads: a.threads,
     onProgress: (done, total) => {
       const now = Date.now();
       if (now - last < 200) return;

@@ -244,32 +244,27 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       throw new MigrateError('DOMAIN_EXISTS', `a domain named ${domain} is ${remote.domainState} on ${where} already; not migrating over it`, { state: remote.domainState });
     }
     const baseline = chooseBaseline(store, domain, remote);
-    const tPre = secs(t0);
 
-    // 2. Save (pause + write the image) into our state dir.
-    progress('save');
-    const t1 = performance.now();
+    // 2. Before anything stops: the encoder child opens and indexes the baseline and context (it
+    //    starts on the image once it is saved), and the destination accepts the receive request.
     const saves = stateSubdir(o.stateDir, 'saves');
     releaseSave = acquireLock(path.join(saves, `${domain}.lock`), 1000);
     saveFile = path.join(saves, `${domain}.img`);
     fs.rmSync(saveFile, { force: true });
-    await lv.save(domain, saveFile);
-    saved = true;
-    const imageBytes = fs.statSync(saveFile).size;
-    const tSave = secs(t1);
-
-    // 3. Encode into a spool file; a sender streams the spool into the receive channel as it grows
-    //    (encode, transfer and decode overlap). With --resume a lost link is reconnected and the
-    //    destination, which kept what it decoded, says from which offset to go on.
-    const t2 = performance.now();
     const id = crypto.randomBytes(16).toString('hex');
     spool = new Spool(path.join(saves, `${domain}.mig`));
-    const args: EncodeChildArgs = { image: saveFile, baseline: baseline ? store.pathOf(baseline.digest) : undefined, context: o.context, threads: o.threads };
-    const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const basePath = baseline ? store.pathOf(baseline.digest) : undefined;
+    const args: EncodeChildArgs = {
+      image: saveFile, baseline: basePath, context: o.context, threads: o.threads, waitForGo: true,
+      expectedBytes: basePath ? fs.statSync(basePath).size : 0,
+    };
+    const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
     child = enc;
+    enc.stdin!.on('error', () => undefined);
     let bytesSent = 0;
     let encoded = 0;
     const sp = spool;
+    const saveFileName = saveFile;
     const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
       let summary: EncodeSummary | undefined;
       let error: { code: string; message: string } | undefined;
@@ -287,7 +282,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
           sp.finish();
           resolve(summary);
         } else {
-          const e = new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFile} failed: ${error?.message ?? `encoder exited ${code}`}`);
+          const e = new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFileName} failed: ${error?.message ?? `encoder exited ${code}`}`);
           sp.finish(e);
           reject(e);
         }
@@ -300,11 +295,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       progress('transfer', bytesSent, encoded);
     };
     const resumes: MigrateResult['resumes'] = [];
-    let events: ReceiverEvents;
+    let t2 = performance.now();
     /** When the current outage began (the resume window counts from there), 0 while the link works. */
     let lostAt = 0;
-    /** One receive channel: request, then the spool from where the destination wants it, until it has decoded all. */
-    const attempt = async (resume: boolean): Promise<ReceiverEvents> => {
+    /** A receive channel: the request, until the destination is ready (and says where to resume). */
+    const open = async (resume: boolean): Promise<{ events: ReceiverEvents; from: number }> => {
       ch = await orInterrupt(exec(client!, remoteCommand(o, '')));
       const events = new ReceiverEvents(ch);
       ch.on('error', () => undefined);
@@ -314,8 +309,12 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       lostAt = 0;
       const from = Number.isSafeInteger(ready.resumeFrom) && ready.resumeFrom > 0 ? ready.resumeFrom : 0;
       if (resume) resumes.push({ offset: from, frame: from > 0 ? ready.frame ?? null : 0, afterSeconds: secs(t2), bytesSentBefore: bytesSent });
+      return { events, from };
+    };
+    /** The spool from where the destination wants it, until it has decoded all. */
+    const transfer = async ({ events, from }: { events: ReceiverEvents; from: number }): Promise<ReceiverEvents> => {
       const ranges: [number, number][] = from > 0 ? [[0, HEADER_SIZE], [from, Infinity]] : [[0, Infinity]];
-      const sending = sendSpool(sp, ch, ranges, events, limiter, onSent);
+      const sending = sendSpool(sp, ch!, ranges, events, limiter, onSent);
       sending.catch(() => undefined);
       try {
         await orInterrupt(Promise.all([sending, events.wait('decoded', 24 * 3600_000)]));
@@ -325,9 +324,26 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       }
       return events;
     };
+    const first = await open(false);
+    const tPre = secs(t0);
+
+    // 3. Save (pause + write the image) into our state dir; then the encoder starts on it.
+    progress('save');
+    const t1 = performance.now();
+    await lv.save(domain, saveFile);
+    saved = true;
+    const imageBytes = fs.statSync(saveFile).size;
+    const tSave = secs(t1);
+    enc.stdin!.end('go\n');
+
+    // 4. The encoder writes a spool file; a sender streams the spool into the receive channel as it
+    //    grows (encode, transfer and decode overlap). With --resume a lost link is reconnected and the
+    //    destination, which kept what it decoded, says from which offset to go on.
+    t2 = performance.now();
+    let events: ReceiverEvents;
     for (let n = 0; ; n++) {
       try {
-        events = await attempt(n > 0);
+        events = await transfer(n === 0 ? first : await open(true));
         break;
       } catch (e) {
         if (!o.resume || !(e instanceof TransportError) || committed) throw e;
@@ -343,7 +359,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const summary = await orInterrupt(encoderDone);
     const tTransfer = secs(t2);
 
-    // 4. Commit: from here the destination may run the domain, so the source is not restored blindly.
+    // 5. Commit: from here the destination may run the domain, so the source is not restored blindly.
     progress('restore', bytesSent, 1);
     const t3 = performance.now();
     ch!.write(JSON.stringify({ commit: true }) + '\n');
@@ -359,7 +375,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
     const tRestore = secs(t3);
 
-    // 5. Both ends keep this image as the domain's baseline for next time.
+    // 6. Both ends keep this image as the domain's baseline for next time.
     const t4 = performance.now();
     let destinationBaseline: string | null = null;
     try {
