@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { buildContext, writeContext } from '../../../src/context/build.js';
 import { PageMap, PageTypeCode } from '../../../src/introspect/pagemap.js';
 import { openImage } from '../../../src/image/probe.js';
-import { encodeImage, EncodeOptions } from '../../../src/codec/encode.js';
+import { encodeImage, EncodeOptions, prepareSources } from '../../../src/codec/encode.js';
 import { decodeImage } from '../../../src/codec/decode.js';
 import { MigError } from '../../../src/util/errors.js';
 import { writeAtomically } from '../../../src/util/sink.js';
@@ -64,6 +64,23 @@ test('baseline: same-frame runs, moved pages, and new pages', (t) => {
   t.is(r.summary.techniques.literal.pages, 31, '30 new pages + pc.bios (device RAM is not in the baseline view)');
   const plain = roundTrip(after);
   t.true(r.summary.outputBytes < plain.summary.outputBytes / 2, `${r.summary.outputBytes} vs ${plain.summary.outputBytes}`);
+});
+
+test('baseline and context prepared before the image exists (mig migrate) give the same .mig', (t) => {
+  const before = save(100, (i) => i + 1000);
+  const after = save(100, (i) => (i < 60 ? i + 1000 : i < 70 ? i + 20 + 1000 : i + 5000));
+  const base = tmpFile(before, 'base.img');
+  const src = tmpFile(after, 'src.img');
+  const plain = tmpPath('plain.mig');
+  writeAtomically(plain, (sink) => encodeImage(src, sink, { baseline: base, threads: 1 }));
+  const prepared = prepareSources({ baseline: base }, after.length);
+  const early = tmpPath('early.mig');
+  const s = writeAtomically(early, (sink) => encodeImage(src, sink, { prepared, threads: 1 }));
+  t.is(s.techniques.baseline.pages, 70);
+  t.true(fs.readFileSync(early).equals(fs.readFileSync(plain)), 'byte-identical to opening them with the image');
+  const out = tmpPath('decoded.img');
+  decodeImage(early, out, { baseline: base });
+  t.true(fs.readFileSync(out).equals(after));
 });
 
 test('ELF dump and raw images round-trip', (t) => {
