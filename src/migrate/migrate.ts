@@ -31,7 +31,8 @@ export interface MigrateOptions {
   destination: string;
   connect: string;
   destConnect?: string;
-  context?: string;
+  /** A context file; false: none; absent: <state>/contexts/<domain>.ctx if the destination holds it too. */
+  context?: string | false;
   /** Megabits per second on the channel. */
   bandwidth?: number;
   identity?: string;
@@ -227,7 +228,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const disks = diskPaths(xml);
     const persistent = lv.persistent(domain);
     const persistentXml = persistent ? await lv.inactiveXml(domain) : undefined;
-    const ctxDigest = o.context ? readContextHeader(o.context).digest.toString('hex') : null;
+    let contextPath = o.context || undefined;
+    let ctxDigest = contextPath ? readContextHeader(contextPath).digest.toString('hex') : null;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
     client.on('error', () => undefined);
     const remote = await orInterrupt(runPreflight(client, o, domain, disks, where));
@@ -236,6 +238,19 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
     if (ctxDigest && !remote.contexts.includes(ctxDigest)) {
       throw new MigrateError('CONTEXT_MISSING', `${where} has no context with digest ${ctxDigest} (the one in ${o.context}); build it there from the guest's disk: mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`, { context: ctxDigest });
+    }
+    // No --context: this domain's own context (<state>/contexts/<domain>.ctx), when the destination holds the same.
+    if (!contextPath && o.context !== false) {
+      const own = path.join(o.stateDir, 'contexts', `${domain}.ctx`);
+      if (fs.existsSync(own)) {
+        const digest = readContextHeader(own).digest.toString('hex');
+        if (remote.contexts.includes(digest)) {
+          contextPath = own;
+          ctxDigest = digest;
+        } else {
+          warnings.push(`${where} does not hold ${own} (digest ${digest.slice(0, 16)}…): migrating without a context; build it there with mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`);
+        }
+      }
     }
     // The same libvirtd at both ends (tests, or a move within one host): same host name and URI, and it
     // sees this very domain in the state we see. Another libvirtd on this host would not know it.
@@ -255,7 +270,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     spool = new Spool(path.join(saves, `${domain}.mig`));
     const basePath = baseline ? store.pathOf(baseline.digest) : undefined;
     const args: EncodeChildArgs = {
-      image: saveFile, baseline: basePath, context: o.context, threads: o.threads, waitForGo: true,
+      image: saveFile, baseline: basePath, context: contextPath, threads: o.threads, waitForGo: true,
       expectedBytes: basePath ? fs.statSync(basePath).size : 0,
     };
     const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });

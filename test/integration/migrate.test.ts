@@ -219,4 +219,21 @@ test.serial('contexts are negotiated: one the destination lacks is refused with 
   t.is(ok.status, 0, ok.stderr);
   t.is(ok.json?.context, digest);
   t.is(domstate(d.name), 'running');
+
+  // Without --context: the domain's own context in the state dir, used because the destination holds it too.
+  fs.mkdirSync(`${src}/contexts`, { recursive: true });
+  fs.copyFileSync(ctx, `${src}/contexts/${d.name}.ctx`);
+  const auto = await migrate(d, src, dst);
+  t.is(auto.status, 0, auto.stderr);
+  t.is(auto.json?.context, digest, 'contexts/<domain>.ctx used by default');
+  const none = await migrate(d, src, dst, ['--no-context']);
+  t.is(none.status, 0, none.stderr);
+  t.is(none.json?.context, null);
+  // Not held there: a warning, and no context.
+  fs.rmSync(`${dst}/contexts/guest.ctx`);
+  const notThere = await migrate(d, src, dst);
+  t.is(notThere.status, 0, notThere.stderr);
+  t.is(notThere.json?.context, null);
+  t.regex(notThere.json?.warnings.join(' '), /does not hold .*migrating without a context/);
+  t.is(domstate(d.name), 'running');
 });

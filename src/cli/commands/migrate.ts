@@ -69,7 +69,8 @@ export function registerMigrate(program: Command): void {
     .argument('<destination>', '[user@]host[:port] reachable by ssh')
     .option('--connect <uri>', 'source libvirt URI', 'qemu:///system')
     .option('--dest-connect <uri>', 'libvirt URI on the destination (default: its mig receive default, qemu:///system)')
-    .option('--context <ctx>', 'a context file (mig context build); the destination must hold one with the same digest in <state dir>/contexts')
+    .option('--context <ctx>', 'a context file (mig context build); the destination must hold one with the same digest in <state dir>/contexts (default: <state dir>/contexts/<domain>.ctx when the destination holds it too)')
+    .option('--no-context', 'no context, not even the domain\'s own')
     .option('--bandwidth <mbps>', 'limit the transfer to this many megabits per second', positive('--bandwidth'))
     .option('--identity <file>', 'ssh private key (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa; or the agent)')
     .option('--known-hosts <file>', 'known_hosts file to check the host key against (default: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)')
@@ -81,7 +82,7 @@ export function registerMigrate(program: Command): void {
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
     .action(async (domain: string, destination: string, o: {
-      connect: string; destConnect?: string; context?: string; bandwidth?: number; identity?: string; knownHosts?: string;
+      connect: string; destConnect?: string; context?: string | false; bandwidth?: number; identity?: string; knownHosts?: string;
       remoteMig: string; keepSource?: boolean; resume?: boolean; resumeWindow: number; threads?: number; stateDir?: string; json?: boolean;
     }) => {
       const bar = o.json ? { update: () => {}, done: () => {} } : ttyProgress();
