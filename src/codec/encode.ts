@@ -44,6 +44,8 @@ export interface EncodeOptions {
   pageMap?: PageMap;
   /** With a page map: 'drop' (default) sends free pages as zero pages; 'keep' sends them. */
   freePages?: 'drop' | 'keep';
+  /** Called with the image file offset of every non-zero page dropped as free (the decoded image has zeros there). */
+  onFreeDropped?: (fileOffset: number) => void;
   onProgress?: (bytesRead: number, imageBytes: number) => void;
   /** Baseline and context opened ahead by prepareSources (instead of `baseline`/`context`); encodeImage closes them. */
   prepared?: PreparedSources;
@@ -305,6 +307,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
           sha.update(ZERO_PAGE);
           extend(Op.ZERO, 'zero');
           count(tech.free);
+          opts.onFreeDropped?.(slots.fileOffset[k]);
           continue;
         }
         sha.update(page);

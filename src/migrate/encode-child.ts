@@ -5,7 +5,9 @@
  * context first (while libvirt is still saving the image), says {"prepared":true} on stderr, and
  * starts on the image when the line "go" arrives on stdin (stdin closing without it: exit 1, quietly).
  */
+import * as fs from 'node:fs';
 import { encodeImage, prepareSources } from '../codec/encode.js';
+import { introspectPageMap } from '../cli/commands/page-map-source.js';
 import { readLineSync } from './protocol.js';
 import { MigError } from '../util/errors.js';
 import { writeAllSync } from '../util/fd.js';
@@ -16,6 +18,8 @@ export interface EncodeChildArgs {
   context?: string;
   threads?: number;
   waitForGo?: boolean;
+  /** Drop free pages (introspection's page map); the file offsets of the dropped pages go to this file (f64 LE each). */
+  freeList?: string;
   /** Expected image size (the baseline's): sizes the baseline's sub-page index before the image exists. */
   expectedBytes?: number;
 }
@@ -30,8 +34,21 @@ try {
     line({ prepared: true });
     if (readLineSync(0) !== 'go') process.exit(1);
   }
+  // Free pages: a page map by introspection (when the guest is not understood, the reason goes to
+  // stderr and everything is sent).
+  const pm = a.freeList ? introspectPageMap(a.image) : undefined;
+  let dropped = new Float64Array(1024);
+  let nDropped = 0;
   const summary = encodeImage(a.image, { write: (c) => writeAllSync(1, c) }, {
-    prepared, threads: a.threads,
+    prepared, threads: a.threads, pageMap: pm?.map, freePages: 'drop',
+    onFreeDropped: (off) => {
+      if (nDropped === dropped.length) {
+        const grown = new Float64Array(dropped.length * 2);
+        grown.set(dropped);
+        dropped = grown;
+      }
+      dropped[nDropped++] = off;
+    },
     onProgress: (done, total) => {
       const now = Date.now();
       if (now - last < 200) return;
@@ -39,7 +56,8 @@ try {
       line({ progress: done, total });
     },
   });
-  line({ summary });
+  if (a.freeList) fs.writeFileSync(a.freeList, Buffer.from(dropped.buffer, 0, nDropped * 8));
+  line({ summary: { ...summary, pageMap: pm?.info } });
   process.exitCode = 0;
 } catch (e) {
   if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(1);

@@ -41,6 +41,8 @@ export interface MigrateOptions {
   keepSource?: boolean;
   /** Reconnect after a lost link and go on from the last frame the destination acknowledged. */
   resume?: boolean;
+  /** 'drop' (default): free pages (by introspection of the saved image) are not sent; 'keep': every page is. */
+  freePages?: 'drop' | 'keep';
   /** How long to keep trying to reconnect (s, default 120); the source domain stays saved meanwhile. */
   resumeWindowSeconds?: number;
   stateDir: string;
@@ -70,6 +72,10 @@ export interface MigrateResult {
   stages: { preflight: number; save: number; transfer: number; restore: number; store: number; total: number };
   /** From the encoder's summary: pages and bytes per technique. */
   techniques: EncodeSummary['techniques'];
+  /** Where the page map came from (introspection of the saved image), or why there was none; null with --free-pages keep. */
+  pageMap: { source: string; os?: string; osRelease?: string; error?: string } | null;
+  /** Non-zero free pages not sent (zeros on the destination, and in the image both ends keep as baseline). */
+  freePagesDropped: number;
   sourceBaseline: string;
   destinationBaseline: string | null;
   undefinedOnSource: boolean;
@@ -209,6 +215,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   let committed = false;
   let child: ChildProcess | undefined;
   let spool: Spool | undefined;
+  let freeListFile: string | undefined;
   let ch: ClientChannel | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let onSignal: (() => void) | undefined;
@@ -269,8 +276,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const id = crypto.randomBytes(16).toString('hex');
     spool = new Spool(path.join(saves, `${domain}.mig`));
     const basePath = baseline ? store.pathOf(baseline.digest) : undefined;
+    const freeList = o.freePages === 'keep' ? undefined : path.join(saves, `${domain}.free`);
+    freeListFile = freeList;
     const args: EncodeChildArgs = {
-      image: saveFile, baseline: basePath, context: contextPath, threads: o.threads, waitForGo: true,
+      image: saveFile, baseline: basePath, context: contextPath, threads: o.threads, waitForGo: true, freeList,
       expectedBytes: basePath ? fs.statSync(basePath).size : 0,
     };
     const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -398,6 +407,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     } catch (e) {
       warnings.push(`the destination did not store the image as a baseline: ${(e as Error).message}`);
     }
+    // Free pages went as zeros: the image kept here as the next baseline must be the one the destination decoded.
+    if (freeList) zeroPages(saveFile, freeList);
     const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource });
     if (destinationBaseline && destinationBaseline !== sourceBaseline) warnings.push(`baseline digests differ: here ${sourceBaseline}, there ${destinationBaseline}`);
     let undefinedOnSource = false;
@@ -411,7 +422,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       domain, destination: o.destination, destinationHost: remote.hostname, bytesSent, imageBytes, ratio: bytesSent / imageBytes, streamBytes: sp.size,
       baseline, context: ctxDigest,
       stages: { preflight: tPre, save: tSave, transfer: tTransfer, restore: tRestore, store: secs(t4), total: secs(T0) },
-      techniques: summary.techniques, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
+      techniques: summary.techniques, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
+      freePagesDropped: summary.freePagesDropped, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
     };
   } catch (e) {
     if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -421,6 +433,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   } finally {
     for (const s of signals) process.off(s, onSignal!);
     spool?.remove();
+    if (freeListFile) fs.rmSync(freeListFile, { force: true });
     releaseSave?.();
     if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
     client?.end();
@@ -580,5 +593,23 @@ async function sendSpool(sp: Spool, ch: ClientChannel, ranges: [number, number][
         });
       }
     }
+  }
+}
+
+/** Overwrite with zeros the 4 KiB pages of `file` at the offsets listed (f64 LE) in `list`. */
+function zeroPages(file: string, list: string): void {
+  const raw = fs.readFileSync(list);
+  const offsets = new Float64Array(Uint8Array.from(raw).buffer, 0, raw.length >> 3);
+  if (offsets.length === 0) return;
+  const zero = Buffer.alloc(4096);
+  const size = fs.statSync(file).size;
+  const fd = fs.openSync(file, 'r+');
+  try {
+    for (const off of offsets) {
+      if (!Number.isSafeInteger(off) || off < 0 || off + 4096 > size) throw new MigrateError('INTERNAL', `free page offset ${off} outside ${file}`);
+      fs.writeSync(fd, zero, 0, 4096, off);
+    }
+  } finally {
+    fs.closeSync(fd);
   }
 }

@@ -56,6 +56,8 @@ function printResult(r: MigrateResult): void {
   w.write(`; baseline ${r.baseline ? `${r.baseline.digest.slice(0, 16)} (${r.baseline.kind})` : 'none'}; context ${r.context ? r.context.slice(0, 16) : 'none'}\n`);
   const s = r.stages;
   w.write(`preflight ${s.preflight.toFixed(2)} s, save ${s.save.toFixed(2)} s, encode+transfer+decode ${s.transfer.toFixed(2)} s, restore ${s.restore.toFixed(2)} s, baseline store ${s.store.toFixed(2)} s, total ${s.total.toFixed(2)} s\n`);
+  if (r.freePagesDropped) w.write(`${r.freePagesDropped} free pages not sent (zeros on the destination)\n`);
+  else if (r.pageMap?.source === 'none') w.write(`no page map (${r.pageMap.error}): free pages were sent\n`);
   for (const [k, t] of Object.entries(r.techniques)) if (t.pages || t.bytesIn) w.write(`  ${k.padEnd(10)} ${String(t.pages).padStart(8)} pages  ${mib(t.bytesIn).padStart(10)} in  ${String(Math.round(t.bytesOut)).padStart(11)} bytes out\n`);
   for (const x of r.resumes) w.write(`  resumed after ${x.afterSeconds.toFixed(1)} s from .mig offset ${x.offset}${x.frame !== null ? ` (frame ${x.frame})` : ''}\n`);
   for (const x of r.warnings) process.stderr.write(`mig: warning: ${x}\n`);
@@ -78,19 +80,21 @@ export function registerMigrate(program: Command): void {
     .option('--keep-source', 'keep the source\'s save image (state dir saves/) and a persistent source definition')
     .option('--resume', 'when the link is lost, reconnect and go on from the last frame the destination acknowledged (the source stays saved meanwhile; restored if no link comes back within --resume-window)')
     .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positive('--resume-window'), 120)
+    .option('--free-pages <mode>', 'drop: pages the guest has free (found by introspection of the saved image) are not sent and arrive as zeros; keep: send every page', 'drop')
     .option('--threads <n>', 'encoder threads', positive('--threads'))
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
     .action(async (domain: string, destination: string, o: {
       connect: string; destConnect?: string; context?: string | false; bandwidth?: number; identity?: string; knownHosts?: string;
-      remoteMig: string; keepSource?: boolean; resume?: boolean; resumeWindow: number; threads?: number; stateDir?: string; json?: boolean;
+      remoteMig: string; keepSource?: boolean; resume?: boolean; resumeWindow: number; freePages: string; threads?: number; stateDir?: string; json?: boolean;
     }) => {
+      if (o.freePages !== 'drop' && o.freePages !== 'keep') throw new MigError('USAGE', `--free-pages must be drop or keep, not ${o.freePages}`);
       const bar = o.json ? { update: () => {}, done: () => {} } : ttyProgress();
       try {
         const r = await migrate({
           domain, destination, connect: o.connect, destConnect: o.destConnect, context: o.context, bandwidth: o.bandwidth,
           identity: o.identity, knownHosts: o.knownHosts, remoteMig: o.remoteMig, keepSource: o.keepSource,
-          resume: o.resume, resumeWindowSeconds: o.resumeWindow,
+          resume: o.resume, resumeWindowSeconds: o.resumeWindow, freePages: o.freePages,
           stateDir: resolveStateDir(o.stateDir), threads: o.threads ? Math.floor(o.threads) : undefined, onProgress: bar.update,
         });
         bar.done();
