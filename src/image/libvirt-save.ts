@@ -117,3 +117,16 @@ export function openLibvirtSave(file: RandomAccessFile, observe?: PageObserver):
   const img = streamImage(file, 'libvirt-save', parts.stream, (sink) => writeLibvirtSave(parts, fileRecordPages(file, parts.stream), sink));
   return { ...img, parts };
 }
+
+/** The domain XML of a libvirt save image file (header and data area only; the stream is not read). */
+export function saveImageXml(image: string): string {
+  const f = new RandomAccessFile(image);
+  try {
+    const h = parseLibvirtSaveHeader(f);
+    const data = f.read(SAVE_HEADER_SIZE, h.cookieOffset || h.dataLen, 'libvirt domain XML');
+    const nul = data.indexOf(0);
+    return data.toString('utf8', 0, nul < 0 ? data.length : nul);
+  } finally {
+    f.close();
+  }
+}

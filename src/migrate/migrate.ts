@@ -17,7 +17,8 @@ import type { EncodeSummary } from '../codec/encode.js';
 import { readContextHeader } from '../context/open.js';
 import { Libvirt, diskPaths } from '../libvirt/domain.js';
 import { BaselineStore } from '../state/baselines.js';
-import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
+import { acquireLock, checkDomainName, processAlive, stateSubdir, writeFileAtomic } from '../state/dir.js';
+import { saveImageXml } from '../image/libvirt-save.js';
 import { connectSsh, exec, execCollect, parseDestination, shellQuote, TransportError } from '../transport/ssh.js';
 import { RateLimiter } from '../transport/throttle.js';
 import * as crypto from 'node:crypto';
@@ -216,6 +217,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   let child: ChildProcess | undefined;
   let spool: Spool | undefined;
   let freeListFile: string | undefined;
+  let pendingFile = '';
   let ch: ClientChannel | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let onSignal: (() => void) | undefined;
@@ -230,12 +232,26 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     progress('preflight');
     const t0 = performance.now();
     const st = await lv.state(domain);
-    if (st !== 'running' && st !== 'paused') throw new MigrateError('DOMAIN_STATE', `domain ${domain} at ${o.connect} is ${st}; only a running or paused domain can be migrated`, { state: st });
-    const xml = await lv.xml(domain);
+    const saves = stateSubdir(o.stateDir, 'saves');
+    // A migration whose process died after the save (SIGKILL, a crash) left the domain saved here.
+    const pending = readPending(saves, domain);
+    let resuming: PendingMigration | undefined;
+    if (st !== 'running' && st !== 'paused') {
+      if (pending && o.resume) {
+        if (pending.destination !== o.destination) throw new MigrateError('USAGE', `the interrupted migration of ${domain} was to ${pending.destination}, not ${o.destination}; resume it with that destination, or restore it here: virsh -c ${o.connect} restore ${pending.image}`);
+        resuming = pending;
+      } else if (pending) {
+        throw new MigrateError('DOMAIN_STATE', `domain ${domain} is ${st}: an earlier mig migrate to ${pending.destination} stopped after saving it to ${pending.image}. Finish it with mig migrate --resume ${domain} ${pending.destination}, or restore it here: virsh -c ${o.connect} restore ${pending.image}`, { state: st, image: pending.image });
+      } else {
+        throw new MigrateError('DOMAIN_STATE', `domain ${domain} at ${o.connect} is ${st}; only a running or paused domain can be migrated`, { state: st });
+      }
+    }
+    const xml = resuming ? saveImageXml(resuming.image) : await lv.xml(domain);
     const disks = diskPaths(xml);
-    const persistent = lv.persistent(domain);
+    // Saved, a persistent domain is shut off here and a transient one is gone.
+    const persistent = resuming ? st === 'shutoff' : lv.persistent(domain);
     const persistentXml = persistent ? await lv.inactiveXml(domain) : undefined;
-    let contextPath = o.context || undefined;
+    let contextPath = resuming ? resuming.context ?? undefined : o.context || undefined;
     let ctxDigest = contextPath ? readContextHeader(contextPath).digest.toString('hex') : null;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
     client.on('error', () => undefined);
@@ -247,7 +263,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       throw new MigrateError('CONTEXT_MISSING', `${where} has no context with digest ${ctxDigest} (the one in ${o.context}); build it there from the guest's disk: mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`, { context: ctxDigest });
     }
     // No --context: this domain's own context (<state>/contexts/<domain>.ctx), when the destination holds the same.
-    if (!contextPath && o.context !== false) {
+    if (!contextPath && o.context !== false && !resuming) {
       const own = path.join(o.stateDir, 'contexts', `${domain}.ctx`);
       if (fs.existsSync(own)) {
         const digest = readContextHeader(own).digest.toString('hex');
@@ -265,15 +281,24 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     if (!sameHost && remote.domainState !== 'absent' && remote.domainState !== 'shutoff') {
       throw new MigrateError('DOMAIN_EXISTS', `a domain named ${domain} is ${remote.domainState} on ${where} already; not migrating over it`, { state: remote.domainState });
     }
-    const baseline = chooseBaseline(store, domain, remote);
+    // Resuming: the same encoding as before (the encoder is deterministic), so the same baseline.
+    let baseline = chooseBaseline(store, domain, remote);
+    if (resuming) {
+      const b = resuming.baseline;
+      if (b && !(store.has(b.digest) && remote.baselines.some((x) => x.digest === b.digest))) {
+        throw new MigrateError('BASELINE_MISSING', `the interrupted migration of ${domain} was encoded against baseline ${b.digest}, which is no longer held on both ends; restore the domain here (virsh -c ${o.connect} restore ${resuming.image}) and migrate it again`);
+      }
+      baseline = b;
+    }
 
     // 2. Before anything stops: the encoder child opens and indexes the baseline and context (it
     //    starts on the image once it is saved), and the destination accepts the receive request.
-    const saves = stateSubdir(o.stateDir, 'saves');
     releaseSave = acquireLock(path.join(saves, `${domain}.lock`), 1000);
     saveFile = path.join(saves, `${domain}.img`);
-    fs.rmSync(saveFile, { force: true });
-    const id = crypto.randomBytes(16).toString('hex');
+    if (!resuming) fs.rmSync(saveFile, { force: true });
+    else saved = true;
+    const id = resuming?.id ?? crypto.randomBytes(16).toString('hex');
+    pendingFile = path.join(saves, `${domain}.json`);
     spool = new Spool(path.join(saves, `${domain}.mig`));
     const basePath = baseline ? store.pathOf(baseline.digest) : undefined;
     const freeList = o.freePages === 'keep' ? undefined : path.join(saves, `${domain}.free`);
@@ -348,14 +373,19 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       }
       return events;
     };
-    const first = await open(false);
+    const first = await open(!!resuming);
     const tPre = secs(t0);
 
-    // 3. Save (pause + write the image) into our state dir; then the encoder starts on it.
+    // 3. Save (pause + write the image) into our state dir; then the encoder starts on it. What a
+    //    later `mig migrate --resume` needs, should this process die, is written next to the image.
     progress('save');
     const t1 = performance.now();
-    await lv.save(domain, saveFile);
-    saved = true;
+    if (!resuming) {
+      await lv.save(domain, saveFile);
+      saved = true;
+      const p: PendingMigration = { id, destination: o.destination, image: saveFile, baseline, context: contextPath ?? null, pid: process.pid, savedAt: new Date().toISOString() };
+      writeFileAtomic(pendingFile, JSON.stringify(p, null, 2) + '\n');
+    }
     const imageBytes = fs.statSync(saveFile).size;
     const tSave = secs(t1);
     enc.stdin!.end('go\n');
@@ -386,6 +416,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     // 5. Commit: from here the destination may run the domain, so the source is not restored blindly.
     progress('restore', bytesSent, 1);
     const t3 = performance.now();
+    // Past the commit a resume could run the domain twice: nothing pending from here on.
+    fs.rmSync(pendingFile, { force: true });
     ch!.write(JSON.stringify({ commit: true }) + '\n');
     ch!.end();
     committed = true;
@@ -433,6 +465,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   } finally {
     for (const s of signals) process.off(s, onSignal!);
     spool?.remove();
+    if (pendingFile) fs.rmSync(pendingFile, { force: true });
     if (freeListFile) fs.rmSync(freeListFile, { force: true });
     releaseSave?.();
     if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
@@ -612,4 +645,33 @@ function zeroPages(file: string, list: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** saves/<domain>.json: a migration that saved its domain and has not committed yet. */
+interface PendingMigration {
+  id: string;
+  destination: string;
+  image: string;
+  baseline: { digest: string; kind: 'domain' | 'blank' } | null;
+  context: string | null;
+  pid: number;
+  savedAt: string;
+}
+
+/** The pending migration of `domain` left by a process that is gone (with its save image), or undefined. */
+function readPending(saves: string, domain: string): PendingMigration | undefined {
+  let p: PendingMigration;
+  try {
+    p = JSON.parse(fs.readFileSync(path.join(saves, `${domain}.json`), 'utf8')) as PendingMigration;
+  } catch {
+    return undefined;
+  }
+  if (typeof p !== 'object' || p === null || typeof p.id !== 'string' || !/^[0-9a-f]{32}$/.test(p.id) || typeof p.destination !== 'string') return undefined;
+  if (p.image !== path.join(saves, `${domain}.img`) || !fs.existsSync(p.image)) return undefined;
+  if (Number.isInteger(p.pid) && p.pid !== process.pid && processAlive(p.pid)) {
+    throw new MigrateError('BUSY', `a migration of ${domain} is running (process ${p.pid})`);
+  }
+  if (p.context !== null && typeof p.context !== 'string') return undefined;
+  if (p.baseline !== null && (typeof p.baseline !== 'object' || typeof p.baseline.digest !== 'string')) return undefined;
+  return p;
 }

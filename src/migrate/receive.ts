@@ -9,8 +9,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { decodeImage } from '../codec/decode.js';
 import { Libvirt, domainNameOf } from '../libvirt/domain.js';
-import { parseLibvirtSaveHeader, SAVE_HEADER_SIZE } from '../image/libvirt-save.js';
-import { RandomAccessFile } from '../util/file.js';
+import { saveImageXml } from '../image/libvirt-save.js';
 import { BaselineStore } from '../state/baselines.js';
 import { findContext, listContexts } from '../state/contexts.js';
 import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
@@ -102,7 +101,12 @@ export async function receive(o: ReceiveOptions): Promise<void> {
       resumable: req.resumable || resume ? { dir: partial, id: req.id, resume, onCheckpoint: ack } : undefined,
     });
     // Only a libvirt save image of this very domain is restored.
-    const xml = saveImageXml(image);
+    let xml: string;
+    try {
+      xml = saveImageXml(image);
+    } catch (e) {
+      throw new MigError('NOT_A_SAVE_IMAGE', `the received image is not a libvirt save image (${(e as Error).message}); nothing restored`);
+    }
     if (domainNameOf(xml) !== domain) throw new MigError('BAD_DOMAIN_NAME', `the received image is of domain ${JSON.stringify(domainNameOf(xml))}, not ${domain}; nothing restored`);
     writeMessage(OUT, { event: 'decoded', imageBytes: s.imageBytes, seconds: (performance.now() - t0) / 1000 });
     const commit = parseMessage<{ commit?: boolean }>(readLineSync(IN), 'waiting for the commit');
@@ -154,17 +158,3 @@ function dropStalePartials(incoming: string): void {
   }
 }
 
-/** The domain XML of a libvirt save image (header and data area only; the stream was checked by the decoder's SHA-256). */
-function saveImageXml(image: string): string {
-  const f = new RandomAccessFile(image);
-  try {
-    const h = parseLibvirtSaveHeader(f);
-    const data = f.read(SAVE_HEADER_SIZE, h.cookieOffset || h.dataLen, 'libvirt domain XML');
-    const nul = data.indexOf(0);
-    return data.toString('utf8', 0, nul < 0 ? data.length : nul);
-  } catch (e) {
-    throw new MigError('NOT_A_SAVE_IMAGE', `the received image is not a libvirt save image (${(e as Error).message}); nothing restored`);
-  } finally {
-    f.close();
-  }
-}

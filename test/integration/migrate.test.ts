@@ -199,6 +199,34 @@ test.serial('--resume: no link within the resume window restores the source doma
   t.deepEqual(fs.readdirSync(`${src}/saves`), [], 'no save image or spool left on the source');
 });
 
+test.serial('the migrating process is killed after the save: a plain rerun says how to finish; --resume finishes from the destination\'s checkpoint', async (t) => {
+  t.timeout(6 * 60_000);
+  const d = startTestDomain();
+  t.teardown(() => d.destroy());
+  const [src, dst] = stateDirs();
+  const before = Math.max(0, ...d.heartbeats());
+  const killed = await migrate(d, src, dst, ['--bandwidth', '16', '--resume'], (child) => afterSaved(d, 4000, () => child.kill('SIGKILL')));
+  t.is(killed.status, -1, 'killed by the signal');
+  t.is(domstate(d.name), 'absent', 'saved: nothing could restore it');
+  t.true(fs.existsSync(`${src}/saves/${d.name}.json`) && fs.existsSync(`${src}/saves/${d.name}.img`));
+
+  const plain = await migrate(d, src, dst);
+  t.is(plain.json?.code, 'DOMAIN_STATE', plain.stdout + plain.stderr);
+  t.regex(plain.stderr, new RegExp(`mig migrate --resume ${d.name}.*virsh -c qemu:///system restore .*saves/${d.name}\\.img`));
+
+  const resumed = await migrate(d, src, dst, ['--resume']);
+  t.is(resumed.status, 0, resumed.stdout + resumed.stderr);
+  const j = resumed.json!;
+  t.is(j.resumes.length, 1);
+  t.true(j.resumes[0].offset > 112 && j.resumes[0].frame >= 1, `resumed from ${JSON.stringify(j.resumes[0])}`);
+  t.is(j.bytesSent, 112 + j.streamBytes - j.resumes[0].offset, 'only the rest of the stream was sent');
+  t.is(j.sourceBaseline, j.destinationBaseline);
+  t.is(domstate(d.name), 'running');
+  t.true((await heartbeatAbove(d, before)).length >= 2, 'its workload goes on');
+  t.deepEqual(fs.readdirSync(`${src}/saves`), []);
+  t.deepEqual(fs.readdirSync(`${dst}/incoming`), []);
+});
+
 test.serial('contexts are negotiated: one the destination lacks is refused with the command to build it; one it holds is used', async (t) => {
   t.timeout(5 * 60_000);
   const d = startTestDomain();

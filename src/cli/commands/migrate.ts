@@ -78,7 +78,7 @@ export function registerMigrate(program: Command): void {
     .option('--known-hosts <file>', 'known_hosts file to check the host key against (default: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)')
     .option('--remote-mig <cmd>', 'how to run mig on the destination (a shell command)', 'mig')
     .option('--keep-source', 'keep the source\'s save image (state dir saves/) and a persistent source definition')
-    .option('--resume', 'when the link is lost, reconnect and go on from the last frame the destination acknowledged (the source stays saved meanwhile; restored if no link comes back within --resume-window)')
+    .option('--resume', 'when the link is lost, reconnect and go on from the last frame the destination acknowledged (the source stays saved meanwhile; restored if no link comes back within --resume-window); also finishes a migration whose process was killed after saving the domain')
     .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positive('--resume-window'), 120)
     .option('--free-pages <mode>', 'drop: pages the guest has free (found by introspection of the saved image) are not sent and arrive as zeros; keep: send every page', 'drop')
     .option('--threads <n>', 'encoder threads', positive('--threads'))
