@@ -58,6 +58,10 @@ export interface MigrateProgress {
   bytesSent: number;
   /** Encoder input read / image bytes, 0..1. */
   encoded: number;
+  /** Size of the .mig: exact once the encoder is done, else estimated from what it wrote so far (0: unknown yet). */
+  streamBytes: number;
+  /** Whether streamBytes is exact. */
+  streamKnown: boolean;
   seconds: number;
 }
 
@@ -206,7 +210,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   const dest = parseDestination(o.destination);
   const where = `${dest.host}${dest.port === 22 ? '' : `:${dest.port}`}`;
   const warnings: string[] = [];
-  const progress = (stage: MigrateProgress['stage'], bytesSent = 0, encoded = 0) => o.onProgress?.({ stage, bytesSent, encoded, seconds: secs(T0) });
+  const progress = (stage: MigrateProgress['stage'], bytesSent = 0, encoded = 0, streamBytes = 0, streamKnown = false) =>
+    o.onProgress?.({ stage, bytesSent, encoded, streamBytes, streamKnown, seconds: secs(T0) });
   const store = new BaselineStore(o.stateDir);
   const lv = await Libvirt.open(o.connect);
   let client: Client | undefined;
@@ -341,7 +346,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const limiter = o.bandwidth ? new RateLimiter(o.bandwidth) : undefined;
     const onSent = (n: number) => {
       bytesSent += n;
-      progress('transfer', bytesSent, encoded);
+      const known = sp.done && !sp.error;
+      progress('transfer', bytesSent, known ? 1 : encoded, known ? sp.size : encoded > 0.02 ? sp.size / encoded : 0, known);
     };
     const resumes: MigrateResult['resumes'] = [];
     let t2 = performance.now();

@@ -37,9 +37,12 @@ function ttyProgress(): { update: (p: MigrateProgress) => void; done: () => void
       let s = p.stage === 'resume' ? 'link lost: reconnecting' : `${p.stage}`;
       if (p.stage === 'transfer') {
         const el = (now - t0) / 1000;
-        const rate = p.bytesSent / 1048576 / Math.max(el, 0.001);
-        const eta = p.encoded > 0.01 ? (el * (1 - p.encoded)) / p.encoded : NaN;
-        s += `: ${mib(p.bytesSent)} sent, ${rate.toFixed(1)} MiB/s, ${(p.encoded * 100).toFixed(0)} % encoded${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`;
+        const rate = p.bytesSent / Math.max(el, 0.001);
+        // Bytes still to send over the rate so far; the stream's size is estimated until the encoder is done.
+        const left = p.streamBytes > 0 ? Math.max(0, p.streamBytes - p.bytesSent) : NaN;
+        const eta = rate > 0 ? left / rate : NaN;
+        const of = p.streamBytes > 0 ? ` of ${p.streamKnown ? '' : '~'}${mib(p.streamBytes)}` : '';
+        s += `: ${mib(p.bytesSent)}${of} sent, ${(rate / 1048576).toFixed(1)} MiB/s, ${p.streamKnown ? 'encoded' : `${(p.encoded * 100).toFixed(0)} % encoded`}${Number.isFinite(eta) ? `, ETA ${eta.toFixed(0)} s` : ''}`;
       }
       process.stderr.write(`\r${s}\x1b[K`);
     },
