@@ -654,7 +654,7 @@ function zeroPages(file: string, list: string): void {
 }
 
 /** saves/<domain>.json: a migration that saved its domain and has not committed yet. */
-interface PendingMigration {
+export interface PendingMigration {
   id: string;
   destination: string;
   image: string;
@@ -665,7 +665,7 @@ interface PendingMigration {
 }
 
 /** The pending migration of `domain` left by a process that is gone (with its save image), or undefined. */
-function readPending(saves: string, domain: string): PendingMigration | undefined {
+export function readPending(saves: string, domain: string): PendingMigration | undefined {
   let p: PendingMigration;
   try {
     p = JSON.parse(fs.readFileSync(path.join(saves, `${domain}.json`), 'utf8')) as PendingMigration;
