@@ -84,13 +84,14 @@ bench-migrate: build services
 	@$(GUEST) vm-small
 	node dist/bench/migrate.js --mbps 10,100
 
-# Everything installed and built, the sample guest built, `mig info` run on its save image.
+# Everything installed and built, the sample guest built, `mig info` on its save image, then the main
+# job: the running guest migrated twice with `mig migrate` over a loopback sshd (bench/demo.ts).
 demo: build services
 	@$(GUEST) vm-small
 	@echo; echo ">> mig info $(VM_CACHE)/mig-small/save1.img"
 	@node dist/src/cli/main.js info $(VM_CACHE)/mig-small/save1.img
-	@echo; echo ">> mig info $(VM_CACHE)/mig-small/dump.elf"
-	@node dist/src/cli/main.js info $(VM_CACHE)/mig-small/dump.elf
+	@echo; echo ">> mig migrate, twice (loopback sshd, same libvirtd)"
+	@node dist/bench/demo.js
 
 # Put `mig` on PATH (/usr/local/bin/mig → this checkout's build).
 install: build
