@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { StreamReader } from '../util/stream-reader.js';
@@ -20,7 +19,7 @@ import { Op, OpReader, unzigzag } from './ops.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
 import { Src } from './subpage.js';
-import { CheckpointWriter, loadCheckpoint, type DecodeCheckpoint } from './checkpoint.js';
+import { CHECKPOINT_VERSION, checkpointFiles, CheckpointWriter, loadCheckpoint, type DecodeCheckpoint } from './checkpoint.js';
 import * as fs from 'node:fs';
 
 export interface DecodeOptions {
@@ -120,7 +119,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     // '-': standard output (a spool file in $TMPDIR serves read-backs); else a temp file renamed on success
     // (resumable: a fixed temp file in the checkpoint dir, reopened and cut to the checkpoint to resume).
     sink = outPath === '-' ? new StdoutSpoolSink()
-      : new AtomicFileSink(outPath, rs ? { tmpPath: path.join(rs.dir, 'image'), resumeAt: cp?.bytesWritten } : {});
+      : new AtomicFileSink(outPath, rs ? { tmpPath: checkpointFiles(rs.dir).image, resumeAt: cp?.bytesWritten } : {});
     const out = sink;
     if (rs) {
       ckpt = new CheckpointWriter(rs.dir, cp);
@@ -313,7 +312,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       if (ckpt) {
         (out as AtomicFileSink).flush();
         const c: DecodeCheckpoint = {
-          version: 1, id: rs!.id, header: head.buf.toString('hex'), frame: frame + 1, pos: next.endPos,
+          version: CHECKPOINT_VERSION, id: rs!.id, header: head.buf.toString('hex'), frame: frame + 1, pos: next.endPos,
           bytesWritten: out.bytesWritten, slot, lastBase, lastCtx, lastCtxEnd,
         };
         ckpt.save(c, slotOffset);

@@ -51,11 +51,10 @@ export interface EncodeOptions {
   prepared?: PreparedSources;
 }
 
-/** The baseline and context with their indexes built, and the sub-page index budget they were built for. */
+/** The baseline and context with their indexes built. */
 export interface PreparedSources {
   base?: Baseline;
   ctx?: ContextPages;
-  indexBudget: number;
 }
 
 /** Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB. */
@@ -72,7 +71,7 @@ export function prepareSources(opts: Pick<EncodeOptions, 'baseline' | 'context' 
   const base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget) : undefined;
   try {
     const ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
-    return { base, ctx, indexBudget };
+    return { base, ctx };
   } catch (e) {
     base?.close();
     throw e;

@@ -157,4 +157,3 @@ function dropStalePartials(incoming: string): void {
     } catch { /* raced with its owner */ }
   }
 }
-

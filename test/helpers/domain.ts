@@ -3,7 +3,7 @@
  * name, UUID and serial log, so tests do not collide with each other or with restore.test.ts),
  * restored by the real libvirtd. The guest is already booted; its heartbeat goes on in the serial log.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
