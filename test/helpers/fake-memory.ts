@@ -1,9 +1,12 @@
 /**
  * In-memory PhysicalMemory over sparse 4 KiB pages, and a builder of x86-64 page tables in it:
- * fixtures for the walker and the Linux layers (memflow's DummyMemory / OffsetPageTable).
+ * fixtures for the walker and the Linux layers (memflow's DummyMemory / OffsetPageTable). Other
+ * paging modes: ModePageTableBuilder (page-table-builder.ts).
  */
 import { AddressFault } from '../../src/util/errors.js';
 import { MemoryRun, PAGE_SIZE, PhysicalMemory } from '../../src/mem/physical-memory.js';
+import { X64_4LEVEL, X64_5LEVEL } from '../../src/introspect/x86/paging.js';
+import { ModePageTableBuilder } from './page-table-builder.js';
 
 export class FakeMemory implements PhysicalMemory {
   readonly pages = new Map<number, Buffer>();
@@ -75,41 +78,9 @@ export class FakeMemory implements PhysicalMemory {
   }
 }
 
-/** Builds x86-64 page tables in a FakeMemory, allocating table frames from `nextPfn` upwards. */
-export class PageTableBuilder {
-  readonly rootPfn: number;
-  constructor(readonly mem: FakeMemory, private nextPfn: number, readonly levels: 4 | 5 = 4, readonly smeMask = 0n) {
-    this.rootPfn = this.alloc();
-  }
-  alloc(): number {
-    const p = this.nextPfn++;
-    this.mem.page(p);
-    return p;
-  }
-  /**
-   * Map va → pa with a page of 4 KiB, 2 MiB ('2M') or 1 GiB ('1G'). flags: low entry bits (default P|RW), nx sets bit 63.
-   */
-  map(va: bigint, pa: number, size: '4K' | '2M' | '1G' = '4K', opts: { flags?: number; nx?: boolean; tableFlags?: number } = {}): void {
-    const shifts = this.levels === 5 ? [48, 39, 30, 21, 12] : [39, 30, 21, 12];
-    const leafShift = size === '1G' ? 30 : size === '2M' ? 21 : 12;
-    let table = this.rootPfn;
-    for (const s of shifts) {
-      const idx = Number((va >> BigInt(s)) & 511n);
-      const at = table * 4096 + idx * 8;
-      const cur = this.mem.read(at, 8).readBigUInt64LE();
-      if (s === leafShift) {
-        let e = (BigInt(pa) | this.smeMask | BigInt(opts.flags ?? 0x3)) | (s !== 12 ? 0x80n : 0n);
-        if (opts.nx) e |= 1n << 63n;
-        this.mem.writeU64(at, e);
-        return;
-      }
-      if (cur & 1n) {
-        table = Number((cur & ~this.smeMask & 0x000ffffffffff000n) >> 12n);
-      } else {
-        const t = this.alloc();
-        this.mem.writeU64(at, (BigInt(t) << 12n) | this.smeMask | BigInt(opts.tableFlags ?? 0x7));
-        table = t;
-      }
-    }
+/** x86-64 page tables (4- or 5-level) in a FakeMemory, allocating table frames from `nextPfn` upwards. */
+export class PageTableBuilder extends ModePageTableBuilder {
+  constructor(mem: FakeMemory, nextPfn: number, readonly levels: 4 | 5 = 4, smeMask = 0n) {
+    super(mem, levels === 5 ? X64_5LEVEL : X64_4LEVEL, { nextPfn, smeMask });
   }
 }
