@@ -114,7 +114,7 @@ export function buildPageMap(image: IntrospectableImage, opts: BuildOptions = {}
     }
   }
   let exec: PageMapDetails['exec'];
-  if (opts.exec !== false) exec = markExecutableImages(mem, map, vmNumber(found.vmcoreinfo, 'sme_mask') ?? 0);
+  if (opts.exec !== false) exec = markExecutableImages(mem, map, k.mode, vmNumber(found.vmcoreinfo, 'sme_mask') ?? 0);
   if (opts.zero !== false) markZeroPages(mem, map);
   return {
     map,
