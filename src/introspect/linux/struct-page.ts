@@ -182,8 +182,16 @@ export function classifyStructPages(k: LinuxKernel, mem: PhysicalMemory, pfnCoun
     const vpn0 = k.vpn(va0);
     const nvp = Math.ceil((count * L.size) / PAGE_SIZE);
     for (let i = 0; i < nvp; i++) {
-      const pfn = w.translateVpn(vpn0 + i);
-      ok[i] = pfn >= 0 && mem.readPage(pfn, buf, i * PAGE_SIZE) ? 1 : 0;
+      const vpn = vpn0 + i;
+      const pfn = w.translateVpn(vpn);
+      if (pfn < 0) {
+        // Unmapped, and so is the rest of the aligned region the failing entry covers: skip it.
+        const end = Math.min(nvp, vpn - (vpn % w.lastSkipPages) + w.lastSkipPages - vpn0);
+        ok.fill(0, i, end);
+        i = end - 1;
+        continue;
+      }
+      ok[i] = mem.readPage(pfn, buf, i * PAGE_SIZE) ? 1 : 0;
     }
     for (let i = 0; i < count; i++) {
       const pfn = pfn0 + i;
