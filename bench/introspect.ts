@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openImage } from '../src/image/probe.js';
 import { ACCURACY_CLASSES, compareWithKpageflags } from '../src/introspect/accuracy.js';
-import { buildPageMap } from '../src/introspect/index.js';
+import { introspect } from '../src/introspect/index.js';
 
 const args = process.argv.slice(2);
 const ri = args.indexOf('--runs');
@@ -34,10 +34,10 @@ for (const dir of dirs) {
     try {
       const pm: number[] = [];
       const rd: number[] = [];
-      let built = buildPageMap(img);
+      let built = introspect(img);
       for (let i = 0; i < runs; i++) {
         const a = performance.now();
-        built = buildPageMap(img);
+        built = introspect(img);
         pm.push((performance.now() - a) / 1000);
         const b = performance.now();
         let sum = 0;

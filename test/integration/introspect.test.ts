@@ -7,7 +7,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
-import { buildPageMap, BuiltPageMap } from '../../src/introspect/index.js';
+import { introspect, Introspection } from '../../src/introspect/index.js';
 import { ACCURACY_CLASSES, compareWithKpageflags, kpfClass } from '../../src/introspect/accuracy.js';
 import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { parseVmcoreinfo } from '../../src/introspect/linux/vmcoreinfo.js';
@@ -17,10 +17,10 @@ import { mig } from '../helpers/cli.js';
 import { loadGuest } from '../helpers/corpus.js';
 import { tmpPath } from '../helpers/tmp.js';
 
-function build(path: string): BuiltPageMap {
+function build(path: string): Introspection {
   const img = openImage(path);
   try {
-    return buildPageMap(img);
+    return introspect(img);
   } finally {
     img.close();
   }
@@ -29,7 +29,7 @@ function build(path: string): BuiltPageMap {
 for (const name of ['mig-small', 'mig-large'] as const) {
   const guest = loadGuest(name);
   const kpf = fs.readFileSync(guest.path('kpageflags'));
-  const maps = new Map<string, BuiltPageMap>();
+  const maps = new Map<string, Introspection>();
   const get = (f: 'dump' | 'save1') => {
     if (!maps.has(f)) maps.set(f, build(guest.path(f)));
     return maps.get(f)!;
@@ -41,7 +41,7 @@ for (const name of ['mig-small', 'mig-large'] as const) {
       t.is(r.os, 'linux');
       t.is(r.osRelease, guest.manifest.kernelRelease);
       t.is(r.details.vmcoreinfoSource, f === 'dump' ? 'elf-note' : 'device-note');
-      t.deepEqual(r.details.warnings, []);
+      t.deepEqual(r.warnings, []);
       t.is(r.details.structPages.unreadable, 0);
       const acc = compareWithKpageflags(r.map, kpf);
       const table = ACCURACY_CLASSES.map((c) => `${c} ${acc.classes[c].agree}/${acc.classes[c].truth} = ${acc.classes[c].recall.toFixed(4)} (precision ${acc.classes[c].precision.toFixed(4)})`).join('\n');
@@ -120,7 +120,7 @@ test('mig analyze on the small guest: table, page-map file equal to the built ma
   const fromFile = PageMap.read(pm);
   const img = openImage(guest.path('save1'));
   try {
-    t.deepEqual(fromFile.types, buildPageMap(img).map.types);
+    t.deepEqual(fromFile.types, introspect(img).map.types);
   } finally {
     img.close();
   }
@@ -146,10 +146,10 @@ test('per-cpu free lists (BTF offsets): mig-large pages typed free through them 
   const kpf = fs.readFileSync(guest.path('kpageflags'));
   const img = openImage(guest.path('dump'));
   try {
-    const withPcp = buildPageMap(img);
-    const without = buildPageMap(img, { pcp: false });
+    const withPcp = introspect(img);
+    const without = introspect(img, { pcp: false });
     const pcp = withPcp.details.pcp!;
-    t.truthy(pcp, JSON.stringify(withPcp.details.warnings));
+    t.truthy(pcp, JSON.stringify(withPcp.warnings));
     t.is(pcp.brokenLists, 0);
     t.true(pcp.pages > 1000, `${pcp.pages} pages on per-cpu lists`);
     let changed = 0;

@@ -7,7 +7,8 @@ import { Command } from 'commander';
 import * as path from 'node:path';
 import { openImage } from '../../image/probe.js';
 import type { ImageFormat } from '../../image/types.js';
-import { buildPageMap, PageMapDetails } from '../../introspect/index.js';
+import { CpuPaging, introspect, LinuxDetails } from '../../introspect/index.js';
+import type { Arch, OsName, PagingInfo } from '../../introspect/os.js';
 import { renderHtml, renderSvg } from '../../introspect/report.js';
 import { TypeRow, typeStats } from '../../introspect/type-stats.js';
 import { UsageError } from '../../util/errors.js';
@@ -26,12 +27,18 @@ export interface AnalyzeOptions {
 export interface AnalyzeResult {
   file: string;
   format: ImageFormat;
-  os: 'linux';
+  os: OsName;
   osRelease: string;
+  arch: Arch;
+  /** Paging mode found ('x86-64 4-level', 'x86 PAE', 'x86 non-PAE'), its root and where the root came from. */
+  paging: { mode: string; root: string; rootSource: PagingInfo['rootSource'] };
+  /** What the container's vCPU state says (CR3/CR4), when it has one. */
+  cpuPaging?: CpuPaging;
   presentPages: number;
   types: TypeRow[];
   pageMapSeconds: number;
-  details: PageMapDetails;
+  warnings: string[];
+  details: LinuxDetails;
   pageMapFile?: string;
   reportFile?: string;
 }
@@ -46,7 +53,7 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
   }
   const img = openImage(file, { format: o.format });
   try {
-    const built = buildPageMap(img);
+    const built = introspect(img);
     const types = typeStats(img.memory, built.map, { samplePages: o.sample, noCompression: o.compress === false });
     if (o.pageMap !== undefined) {
       const text = built.map.toText();
@@ -55,7 +62,7 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
     if (o.report !== undefined) {
       const input = {
         title: `mig analyze: ${path.basename(file)}`,
-        subtitle: `Linux ${built.osRelease}, ${img.format}, ${mib(img.memory.size)} present, page map in ${built.seconds.toFixed(2)} s`,
+        subtitle: `${osLabel(built.os)} ${built.osRelease} (${built.paging.mode}), ${img.format}, ${mib(img.memory.size)} present, page map in ${built.seconds.toFixed(2)} s`,
         rows: types,
         memory: img.memory,
         map: built.map,
@@ -68,9 +75,13 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
       format: img.format,
       os: built.os,
       osRelease: built.osRelease,
+      arch: built.arch,
+      paging: { mode: built.paging.mode, root: '0x' + built.paging.rootPa.toString(16), rootSource: built.paging.rootSource },
+      cpuPaging: built.cpuPaging,
       presentPages: img.memory.size / 4096,
       types,
       pageMapSeconds: built.seconds,
+      warnings: built.warnings,
       details: built.details,
       pageMapFile: o.pageMap,
       reportFile: o.report,
@@ -80,12 +91,14 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
   }
 }
 
+const osLabel = (os: OsName) => (os === 'linux' ? 'Linux' : 'Windows');
+
 function printText(r: AnalyzeResult): void {
-  process.stdout.write(`${r.file}: ${r.format}, Linux ${r.osRelease}, ${r.presentPages} pages present; page map in ${r.pageMapSeconds.toFixed(2)} s (VMCOREINFO from ${r.details.vmcoreinfoSource})\n\n`);
+  process.stdout.write(`${r.file}: ${r.format}, ${osLabel(r.os)} ${r.osRelease} ${r.arch}, ${r.paging.mode} (root 0x${r.paging.root.slice(2)} from ${r.paging.rootSource}), ${r.presentPages} pages present; page map in ${r.pageMapSeconds.toFixed(2)} s (VMCOREINFO from ${r.details.vmcoreinfoSource})\n\n`);
   const ratio = (v?: number) => (v === undefined ? '' : v.toFixed(2));
   table(['type', 'pages', 'MiB', '%', 'zstd ×', 'gzip ×', 'sampled'],
     r.types.map((t) => [t.type, String(t.pages), (t.bytes / (1 << 20)).toFixed(1), t.percent.toFixed(1), ratio(t.zstdRatio), ratio(t.gzipRatio), t.sampled === t.pages ? 'all' : String(t.sampled)]));
-  for (const w of r.details.warnings) process.stderr.write(`mig: warning: ${w}\n`);
+  for (const w of r.warnings) process.stderr.write(`mig: warning: ${w}\n`);
   if (r.pageMapFile) process.stdout.write(`\npage map written to ${r.pageMapFile}\n`);
   if (r.reportFile) process.stdout.write(`report written to ${r.reportFile}\n`);
 }
@@ -93,7 +106,7 @@ function printText(r: AnalyzeResult): void {
 export function registerAnalyze(program: Command): void {
   program
     .command('analyze')
-    .description('introspect the guest (Linux x86-64): page types, their share and compressibility; page map and report files')
+    .description('introspect the guest (Linux x86-64 and i386): paging mode, page types, their share and compressibility; page map and report files')
     .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file')
     .option('--format <format>', 'skip detection: libvirt-save | qemu-stream | elf-dump | raw')
     .option('--json', 'print a JSON object instead of text')

@@ -8,7 +8,9 @@ import { Command } from 'commander';
 import { isZeroPage, PAGE_SIZE } from '../../mem/physical-memory.js';
 import { openImage } from '../../image/probe.js';
 import type { ImageFormat } from '../../image/types.js';
-import { parseVmcoreinfo, vmcoreinfoInPage } from '../../introspect/linux/vmcoreinfo.js';
+import { cpuPagingOf } from '../../introspect/index.js';
+import { pagingModeNameFromVmcoreinfo, parseVmcoreinfo, vmcoreinfoInPage } from '../../introspect/linux/vmcoreinfo.js';
+import { PAGING_MODES, rootFromCr3 } from '../../introspect/x86/paging.js';
 import { hex, mib, printJson, table } from '../output.js';
 
 export interface InfoResult {
@@ -21,6 +23,12 @@ export interface InfoResult {
   pages: { total: number; zero: number; nonZero: number };
   cpus: { index: number; cr0?: string; cr3?: string; cr4?: string; rip?: string }[];
   vmcoreinfo: { present: boolean; source?: 'elf-note' | 'memory-scan'; osRelease?: string; pageSize?: number };
+  /**
+   * The paging mode ('x86-64 4-level', 'x86 PAE', 'x86 non-PAE', …) and where it came from: vCPU 0's
+   * control registers in the container ('container-cpu', with the root from its CR3; without EFER,
+   * CR4.PAE is told apart from long mode by VMCOREINFO when present), else VMCOREINFO alone.
+   */
+  paging?: { mode: string; source: 'container-cpu' | 'vmcoreinfo'; root?: string };
   libvirt?: { version: number; byteSwapped: boolean; wasRunning: boolean; domain?: string; xmlBytes: number; cookieBytes: number };
   elapsedMs: number;
 }
@@ -54,6 +62,13 @@ export function imageInfo(path: string, opts: { format?: ImageFormat } = {}): In
     }
     const vtext = img.vmcoreinfo ?? scanned;
     const v = vtext !== undefined ? parseVmcoreinfo(vtext) : undefined;
+    const fromV = v ? pagingModeNameFromVmcoreinfo(v) : undefined;
+    let paging: InfoResult['paging'];
+    const cp = cpuPagingOf(img.cpus, fromV ?? '');
+    if (cp?.mode !== undefined) {
+      const mode = PAGING_MODES.find((m) => m.name === cp.mode)!;
+      paging = { mode: cp.mode, source: 'container-cpu', root: hex(rootFromCr3(BigInt(cp.cr3), mode)) };
+    } else if (fromV !== undefined) paging = { mode: fromV, source: 'vmcoreinfo' };
     const parts = (img as { parts?: { header?: { version: number; byteSwapped: boolean; wasRunning: boolean }; xml?: string; data?: Buffer; cookie?: string } }).parts;
     return {
       file: path,
@@ -64,6 +79,7 @@ export function imageInfo(path: string, opts: { format?: ImageFormat } = {}): In
       ramBlocks: img.ramBlocks.map((b) => ({ name: b.name, length: b.length, main: b.main, map: b.map.map((m) => ({ offset: m.offset, gpa: hex(m.gpa), length: m.length })) })),
       pages: { total, zero, nonZero: total - zero },
       cpus: img.cpus.map((c) => ({ index: c.index, cr0: hex(c.cr0), cr3: hex(c.cr3), cr4: hex(c.cr4), rip: hex(c.rip) })),
+      paging,
       vmcoreinfo: v ? { present: true, source: img.vmcoreinfo !== undefined ? 'elf-note' : 'memory-scan', osRelease: v.osRelease, pageSize: v.pageSize } : { present: false },
       libvirt: parts?.header && parts.xml !== undefined
         ? {
@@ -92,6 +108,7 @@ function printText(r: InfoResult): void {
   if (r.libvirt) lines.push(['libvirt', `save v${r.libvirt.version}${r.libvirt.byteSwapped ? ' (byte-swapped)' : ''}, domain ${r.libvirt.domain ?? '?'}, was running: ${r.libvirt.wasRunning ? 'yes' : 'no'}`]);
   lines.push(['RAM', `${r.ramBytes} bytes (${mib(r.ramBytes)})`]);
   lines.push(['pages', `${r.pages.total} total, ${r.pages.zero} zero, ${r.pages.nonZero} non-zero`]);
+  if (r.paging) lines.push(['paging', `${r.paging.mode} (from ${r.paging.source === 'container-cpu' ? 'vCPU control registers' : 'VMCOREINFO'})${r.paging.root ? `, root ${r.paging.root}` : ''}`]);
   lines.push(['VMCOREINFO', r.vmcoreinfo.present ? `yes (${r.vmcoreinfo.source}), OS release ${r.vmcoreinfo.osRelease ?? '?'}` : 'not found']);
   for (const [k, v] of lines) process.stdout.write(`${k.padEnd(12)}${v}\n`);
   process.stdout.write('\n');
@@ -105,7 +122,7 @@ function printText(r: InfoResult): void {
 export function registerInfo(program: Command): void {
   program
     .command('info')
-    .description('describe a memory image: format, RAM blocks, page counts, CPU registers, VMCOREINFO')
+    .description('describe a memory image: format, RAM blocks, page counts, CPU registers, paging mode, VMCOREINFO')
     .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file')
     .option('--format <format>', 'skip detection: libvirt-save | qemu-stream | elf-dump | raw')
     .option('--json', 'print a JSON object instead of text')

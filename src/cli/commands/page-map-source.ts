@@ -3,7 +3,7 @@
  * reason printed (`mig: no page map (<reason>); encoding generically`) — encoding never fails for it.
  */
 import { openImage } from '../../image/probe.js';
-import { buildPageMap, pageMapFailureReason } from '../../introspect/index.js';
+import { introspect, pageMapFailureReason } from '../../introspect/index.js';
 import type { PageMap } from '../../introspect/pagemap.js';
 
 export type PageMapSource =
@@ -21,7 +21,7 @@ export function introspectPageMap(image: string): { map?: PageMap; info: PageMap
   }
   try {
     // The encoder finds zero pages itself: skip reading the untyped pages for that.
-    const b = buildPageMap(img, { zero: false });
+    const b = introspect(img, { zero: false });
     return { map: b.map, info: { source: 'introspection', os: b.os, osRelease: b.osRelease, seconds: Math.round(b.seconds * 1000) / 1000 } };
   } catch (e) {
     const reason = pageMapFailureReason(e);

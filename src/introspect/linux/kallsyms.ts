@@ -7,7 +7,7 @@
  * - kallsyms_names: per symbol a length (one byte; since 6.1 two bytes ULEB128 when bit 7 is set),
  *   then that many token indices. The expansion's first character is the type letter (`T`, `d`, …).
  * - kallsyms_token_table: 256 NUL-terminated token strings; kallsyms_token_index: u16 offsets into it.
- * - kallsyms_offsets: s32 per symbol, with kallsyms_relative_base (u64). Without
+ * - kallsyms_offsets: s32 per symbol, with kallsyms_relative_base (unsigned long: u64, u32 on i386). Without
  *   CONFIG_KALLSYMS_ABSOLUTE_PERCPU address = base + (u32)off; with it, off ≥ 0 is absolute (per-cpu
  *   symbols) and off < 0 means base − 1 − off. Which one applies is decided by checking _stext
  *   against SYMBOL(_stext).
@@ -143,7 +143,8 @@ export function readKallsyms(k: LinuxKernel): Kallsyms {
   const numVa = sym('kallsyms_num_syms');
   const numSyms = k.readU32(numVa, 'kallsyms_num_syms');
   if (numSyms < 1 || numSyms > MAX_SYMS) throw new IntrospectionError(IntrospectionErrorCode.INCONSISTENT, `kallsyms_num_syms ${numSyms} is implausible`);
-  const relativeBase = k.readU64(baseVa, 'kallsyms_relative_base');
+  // `unsigned long`: 4 bytes on i386.
+  const relativeBase = k.readPtr(baseVa, 'kallsyms_relative_base');
   const offsets = k.read(offsetsVa, numSyms * 4, 'kallsyms_offsets');
   // The names table has no length; it is followed by kallsyms_markers and then the token table
   // (scripts/kallsyms.c output order), so read up to the token table when it follows, else a bounded span.

@@ -163,3 +163,16 @@ export function findVmcoreinfo(mem: PhysicalMemory, hints: VmcoreinfoHints = {},
   throw new IntrospectionError(IntrospectionErrorCode.NO_VMCOREINFO,
     'no VMCOREINFO found (no ELF note, no vmcoreinfo device address, and no VMCOREINFO page in guest memory): not a Linux guest, or a kernel built without CONFIG_CRASH_CORE');
 }
+
+/**
+ * The paging mode a kernel's VMCOREINFO describes, without reading memory: x86-64 when the page-table
+ * root is in the kernel image map (5-level with NUMBER(pgtable_l5_enabled)=1), else i386 with PAE when
+ * CONFIG_X86_PAE=y, else i386 non-PAE. Undefined without a root symbol.
+ */
+export function pagingModeNameFromVmcoreinfo(v: Vmcoreinfo): 'x86-64 4-level' | 'x86-64 5-level' | 'x86 PAE' | 'x86 non-PAE' | undefined {
+  const root = vmSymbol(v, 'init_top_pgt') ?? vmSymbol(v, 'swapper_pg_dir');
+  if (root === undefined) return undefined;
+  if (root >= 0xffffffff80000000n) return vmNumber(v, 'pgtable_l5_enabled') === 1 ? 'x86-64 5-level' : 'x86-64 4-level';
+  if (root >= 1n << 32n) return undefined;
+  return v.entries.get('CONFIG_X86_PAE') === 'y' ? 'x86 PAE' : 'x86 non-PAE';
+}
