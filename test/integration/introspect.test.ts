@@ -10,8 +10,13 @@ import { openImage } from '../../src/image/probe.js';
 import { introspect, Introspection } from '../../src/introspect/index.js';
 import { ACCURACY_CLASSES, compareWithKpageflags, kpfClass } from '../../src/introspect/accuracy.js';
 import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
-import { parseVmcoreinfo } from '../../src/introspect/linux/vmcoreinfo.js';
 import { LinuxKernel } from '../../src/introspect/linux/kernel.js';
+import { Btf } from '../../src/introspect/linux/btf.js';
+import { readKallsyms } from '../../src/introspect/linux/kallsyms.js';
+import { btfBlob, pcpFreeBlocks, pcpLayoutDerived, pcpLayoutFromBtf } from '../../src/introspect/linux/pcp.js';
+import { classifyStructPages } from '../../src/introspect/linux/struct-page.js';
+import { findVmcoreinfo, parseVmcoreinfo } from '../../src/introspect/linux/vmcoreinfo.js';
+import { pfnSpan } from '../../src/introspect/os.js';
 import { IntrospectionError } from '../../src/util/errors.js';
 import { mig } from '../helpers/cli.js';
 import { loadGuest } from '../helpers/corpus.js';
@@ -39,6 +44,10 @@ for (const name of ['mig-small', 'mig-large'] as const) {
     test.serial(`${name} ${f}: page map agrees with kpageflags`, (t) => {
       const r = get(f);
       t.is(r.os, 'linux');
+      t.is(r.arch, 'x86_64');
+      t.is(r.paging.mode, 'x86-64 4-level');
+      t.is(r.paging.rootSource, 'vmcoreinfo');
+      t.true(r.cpuPaging?.agrees, `vCPU state ${JSON.stringify(r.cpuPaging)}`);
       t.is(r.osRelease, guest.manifest.kernelRelease);
       t.is(r.details.vmcoreinfoSource, f === 'dump' ? 'elf-note' : 'device-note');
       t.deepEqual(r.warnings, []);
@@ -169,3 +178,28 @@ test('per-cpu free lists (BTF offsets): mig-large pages typed free through them 
     img.close();
   }
 });
+
+// The layout of the per-cpu lists derived without BTF (what the i386 kernels need) is checked here
+// against the BTF the x86-64 kernels carry: the same offsets, and every pageset's count equal to the
+// pages on its lists.
+for (const name of ['mig-small', 'mig-large'] as const) {
+  test(`${name}: per-cpu list layout derived without BTF equals the BTF layout`, (t) => {
+    const guest = loadGuest(name);
+    const img = openImage(guest.path('save1'));
+    try {
+      const found = findVmcoreinfo(img.memory, { noteText: img.vmcoreinfo, noteGpa: img.vmcoreinfoNoteGpa });
+      const k = new LinuxKernel(img.memory, found.vmcoreinfo);
+      const ks = readKallsyms(k);
+      const { map, stats } = classifyStructPages(k, img.memory, pfnSpan(img.memory));
+      const fromBtf = pcpLayoutFromBtf(new Btf(btfBlob(k, ks)));
+      const derived = pcpLayoutDerived(k, ks, stats.vmemmapBase, map.pfns);
+      t.deepEqual({ ...derived, source: 'btf' }, fromBtf);
+      const r = pcpFreeBlocks(k, ks, derived, stats.vmemmapBase, map.pfns);
+      t.is(r.countMismatches, 0);
+      t.is(r.brokenLists, 0);
+      t.true(r.pages > 0, 'some pages sit on per-cpu lists');
+    } finally {
+      img.close();
+    }
+  });
+}
