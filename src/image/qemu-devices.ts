@@ -4,6 +4,8 @@
  * the bytes actually written (`size`, per element when `array_len` is set) and the subsections sent.
  * From it we delimit the sections and read the vCPU control registers (`cpu` sections: env.cr[0],
  * env.cr[2], env.cr[3], env.cr[4], env.eip) — the same approach as QEMU's scripts/analyze-migration.py.
+ * Those are target_ulong (VMSTATE_UINTTL): 8 bytes from qemu-system-x86_64, 4 bytes from
+ * qemu-system-i386 (what libvirt runs for `<type arch='i686'>`); vmdesc gives the size of each.
  * Best effort by design: the tail is kept verbatim for rewriting whatever this finds.
  */
 import type { CpuState } from './types.js';
@@ -98,7 +100,12 @@ const CPU_FIELDS: Record<string, 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'rip'> = {
   'env.eip': 'rip',
 };
 
-/** vCPU registers from the `cpu` device sections of a stream tail (empty when not found). */
+/**
+ * vCPU registers from the `cpu` device sections of a stream tail (empty when not found). A register
+ * field is read when it is a plain (non-array) big-endian integer of 8 bytes (x86-64 target) or
+ * 4 bytes (i386 target: a PAE CR3 is a 32-byte-aligned 32-bit value, read exactly); any other size
+ * leaves it unset.
+ */
 export function cpuStatesFromTail(tail: Buffer): CpuState[] {
   const cpus: CpuState[] = [];
   for (const s of walkDeviceSections(tail)) {
@@ -107,7 +114,10 @@ export function cpuStatesFromTail(tail: Buffer): CpuState[] {
     let off = s.bodyOffset;
     for (const f of s.device.fields ?? []) {
       const key = CPU_FIELDS[f.name];
-      if (key && f.size === 8 && !f.array_len) cpu[key] = tail.readBigUInt64BE(off);
+      if (key && !f.array_len && off + f.size <= s.bodyOffset + s.bodyLength) {
+        if (f.size === 8) cpu[key] = tail.readBigUInt64BE(off);
+        else if (f.size === 4) cpu[key] = BigInt(tail.readUInt32BE(off));
+      }
       off += f.size * (f.array_len ?? 1);
     }
     if (cpu.cr3 !== undefined) cpus.push(cpu);

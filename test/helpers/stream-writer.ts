@@ -98,9 +98,9 @@ export class StreamBuilder {
   }
 
   /** A FULL device section with an opaque body. */
-  device(idstr: string, body: Buffer): this {
+  device(idstr: string, body: Buffer, instanceId = 0): this {
     const id = this.nextId++;
-    this.b.u8(0x04).u32(id).str8(idstr).u32(0).u32(1).push(body);
+    this.b.u8(0x04).u32(id).str8(idstr).u32(instanceId).u32(1).push(body);
     return this.footer(id);
   }
 
