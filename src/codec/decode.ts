@@ -324,6 +324,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const { payload, payloadAt } = end!;
     const frames = readIndex;
     if (payload.readUInt32LE(16) !== frames) throw fail(payloadAt + 16, `END frame counts ${payload.readUInt32LE(16)} frames, file has ${frames}`);
+    if (payload.readUInt32LE(20) !== 0) throw fail(payloadAt + 20, `END frame reserved field is 0x${payload.readUInt32LE(20).toString(16)}, not zero`);
     const bytes = Number(payload.readBigUInt64LE(0));
     const slots = Number(payload.readBigUInt64LE(8));
     if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
