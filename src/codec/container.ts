@@ -18,6 +18,11 @@ export const FRAME_HEADER_SIZE = 24;
 export const FrameType = { DATA: 1, END: 2 } as const;
 /** Largest raw frame a decoder accepts (the header states the encoder's own limit, ≤ this). */
 export const MAX_FRAME_RAW = 64 << 20;
+/**
+ * Largest image a .mig of version 1 may describe (4 TiB): the decoder keeps 8 bytes per page slot
+ * (1/512 of the image) to serve references to earlier slots. Larger headers are refused.
+ */
+export const MAX_IMAGE_BYTES = 2 ** 42;
 /** END frame raw payload: u64 image bytes, u64 slots, u32 DATA frame count, u32 reserved, 32-byte SHA-256. */
 export const END_PAYLOAD_SIZE = 56;
 
@@ -84,9 +89,12 @@ export function decodeHeader(b: Buffer, file: string): MigHeader {
   if (flags & ~KNOWN_FLAGS) throw bad(10, `reserved flag bits set (0x${flags.toString(16)})`);
   const pageSize = b.readUInt32LE(12);
   if (pageSize !== 4096) throw bad(12, `page size ${pageSize} (only 4096)`);
-  const imageBytes = Number(b.readBigUInt64LE(16));
-  const slots = Number(b.readBigUInt64LE(24));
-  if (!Number.isSafeInteger(imageBytes) || slots * pageSize > imageBytes) throw bad(16, `image size ${imageBytes} / ${slots} page slots are inconsistent`);
+  const imageBytes64 = b.readBigUInt64LE(16);
+  if (imageBytes64 > BigInt(MAX_IMAGE_BYTES)) throw bad(16, `image bytes ${imageBytes64} exceed the format's limit of ${MAX_IMAGE_BYTES} (4 TiB)`);
+  const imageBytes = Number(imageBytes64);
+  const slots64 = b.readBigUInt64LE(24);
+  if (slots64 * BigInt(pageSize) > imageBytes64) throw bad(24, `page slots ${slots64} × ${pageSize} exceed the image's ${imageBytes} bytes`);
+  const slots = Number(slots64);
   const frameRawLimit = b.readUInt32LE(96);
   if (frameRawLimit < 4096 + 16 || frameRawLimit > MAX_FRAME_RAW) throw bad(96, `frame size limit ${frameRawLimit} out of range`);
   if (b.readUInt32LE(100) !== 0) throw bad(100, 'reserved field is not zero');

@@ -105,7 +105,15 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     base = checkBaseline(h, migPath, opts.baseline);
     ctx = checkContext(h, migPath, opts.context);
     const sha = createHash('sha256');
-    const slotOffset = new Float64Array(h.slots);
+    // Output offset of every slot decoded so far (DUP and HISTORY sources). Grown as slots are
+    // produced, never sized from the header: memory follows the output actually written.
+    let slotOffset = new Float64Array(Math.min(h.slots, 1 << 16));
+    const reserveSlots = (n: number) => {
+      if (n <= slotOffset.length) return;
+      const grown = new Float64Array(Math.min(h.slots, Math.max(n, slotOffset.length * 2)));
+      grown.set(slotOffset);
+      slotOffset = grown;
+    };
     let cp: DecodeCheckpoint | undefined;
     if (rs?.resume) {
       cp = loadCheckpoint(rs.dir);
@@ -126,6 +134,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       keepState = !!cp;
     }
     if (cp) {
+      reserveSlots(cp.slot); // cp.slot ≤ h.slots and ≤ the slots file's size / 8 (loadCheckpoint)
       CheckpointWriter.readSlots(rs!.dir, cp, slotOffset);
       // The SHA-256 covers the whole image: feed it what was written before the interruption.
       const chunk = Buffer.allocUnsafe(1 << 20);
@@ -151,12 +160,17 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const depth = rs ? 1 : Math.max(1, 2 * threads);
     const codecs = new CodecPool(h.codec, 0, threads);
     pool = codecs;
+    /** A run of n slots must fit in what the header announces (checked before any of it is written). */
+    const runFits = (n: number, what: string, at: number) => {
+      if (n > h.slots - slot) throw fail(at, `frame ${frame}: ${what} of ${n} slots at slot ${slot} passes the header's ${h.slots} page slots`);
+    };
     const emit = (b: Uint8Array) => {
       out.write(b);
       sha.update(b);
     };
     const emitSlot = (b: Uint8Array, at: number) => {
       if (slot >= h.slots) throw fail(at, `more page slots than the header's ${h.slots}`);
+      if (slot >= slotOffset.length) reserveSlots(slot + 1);
       slotOffset[slot++] = out.bytesWritten;
       emit(b);
     };
@@ -218,9 +232,12 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
           case Op.BYTES:
             emit(r.bytes(r.varint()));
             break;
-          case Op.ZERO:
-            for (let n = r.varint(); n > 0; n--) emitSlot(ZERO_PAGE, payloadAt);
+          case Op.ZERO: {
+            const n = r.varint();
+            runFits(n, 'ZERO run', payloadAt);
+            for (let i = 0; i < n; i++) emitSlot(ZERO_PAGE, payloadAt);
             break;
+          }
           case Op.LIT:
             if (lit + PAGE_SIZE > lits.length) throw fail(payloadAt, `frame ${frame}: more literal ops than literal bytes`);
             emitSlot(lits.subarray(lit, lit + PAGE_SIZE), payloadAt);
@@ -238,6 +255,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
             if (!base) throw fail(payloadAt, `frame ${frame}: baseline reference in a .mig encoded without a baseline`);
             // BASE names frame last + 1 + delta; BASE_RUN continues from last + 1.
             const n = op === Op.BASE ? 1 : r.varint();
+            runFits(n, 'BASE_RUN', payloadAt);
             if (op === Op.BASE) lastBase += unzigzag(r.varint());
             for (let i = 0; i < n; i++) {
               lastBase++;
@@ -250,6 +268,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
           case Op.CTX_RUN: {
             if (!ctx) throw fail(payloadAt, `frame ${frame}: context reference in a .mig encoded without a context`);
             const n = op === Op.CTX ? 1 : r.varint();
+            runFits(n, 'CTX_RUN', payloadAt);
             if (op === Op.CTX) lastCtx += unzigzag(r.varint());
             for (let i = 0; i < n; i++) {
               lastCtx++;

@@ -12,7 +12,8 @@ import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
 import { openImage } from '../image/probe.js';
 import type { ByteSink, OpenedImage } from '../image/types.js';
 import { RandomAccessFile, SequentialReader } from '../util/file.js';
-import { encodeFrameHeader, encodeHeader, END_PAYLOAD_SIZE, Flag, FrameType, HEADER_SIZE } from './container.js';
+import { encodeFrameHeader, encodeHeader, END_PAYLOAD_SIZE, Flag, FrameType, HEADER_SIZE, MAX_IMAGE_BYTES } from './container.js';
+import { UnsupportedImageError } from '../util/errors.js';
 import { CodecName, DEFAULT_LEVEL } from './entropy.js';
 import { CodecPool, type PoolJob } from './pool.js';
 import { ByteWriter, Op, zigzag } from './ops.js';
@@ -122,6 +123,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   let img: OpenedImage | undefined;
   try {
     img = openImage(path);
+    if (img.fileSize > MAX_IMAGE_BYTES) throw new UnsupportedImageError(`${img.fileSize} bytes: a .mig describes images of at most ${MAX_IMAGE_BYTES} bytes (4 TiB)`, { file: path, offset: 0, field: 'image size' });
     const indexBudget = indexBudgetFor(img.fileSize);
     if (!opts.prepared) {
       const p = prepareSources(opts, img.fileSize);

@@ -62,3 +62,50 @@ test('END frame with a non-zero reserved field (checksum re-sealed) is refused a
   reseal(m, end);
   refused(t, m, payloadAt + 20, /END frame reserved field is 0x1, not zero/);
 });
+
+test('a header announcing 2^33 page slots (checksum re-sealed) is refused at the field, not allocated', (t) => {
+  const m = encoded();
+  m.writeBigUInt64LE(1n << 45n, 16); // image bytes
+  m.writeBigUInt64LE(1n << 33n, 24); // page slots
+  resealHeader(m);
+  refused(t, m, 16, /image bytes 35184372088832 exceed the format's limit of 4398046511104/);
+  // Within the image-size limit, slots must still fit in the image bytes.
+  const s = encoded();
+  s.writeBigUInt64LE(1n << 30n, 24);
+  resealHeader(s);
+  refused(t, s, 24, /page slots 1073741824 × 4096 exceed the image's \d+ bytes/);
+});
+
+test('a header at the size limit (2^30 slots) decodes its frames without sizing anything from the count', (t) => {
+  const m = encoded();
+  m.writeBigUInt64LE(1n << 42n, 16);
+  m.writeBigUInt64LE(1n << 30n, 24);
+  resealHeader(m);
+  const before = process.memoryUsage().arrayBuffers;
+  const file = tmpFile(m, 'big-header.mig');
+  const err = t.throws(() => decodeImage(file, tmpPath('never.img'), { threads: 1 }), { instanceOf: MigError });
+  t.is(err!.code, 'MIG_CORRUPT');
+  t.regex(err!.message, /decoded \d+ bytes, expected 4398046511104/);
+  t.true(process.memoryUsage().arrayBuffers - before < 64 << 20, 'no slot table sized from the header');
+});
+
+test('a ZERO run longer than the slots the header has left is refused before it is written', (t) => {
+  // The image starts with a zero page (a ZERO run of 1 at slot 0); a header with 0 slots has no room for it.
+  const m = encoded();
+  m.writeBigUInt64LE(0n, 24);
+  resealHeader(m);
+  refused(t, m, frameOffsets(m)[0] + FRAME_HEADER_SIZE, /frame 0: ZERO run of 1 slots at slot 0 passes the header's 0 page slots/);
+});
+
+test('CLI: a crafted header with 2^33 slots exits 3 naming the file, offset and field', (t) => {
+  const m = encoded();
+  m.writeBigUInt64LE(1n << 45n, 16);
+  m.writeBigUInt64LE(1n << 33n, 24);
+  resealHeader(m);
+  const file = tmpFile(m, 'crafted.mig');
+  const out = tmpPath('never.img');
+  const r = mig('decode', file, '-o', out);
+  t.is(r.status, 3, r.stderr);
+  t.regex(r.stderr, new RegExp(`^mig: ${file}: offset 16: image bytes \\d+ exceed the format's limit`));
+  t.false(fs.existsSync(out));
+});
