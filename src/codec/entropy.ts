@@ -1,10 +1,14 @@
 /**
  * Entropy stage: zstd (zstd-napi, default) or deflate (fflate, pure JS) over a frame's raw bytes.
  * Decompression never trusts the payload for sizes: the frame header's raw length (already bounded
- * by the container header) is the only size, and zstd's own declared content size must equal it.
+ * by the container header) is the only size; output goes into a buffer of that length and a stream
+ * that would produce more, or less, is an error. zstd's declared content size must equal it too.
  */
 import { deflateSync, inflateSync } from 'fflate';
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { compress as zstdCompress } from 'zstd-napi';
+import zstdBinding from 'zstd-napi/binding.js';
+
+const { DCtx, getFrameContentSize, ResetDirective } = zstdBinding;
 
 export type CodecName = 'zstd' | 'deflate';
 export const CODEC_IDS: Record<CodecName, number> = { zstd: 1, deflate: 2 };
@@ -16,33 +20,50 @@ export function entropyCompress(codec: CodecName, level: number, raw: Uint8Array
   return deflateSync(raw, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
 }
 
-/** The content size a zstd frame header declares, or -1 when absent/unreadable (RFC 8878 §3.1.1.1). */
-export function zstdContentSize(b: Uint8Array): number {
-  if (b.length < 6 || b[0] !== 0x28 || b[1] !== 0xb5 || b[2] !== 0x2f || b[3] !== 0xfd) return -1;
-  const fhd = b[4];
-  const fcsFlag = fhd >> 6;
-  const single = (fhd >> 5) & 1;
-  const didSize = [0, 1, 2, 4][fhd & 3];
-  let p = 5 + (single ? 0 : 1) + didSize;
-  const fcsSize = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
-  if (fcsSize === 0 || p + fcsSize > b.length) return -1;
-  let v = 0;
-  for (let i = fcsSize - 1; i >= 0; i--) v = v * 256 + b[p + i];
-  if (fcsSize === 2) v += 256;
-  return v;
+/** One decompression context per thread, reused (reset before every stream). */
+let dctx: InstanceType<typeof DCtx> | undefined;
+
+/**
+ * Decompress one zstd frame into exactly rawLength bytes, streaming into a buffer of that size: the
+ * frame header's declared content size must be rawLength, the frame must end exactly at the end of
+ * `coded` (no second frame, no skippable frame, no trailing bytes) and must not produce a byte more.
+ * Nothing is sized from the payload (the one-shot API sums the declared sizes of every frame in it).
+ */
+function zstdDecompressExactly(coded: Uint8Array, rawLength: number): Buffer {
+  let declared: number | null;
+  try {
+    declared = getFrameContentSize(coded);
+  } catch (e) {
+    throw new Error(`not a zstd frame (${(e as Error).message})`);
+  }
+  if (declared !== rawLength) throw new Error(`zstd frame declares ${declared === null ? 'no' : declared} content bytes, header says ${rawLength}`);
+  dctx ??= new DCtx();
+  dctx.reset(ResetDirective.sessionOnly);
+  const out = Buffer.allocUnsafe(rawLength);
+  const probe = Buffer.allocUnsafe(1);
+  let inPos = 0;
+  let outPos = 0;
+  for (;;) {
+    // Once rawLength bytes are out, a 1-byte probe buffer catches any byte more.
+    const dst = outPos < rawLength ? out.subarray(outPos) : probe;
+    const [left, produced, consumed] = dctx.decompressStream(dst, coded.subarray(inPos));
+    if (dst === probe && produced > 0) throw new Error(`zstd frame produces more than the ${rawLength} bytes the header says`);
+    outPos += dst === probe ? 0 : produced;
+    inPos += consumed;
+    if (left === 0) break; // the frame is complete
+    if (produced === 0 && consumed === 0) throw new Error(`zstd frame is truncated after ${outPos} of ${rawLength} bytes`);
+  }
+  if (inPos !== coded.length) throw new Error(`${coded.length - inPos} bytes follow the zstd frame (one frame per stream)`);
+  if (outPos !== rawLength) throw new Error(`zstd produced ${outPos} bytes, header says ${rawLength}`);
+  return out;
 }
 
 /** Decompress to exactly rawLength bytes or throw an Error saying why (the caller adds the location). */
 export function entropyDecompress(codec: CodecName, coded: Uint8Array, rawLength: number): Buffer {
-  if (codec === 'zstd') {
-    const declared = zstdContentSize(coded);
-    if (declared !== rawLength) throw new Error(`zstd frame declares ${declared < 0 ? 'no' : declared} content bytes, header says ${rawLength}`);
-    const out = zstdDecompress(coded);
-    if (out.length !== rawLength) throw new Error(`zstd produced ${out.length} bytes, header says ${rawLength}`);
-    return out;
-  }
-  const out = Buffer.alloc(rawLength);
-  const got = inflateSync(coded, { out });
-  if (got.length !== rawLength) throw new Error(`deflate produced ${got.length} bytes, header says ${rawLength}`);
-  return out;
+  if (codec === 'zstd') return zstdDecompressExactly(coded, rawLength);
+  // One byte of room past rawLength: fflate stops silently at the end of the buffer it is given.
+  const room = Buffer.alloc(rawLength + 1);
+  const got = inflateSync(coded, { out: room });
+  if (got.length !== rawLength) throw new Error(`deflate produced ${got.length > rawLength ? 'more than ' : ''}${got.length > rawLength ? rawLength : got.length} bytes, header says ${rawLength}`);
+  return room.subarray(0, rawLength);
 }
