@@ -1,10 +1,14 @@
 /**
  * Worker for CodecPool: compresses or decompresses the bytes it is sent and writes the result into
  * the job's SharedArrayBuffer, then flips the job's state word and notifies (Atomics), so the
- * caller can wait for a frame synchronously, in frame order.
+ * caller can wait for a frame synchronously, in frame order. A job that fails carries its error
+ * message back; if the thread ends for any reason its JS can see (an uncaught exception,
+ * process.exit), the job in hand and every job still queued for it are marked failed and the
+ * pool's shared `dead` word is set, so a waiting caller never waits for a thread that is gone.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { entropyCompress, entropyDecompress, type CodecName } from './entropy.js';
+import { JobState, writeJobError, type WorkerInit } from './pool.js';
 
 interface Job {
   kind: 'compress' | 'decompress';
@@ -13,22 +17,50 @@ interface Job {
   input: Uint8Array;
   /** decompress: the exact raw length expected. */
   rawLength: number;
-  ctrl: SharedArrayBuffer; // Int32 [state: 0 pending, 1 done, 2 failed; result length]
+  ctrl: SharedArrayBuffer; // Int32 [state (JobState), result length, error length] + error message bytes
   out: SharedArrayBuffer;
 }
 
-parentPort!.on('message', (job: Job) => {
+const init = workerData as WorkerInit;
+let current: Job | undefined;
+
+function finish(job: Job, state: number, message?: string): void {
   const ctrl = new Int32Array(job.ctrl);
+  if (message !== undefined) writeJobError(job.ctrl, message);
+  Atomics.store(ctrl, 0, state);
+  Atomics.notify(ctrl, 0);
+}
+
+let uncaught: unknown;
+process.on('uncaughtExceptionMonitor', (e) => {
+  uncaught = e;
+});
+
+process.on('exit', (code) => {
+  const why = uncaught !== undefined ? `uncaught ${String(uncaught)}` : `exit code ${code}`;
+  // The pool's dead word first (it has the job control layout: [1, code, message length] + why), then the jobs.
+  writeJobError(init.dead, why);
+  const dead = new Int32Array(init.dead);
+  Atomics.store(dead, 1, code);
+  Atomics.store(dead, 0, 1);
+  Atomics.notify(dead, 0);
+  if (current) finish(current, JobState.DIED, why);
+  for (let m = receiveMessageOnPort(parentPort!); m; m = receiveMessageOnPort(parentPort!)) finish(m.message as Job, JobState.DIED, why);
+});
+
+parentPort!.on('message', (job: Job) => {
+  current = job;
+  // Test-only fault injection (CodecPool's `fault` option, not reachable from the CLI).
+  if (init.fault === 'throw') throw new Error('injected codec worker fault');
+  if (init.fault === 'exit') process.exit(3);
   try {
     const result = job.kind === 'compress' ? entropyCompress(job.codec, job.level, job.input) : entropyDecompress(job.codec, job.input, job.rawLength);
     if (result.length > job.out.byteLength) throw new Error(`${result.length} bytes exceed the ${job.out.byteLength}-byte result buffer`);
     new Uint8Array(job.out).set(result);
-    ctrl[1] = result.length;
-    Atomics.store(ctrl, 0, 1);
+    new Int32Array(job.ctrl)[1] = result.length;
+    finish(job, JobState.DONE);
   } catch (e) {
-    // The message is not needed: the caller redoes a failed decompression inline to get the error.
-    void e;
-    Atomics.store(ctrl, 0, 2);
+    finish(job, JobState.FAILED, (e as Error)?.message ?? String(e));
   }
-  Atomics.notify(ctrl, 0);
+  current = undefined;
 });

@@ -14,7 +14,7 @@ import { AtomicFileSink, StdoutSpoolSink } from '../util/sink.js';
 import {
   CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh64,
 } from './container.js';
-import { CodecPool, type PoolJob } from './pool.js';
+import { CodecPool, CodecWorkerError, type PoolJob } from './pool.js';
 import { Op, OpReader, unzigzag } from './ops.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
@@ -222,6 +222,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
         ops = next.ops.wait();
         lits = next.lits.wait();
       } catch (e) {
+        if (e instanceof CodecWorkerError) throw e; // not the input's fault
         throw fail(payloadAt + 16, `frame ${frame}: ${(e as Error).message}`);
       }
       const r = new OpReader(ops, (off, what) => fail(payloadAt, `frame ${frame} op stream byte ${off}: ${what}`));
