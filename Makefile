@@ -9,9 +9,9 @@ export VM_CACHE
 STAMP_DIR := .cache
 APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fsprogs \
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
-  pkg-config build-essential python3 ca-certificates iproute2
+  pkg-config build-essential python3 ca-certificates iproute2 qemu-user-static
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large vm-i386 vm-i386-pae
 
 # System packages (Debian 12). Skipped when every package is already installed.
 system-deps: $(STAMP_DIR)/system-deps.stamp
@@ -47,11 +47,12 @@ include vm-images/vm-images.mk
 # it again after system-deps (otherwise the next make would see another kernel and rebuild them).
 GUEST = $(MAKE) --no-print-directory
 
-# The whole suite: unit tests on generated fixtures + integration tests on the real guests (both
-# built first when missing: introspection is checked on mig-large too) with the real libvirtd. TAP goes to $(STAMP_DIR)/test.tap; the last
+# The whole suite: unit tests on generated fixtures + integration tests on the real guests (all four
+# built first when missing: introspection is checked on mig-large too, the readers on the 32-bit
+# guests) with the real libvirtd. TAP goes to $(STAMP_DIR)/test.tap; the last
 # line printed is "N passed, N failed".
 test: build services
-	@$(GUEST) vm-small vm-large
+	@$(GUEST) vm-small vm-large vm-i386 vm-i386-pae
 	@mkdir -p $(STAMP_DIR)
 	@set -o pipefail; npx ava --tap 2>&1 | tee $(STAMP_DIR)/test.tap; rc=$$?; \
 	  bash scripts/tap-summary.sh $(STAMP_DIR)/test.tap; exit $$rc
@@ -61,7 +62,7 @@ test-unit: build
 	npx ava 'dist/test/unit/**/*.test.js'
 
 test-integration: build services
-	@$(GUEST) vm-small vm-large
+	@$(GUEST) vm-small vm-large vm-i386 vm-i386-pae
 	npx ava 'dist/test/integration/**/*.test.js'
 
 # Benchmarks (not tests), on the large guest: reader throughput against cat, the general-purpose

@@ -6,6 +6,7 @@
 #   → (a) virsh save --running                   save1.img     (same paused state as dump.elf)
 #   → virsh restore save1.img → heartbeats continue → run ACTIVITY_SECONDS
 #   → (c) virsh save                             save2.img     (the repeated-migration pair)
+#   (SAVE2=0: after the restore check the domain is destroyed; no activity phase, no save2.img)
 #
 # Outputs in $VM_CACHE/<name>/: save1.img dump.elf save2.img kpageflags.bin domain.xml
 # serial.log build.log manifest.json (+ kpf.disk, the guest's second disk, which restores of
@@ -16,7 +17,13 @@
 # then TCG), ACTIVITY_SECONDS (120), HEAP_PCT (30), CACHE_PCT (45), COMPRESS_PCT (6),
 # HEARTBEAT_SECONDS (2), WORKLOAD_SEED (1), BOOT_TIMEOUT (300), KVM_BOOT_TIMEOUT (45),
 # READY_TIMEOUT (1200), VCPUS (1), MACHINE (q35), TCG_CPU_MODEL (qemu64),
-# KVM_CPUS ("host-passthrough qemu64": CPU models tried under KVM, in order).
+# KVM_CPUS ("host-passthrough qemu64": CPU models tried under KVM, in order), SAVE2 (1),
+# PAGEMAP (0: pages per process of the in-guest /proc/PID/pagemap sample → pagemap.json).
+# 32-bit guests: GUEST_ARCH=i686 (qemu-system-i386; default x86_64), GUEST_COMMON=common-i386
+# (the shared files' directory under $VM_CACHE; default common), KERNEL_FLAVOUR=686|686-pae
+# (boots vmlinuz-<flavour>/initrd.img-<flavour> of that directory; default: vmlinuz, initrd.img),
+# FIRMWARE=default|seabios-pflash (SeaBIOS as a read-only pflash device instead of the BIOS ROM),
+# DUMP_ELF_CLASS (32|64: fail unless dump.elf has this class).
 source "$(dirname "$0")/lib.sh"
 
 NAME=${1:?usage: build-guest.sh <name> <memMiB>}
@@ -35,14 +42,36 @@ VCPUS=${VCPUS:-1}
 MACHINE=${MACHINE:-q35}
 TCG_CPU_MODEL=${TCG_CPU_MODEL:-qemu64}
 KVM_CPUS=${KVM_CPUS:-host-passthrough qemu64}
+SAVE2=${SAVE2:-1}
+PAGEMAP=${PAGEMAP:-0}
+GUEST_ARCH=${GUEST_ARCH:-x86_64}
+KERNEL_FLAVOUR=${KERNEL_FLAVOUR:-}
+FIRMWARE=${FIRMWARE:-default}
+DUMP_ELF_CLASS=${DUMP_ELF_CLASS:-}
+COMMON_DIR="$VM_CACHE/${GUEST_COMMON:-common}"
+case $GUEST_ARCH in
+  x86_64) EMULATOR=/usr/bin/qemu-system-x86_64 ;;
+  i686) EMULATOR=/usr/bin/qemu-system-i386 ;;
+  *) die "GUEST_ARCH=$GUEST_ARCH: x86_64 or i686" ;;
+esac
+case $FIRMWARE in
+  default) LOADER= ;;
+  # QEMU maps a pflash device as a ROM device, not RAM, so it is not in the ELF dump's memory: with
+  # it the guest's memory ends below 4 GiB and QEMU writes an ELF32 dump for a 32-bit guest (the
+  # default BIOS ROM ends at exactly 4 GiB, which makes QEMU 7.2 write ELF64).
+  seabios-pflash) LOADER="<loader readonly='yes' type='pflash' stateless='yes'>/usr/share/seabios/bios-256k.bin</loader>" ;;
+  *) die "FIRMWARE=$FIRMWARE: default or seabios-pflash" ;;
+esac
+KERNEL_FILE="$COMMON_DIR/vmlinuz${KERNEL_FLAVOUR:+-$KERNEL_FLAVOUR}"
+INITRD_FILE="$COMMON_DIR/initrd.img${KERNEL_FLAVOUR:+-$KERNEL_FLAVOUR}"
 VIRSH=(virsh -q -c qemu:///system)
 
 DIR="$VM_CACHE/$NAME"
 SERIAL="$DIR/serial.log"
 KPF_DISK="$DIR/kpf.disk"
 PROBE="$COMMON_DIR/kvm-probe"
-for f in rootfs.ext4 vmlinuz initrd.img rootfs.json; do
-  [[ -r $COMMON_DIR/$f ]] || die "missing $COMMON_DIR/$f (make vm-rootfs)"
+for f in "$COMMON_DIR/rootfs.ext4" "$KERNEL_FILE" "$INITRD_FILE" "$COMMON_DIR/rootfs.json"; do
+  [[ -r $f ]] || die "missing $f (make vm-rootfs, or vm-rootfs-i386)"
 done
 mkdir -p "$DIR"
 chmod 0755 "$VM_CACHE" "$DIR"
@@ -76,7 +105,7 @@ BUILD_T0=$(now); mark_ts started
 
 # Outputs from a previous run are invalid from here on: the manifest goes first.
 rm -f "$DIR/manifest.json" "$DIR"/*.partial
-rm -f "$DIR"/{save1.img,save2.img,dump.elf,kpageflags.bin,domain.xml,build.log,build-failed.log,serial.log,serial.log.*}
+rm -f "$DIR"/{save1.img,save2.img,dump.elf,kpageflags.bin,pagemap.json,domain.xml,build.log,build-failed.log,serial.log,serial.log.*}
 exec > >(tee "$DIR/build.log.partial") 2>&1
 
 if "${VIRSH[@]}" domstate "$NAME" >/dev/null 2>&1; then
@@ -85,9 +114,9 @@ if "${VIRSH[@]}" domstate "$NAME" >/dev/null 2>&1; then
   "${VIRSH[@]}" undefine "$NAME" >/dev/null 2>&1 || true
 fi
 
-KVER=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernelRelease"])' "$COMMON_DIR/rootfs.json")
+KVER=$(python3 -c 'import json,sys; r = json.load(open(sys.argv[1])); print(r["kernels"][sys.argv[2]]["release"] if sys.argv[2] else r["kernelRelease"])' "$COMMON_DIR/rootfs.json" "$KERNEL_FLAVOUR")
 ROOT_UUID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rootUuid"])' "$COMMON_DIR/rootfs.json")
-QEMU_VERSION=$(qemu-system-x86_64 --version | sed -n '1s/^QEMU emulator version //p')
+QEMU_VERSION=$("$EMULATOR" --version | sed -n '1s/^QEMU emulator version //p')
 LIBVIRT_VERSION=$("${VIRSH[@]}" version 2>/dev/null | sed -n 's/^Running against daemon: //p')
 [[ -n $LIBVIRT_VERSION ]] || LIBVIRT_VERSION=$(virsh --version)
 PROBE_KEY="qemu=$QEMU_VERSION host=$(uname -r)"
@@ -114,6 +143,7 @@ done
 CMDLINE="root=UUID=$ROOT_UUID rootfstype=ext4 ro fsck.mode=skip console=ttyS0,115200 init=/sbin/mig-init panic=-1"
 CMDLINE+=" mig.name=$NAME mig.heap_pct=$HEAP_PCT mig.cache_pct=$CACHE_PCT mig.compress_pct=$COMPRESS_PCT"
 CMDLINE+=" mig.heartbeat=$HEARTBEAT_SECONDS mig.seed=$WORKLOAD_SEED"
+(( PAGEMAP > 0 )) && CMDLINE+=" mig.pagemap=$PAGEMAP"
 
 domain_xml() { # <libvirt domain type: kvm|qemu> <cpu: host-passthrough|maximum|named model>
   local cpu
@@ -129,9 +159,9 @@ domain_xml() { # <libvirt domain type: kvm|qemu> <cpu: host-passthrough|maximum|
   <currentMemory unit='MiB'>$MEM</currentMemory>
   <vcpu placement='static'>$VCPUS</vcpu>
   <os>
-    <type arch='x86_64' machine='$MACHINE'>hvm</type>
-    <kernel>$COMMON_DIR/vmlinuz</kernel>
-    <initrd>$COMMON_DIR/initrd.img</initrd>
+    <type arch='$GUEST_ARCH' machine='$MACHINE'>hvm</type>$LOADER
+    <kernel>$KERNEL_FILE</kernel>
+    <initrd>$INITRD_FILE</initrd>
     <cmdline>$CMDLINE</cmdline>
   </os>
   <features>
@@ -145,7 +175,7 @@ domain_xml() { # <libvirt domain type: kvm|qemu> <cpu: host-passthrough|maximum|
   <on_reboot>destroy</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <emulator>$EMULATOR</emulator>
     <disk type='file' device='disk'>
       <driver name='qemu' type='raw'/>
       <source file='$COMMON_DIR/rootfs.ext4'/>
@@ -251,15 +281,16 @@ HB1=$(last_heartbeat)
 [[ -n $HB1 ]] || die "no heartbeat in the serial log before the suspend"
 log "suspended at $(grep -a -m1 '^MIG-KPF-DONE' "$SERIAL" | tr -d '\r'); last heartbeat $HB1"
 
-# Ground truth: the raw u64 array the guest wrote to its second disk (header: see guest/heapd.py).
-python3 - "$KPF_DISK" "$DIR/kpageflags.bin.partial" "$KVER" <<'EOF' || die "bad kpageflags disk"
-import struct, sys
-disk, out, kver = sys.argv[1:]
+# Ground truth: the raw u64 array the guest wrote to its second disk (header: see guest/heapd.py);
+# header version 2 adds the pagemap sample (JSON) after it → pagemap.json.
+python3 - "$KPF_DISK" "$DIR/kpageflags.bin.partial" "$KVER" "$PAGEMAP" "$DIR/pagemap.json.partial" <<'EOF' || die "bad kpageflags disk"
+import json, struct, sys
+disk, out, kver, pagemap, pm_out = sys.argv[1:]
 with open(disk, "rb") as f:
     hdr = f.read(4096)
     magic, ver, off, n, page, _ = struct.unpack_from("<8sIIQQQ", hdr)
     rel = hdr[64:128].rstrip(b"\0").decode()
-    if magic != b"MIGKPF01" or ver != 1 or page != 4096 or n == 0 or n % 8:
+    if magic != b"MIGKPF01" or ver not in (1, 2) or page != 4096 or n == 0 or n % 8:
         sys.exit(f"kpf header: magic={magic!r} version={ver} bytes={n} page={page}")
     if rel != kver:
         sys.exit(f"kpf dump from kernel {rel}, expected {kver}")
@@ -267,11 +298,24 @@ with open(disk, "rb") as f:
     data = f.read(n)
     if len(data) != n:
         sys.exit(f"kpf data truncated: {len(data)} of {n}")
+    if int(pagemap) > 0:
+        if ver != 2:
+            sys.exit(f"pagemap sample requested but the kpf header is version {ver}")
+        pm_off, pm_n = struct.unpack_from("<QQ", hdr, 40)
+        if pm_off < off + n or pm_off % 4096 or pm_n == 0:
+            sys.exit(f"kpf pagemap blob at {pm_off}+{pm_n} (data ends at {off + n})")
+        f.seek(pm_off)
+        pm = json.loads(f.read(pm_n))
+        if pm.get("version") != 1 or pm.get("kernelRelease") != kver or not pm.get("records"):
+            sys.exit(f"pagemap sample: version {pm.get('version')}, kernel {pm.get('kernelRelease')}, {len(pm.get('records', []))} records")
+        with open(pm_out, "w") as o:
+            o.write('{\n' + ',\n'.join(f'"{k}": {json.dumps(v)}' for k, v in pm.items() if k != "records"))
+            o.write(',\n"records": [\n' + ',\n'.join(json.dumps(r) for r in pm["records"]) + '\n]}\n')
 open(out, "wb").write(data)
 EOF
 
 "${VIRSH[@]}" dumpxml "$NAME" >"$DIR/domain.xml.partial"
-MACHINE_TYPE=$(sed -n "s/.*<type arch='x86_64' machine='\([^']*\)'.*/\1/p" "$DIR/domain.xml.partial" | head -n1)
+MACHINE_TYPE=$(sed -n "s/.*<type arch='$GUEST_ARCH' machine='\([^']*\)'.*/\1/p" "$DIR/domain.xml.partial" | head -n1)
 
 t=$(now)
 "${VIRSH[@]}" dump --memory-only --format elf "$NAME" "$DIR/dump.elf.partial" >/dev/null
@@ -307,31 +351,41 @@ set_dur firstHeartbeatAfterRestore $(elapsed "$t")
 HB_RESTORE=$hb
 log "restored in ${DUR[restore]} s; heartbeat continues at $hb (> $HB1); serial log $SERIAL_ON_RESTORE on restore"
 
-t=$(now)
-end=$(( $(date +%s) + ACTIVITY_SECONDS ))
-while (( $(date +%s) < end )); do
-  [[ $(dom_state) == running ]] || die "domain stopped during the activity period"
-  serial_has 'MIG-ERROR' && die "guest reported: $(grep -a -m1 'MIG-ERROR' "$SERIAL")"
-  sleep 2
-done
-set_dur activity $(elapsed "$t")
-t=$(now)
-"${VIRSH[@]}" save "$NAME" "$DIR/save2.img.partial" >/dev/null
-set_dur save2 $(elapsed "$t"); mark_ts saved2
-DOMAIN_UP=0
-sleep 1
-HB2=$(last_heartbeat)
-(( HB2 > HB_RESTORE )) || die "heartbeat did not advance during the activity period ($HB_RESTORE → $HB2)"
-log "save2.img in ${DUR[save2]} s after ${DUR[activity]} s of activity; last heartbeat $HB2"
+if (( SAVE2 )); then
+  t=$(now)
+  end=$(( $(date +%s) + ACTIVITY_SECONDS ))
+  while (( $(date +%s) < end )); do
+    [[ $(dom_state) == running ]] || die "domain stopped during the activity period"
+    serial_has 'MIG-ERROR' && die "guest reported: $(grep -a -m1 'MIG-ERROR' "$SERIAL")"
+    sleep 2
+  done
+  set_dur activity $(elapsed "$t")
+  t=$(now)
+  "${VIRSH[@]}" save "$NAME" "$DIR/save2.img.partial" >/dev/null
+  set_dur save2 $(elapsed "$t"); mark_ts saved2
+  DOMAIN_UP=0
+  sleep 1
+  HB2=$(last_heartbeat)
+  (( HB2 > HB_RESTORE )) || die "heartbeat did not advance during the activity period ($HB_RESTORE → $HB2)"
+  log "save2.img in ${DUR[save2]} s after ${DUR[activity]} s of activity; last heartbeat $HB2"
+  SAVES=(save1 save2)
+else
+  "${VIRSH[@]}" destroy "$NAME" >/dev/null
+  DOMAIN_UP=0
+  HB2=
+  log "SAVE2=0: no activity phase and no save2.img; restored domain destroyed"
+  SAVES=(save1)
+fi
 "${VIRSH[@]}" domstate "$NAME" >/dev/null 2>&1 && die "domain $NAME still exists after the last save"
 
 # --- checks ------------------------------------------------------------------------------------
-for s in save1 save2; do
+for s in "${SAVES[@]}"; do
   [[ $(head -c 16 "$DIR/$s.img.partial") == LibvirtQemudSave ]] || die "$s.img does not start with LibvirtQemudSave"
 done
 [[ $(head -c 4 "$DIR/dump.elf.partial" | od -An -tx1 | tr -d ' ') == 7f454c46 ]] || die "dump.elf is not ELF"
 if command -v readelf >/dev/null; then
   readelf -n "$DIR/dump.elf.partial" | grep VMCOREINFO >/dev/null || die "dump.elf has no VMCOREINFO note"
+  log "dump.elf: $(readelf -h "$DIR/dump.elf.partial" | sed -n 's/^ *\(Class\|Machine\): *//p' | paste -sd' ')"
   VMCOREINFO_NOTE=true
 else
   VMCOREINFO_NOTE=$(python3 -c 'import sys; d=open(sys.argv[1],"rb").read(1<<20); print("true" if b"VMCOREINFO" in d else "false")' "$DIR/dump.elf.partial")
@@ -341,13 +395,22 @@ fi
 # --- publish: rename, then the manifest --------------------------------------------------------
 mark_ts finished
 set_dur total $(elapsed "$BUILD_T0")
-for f in save1.img dump.elf save2.img kpageflags.bin domain.xml; do mv -f "$DIR/$f.partial" "$DIR/$f"; done
+# The dump's ELF class and machine from e_ident[EI_CLASS] and e_machine (QEMU picks them: ELF32 only
+# for a 32-bit guest whose memory ends below 4 GiB).
+read -r DUMP_CLASS DUMP_MACHINE < <(python3 -c 'import struct,sys; h=open(sys.argv[1],"rb").read(20); print({1: 32, 2: 64}[h[4]], struct.unpack_from("<H", h, 18)[0])' "$DIR/dump.elf.partial")
+[[ -z $DUMP_ELF_CLASS || $DUMP_CLASS == "$DUMP_ELF_CLASS" ]] || die "dump.elf is ELF$DUMP_CLASS, expected ELF$DUMP_ELF_CLASS"
+OUT_FILES=(save1.img dump.elf kpageflags.bin domain.xml)
+(( SAVE2 )) && OUT_FILES+=(save2.img)
+(( PAGEMAP > 0 )) && OUT_FILES+=(pagemap.json)
+for f in "${OUT_FILES[@]}"; do mv -f "$DIR/$f.partial" "$DIR/$f"; done
 rm -f "$DIR/domain-input.xml.partial"
-chmod 0644 "$DIR"/{save1.img,dump.elf,save2.img,kpageflags.bin,domain.xml}
+for f in "${OUT_FILES[@]}"; do chmod 0644 "$DIR/$f"; done
+GUEST_CPU=$(grep -a -m1 '^MIG-CPU ' "$SERIAL" | tr -d '\r' | cut -d' ' -f2- || true)
 
 export NAME MEM VCPUS ACCEL_USED MACHINE_TYPE KVER QEMU_VERSION LIBVIRT_VERSION DIR SERIAL HB1 HB2 HB_RESTORE \
   SERIAL_ON_RESTORE ACTIVITY_SECONDS HEAP_PCT CACHE_PCT COMPRESS_PCT HEARTBEAT_SECONDS WORKLOAD_SEED \
-  CPU_USED VMCOREINFO_NOTE CMDLINE KPF_DISK
+  CPU_USED VMCOREINFO_NOTE CMDLINE KPF_DISK SAVE2 PAGEMAP GUEST_ARCH KERNEL_FLAVOUR FIRMWARE DUMP_CLASS DUMP_MACHINE \
+  KERNEL_FILE INITRD_FILE COMMON_DIR GUEST_CPU
 TS_JSON=$(for k in "${TS_ORDER[@]}"; do printf '%s=%s\n' "$k" "${TS[$k]}"; done)
 DUR_JSON=$(for k in "${DUR_ORDER[@]}"; do printf '%s=%s\n' "$k" "${DUR[$k]}"; done)
 export TS_JSON DUR_JSON
@@ -359,16 +422,32 @@ serial = open(e["SERIAL"], "rb").read().decode(errors="replace")
 def kv(s): return dict(l.split("=", 1) for l in s.splitlines() if l)
 files = {"save1": "save1.img", "dump": "dump.elf", "save2": "save2.img", "kpageflags": "kpageflags.bin",
          "domainXml": "domain.xml", "buildLog": "build.log", "kpfDisk": "kpf.disk"}
+save2 = e["SAVE2"] != "0"
+if not save2:
+    del files["save2"]
+pagemap = None
+if int(e["PAGEMAP"]) > 0:
+    files["pagemap"] = "pagemap.json"
+    pm = json.load(open(os.path.join(d, "pagemap.json")))
+    pagemap = {"perProcess": pm["perProcess"], "records": len(pm["records"]), "unixTime": pm["unixTime"],
+               "processes": pm["processes"]}
+flavour = e["KERNEL_FLAVOUR"] or "amd64"
+paging = {"amd64": "x86-64 4-level", "686": "x86 non-PAE", "686-pae": "x86 PAE"}[flavour]
+guest_cpu = {k: (int(v) if v.isdigit() else v) for k, v in (w.split("=", 1) for w in e["GUEST_CPU"].split() if "=" in w)}
 kpf_bytes = os.path.getsize(os.path.join(d, "kpageflags.bin"))
 phases = {m[0]: float(m[1]) for m in re.findall(r"^MIG-PHASE (\S+) ([0-9.]+)", serial, re.M)}
 heap = re.search(r"^MIG-HEAP (.*)$", serial, re.M)
-common = os.path.join(os.path.dirname(d), "common")
+common = e["COMMON_DIR"]
 rootfs = json.load(open(os.path.join(common, "rootfs.json")))
 m = {
     "name": e["NAME"], "memMiB": int(e["MEM"]), "vcpus": int(e["VCPUS"]),
     "accel": e["ACCEL_USED"], "domainType": "kvm" if e["ACCEL_USED"] == "kvm" else "qemu",
     "cpuModel": e["CPU_USED"],
     "machine": e["MACHINE_TYPE"], "kernelRelease": e["KVER"],
+    "arch": e["GUEST_ARCH"], "kernelFlavour": flavour, "expectedPaging": paging,
+    "firmware": {"default": "seabios-rom", "seabios-pflash": "seabios-pflash"}[e["FIRMWARE"]],
+    "dumpElfClass": int(e["DUMP_CLASS"]), "dumpElfMachine": {3: "EM_386", 62: "EM_X86_64"}.get(int(e["DUMP_MACHINE"]), e["DUMP_MACHINE"]),
+    "guestCpu": guest_cpu, "save2Captured": save2,
     "qemuVersion": e["QEMU_VERSION"], "libvirtVersion": e["LIBVIRT_VERSION"],
     "dir": d, "files": files,
     "serialLog": e["SERIAL"],
@@ -376,18 +455,19 @@ m = {
     # libvirt appends to that file or truncates it on restore (measured during this build).
     "serialLogOnRestore": e["SERIAL"], "serialLogRestoreMode": e["SERIAL_ON_RESTORE"],
     "sizes": {f: os.path.getsize(os.path.join(d, f)) for f in files.values() if f != "build.log"},
-    "common": {"rootfs": f"{common}/rootfs.ext4", "kernel": f"{common}/vmlinuz", "initrd": f"{common}/initrd.img"},
+    "common": {"rootfs": f"{common}/rootfs.ext4", "kernel": e["KERNEL_FILE"], "initrd": e["INITRD_FILE"]},
     "kernelCmdline": e["CMDLINE"],
     "heartbeat": {"beforeSave1": int(e["HB1"]), "firstAfterRestore": int(e["HB_RESTORE"]),
-                  "beforeSave2": int(e["HB2"]), "intervalSeconds": float(e["HEARTBEAT_SECONDS"]),
+                  "beforeSave2": int(e["HB2"]) if save2 else None, "intervalSeconds": float(e["HEARTBEAT_SECONDS"]),
                   "pattern": "MIG-HEARTBEAT ([0-9]+)"},
     "kpageflags": {"pfns": kpf_bytes // 8, "maxPfn": kpf_bytes // 8 - 1, "bytes": kpf_bytes},
     "dumpHasVmcoreinfo": e["VMCOREINFO_NOTE"] == "true",
+    **({"pagemap": pagemap} if pagemap else {}),
     "workload": {"heapPct": float(e["HEAP_PCT"]), "cachePct": float(e["CACHE_PCT"]),
                  "compressPct": float(e["COMPRESS_PCT"]), "seed": int(e["WORKLOAD_SEED"]),
-                 "activitySeconds": int(e["ACTIVITY_SECONDS"]),
+                 "activitySeconds": int(e["ACTIVITY_SECONDS"]) if save2 else 0,
                  "heap": heap.group(1).strip() if heap else None, "guestPhaseSeconds": phases},
-    "rootfsBuild": {k: rootfs[k] for k in ("debianMirror", "debianSuite", "debootstrapSeconds", "assembleSeconds", "built")},
+    "rootfsBuild": {k: rootfs[k] for k in ("debianMirror", "debianSuite", "debootstrapSeconds", "kernelInstallSeconds", "assembleSeconds", "built") if k in rootfs},
     "timestamps": kv(e["TS_JSON"]),
     "durationsSeconds": {k: float(v) for k, v in kv(e["DUR_JSON"]).items()},
 }
@@ -399,4 +479,4 @@ EOF
 mv -f "$DIR/build.log.partial" "$DIR/build.log"
 chmod 0644 "$DIR/manifest.json.partial"
 mv -f "$DIR/manifest.json.partial" "$DIR/manifest.json"
-log "made $DIR: save1.img ($(( $(stat -c %s "$DIR/save1.img") >> 20 )) MiB) dump.elf ($(( $(stat -c %s "$DIR/dump.elf") >> 20 )) MiB) save2.img ($(( $(stat -c %s "$DIR/save2.img") >> 20 )) MiB) kpageflags.bin domain.xml manifest.json — $ACCEL_USED, ${DUR[total]} s"
+log "made $DIR: $(for f in "${OUT_FILES[@]}"; do printf '%s (%d MiB) ' "$f" $(( $(stat -c %s "$DIR/$f") >> 20 )); done)manifest.json — $ACCEL_USED, ELF$DUMP_CLASS dump, ${DUR[total]} s"

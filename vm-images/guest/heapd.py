@@ -9,17 +9,24 @@
 3. On SIGUSR1 (once per boot): copies /proc/kpageflags raw to --kpf-dev with O_DIRECT from a
    buffer allocated and touched at start (no page-cache churn, no allocation during the dump),
    prints "MIG-KPF-DONE bytes=<n> pfns=<n>", touches /run/mig-kpf-done, then stays quiet
-   (heartbeats only) for --quiet seconds.
+   (heartbeats only) for --quiet seconds. With --pagemap N (> 0), just before that it samples
+   /proc/PID/pagemap of a few long-lived processes (itself, PID 1, `sleep infinity`, `vmstat`):
+   up to N present pages each, spread over its mappings, as JSON records {pid, comm, va, pfn,
+   mapping, perms, file, exclusive}, written after the kpageflags data.
 4. Light activity at each heartbeat: rewrites some records/strings/random bytes; now and then
    allocates and drops a temporary list, or replaces a file copy.
 
 Disk layout written to --kpf-dev (little-endian):
-  offset 0:   magic "MIGKPF01", u32 version=1, u32 data_offset=4096, u64 data_bytes,
-              u64 page_size, u64 unix_time, then at offset 64 the kernel release (NUL padded, 64 B)
+  offset 0:   magic "MIGKPF01", u32 version (1, or 2 with the pagemap sample), u32 data_offset=4096,
+              u64 data_bytes, u64 page_size, u64 unix_time; version 2 only: u64 pagemap_offset,
+              u64 pagemap_bytes (at offset 40); at offset 64 the kernel release (NUL padded, 64 B)
   offset 4096: data_bytes of /proc/kpageflags (one u64 per PFN, PFN 0 first)
-The data is written first, the header last, so a partial write has no valid header.
+  pagemap_offset (page-aligned, after the data): pagemap_bytes of UTF-8 JSON (version 2)
+The data is written first, the header last, so a partial write has no valid header. Without
+--pagemap the header is version 1, byte for byte as before.
 """
 import argparse
+import json
 import mmap
 import os
 import random
@@ -39,6 +46,7 @@ ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--quiet", type=float, default=10)
 ap.add_argument("--kpf-dev", default="/dev/vdb")
 ap.add_argument("--tty", default="/dev/ttyS0")
+ap.add_argument("--pagemap", type=int, default=0, help="pagemap sample: present pages per process (0: none)")
 args = ap.parse_args()
 
 tty = os.open(args.tty, os.O_WRONLY | os.O_NOCTTY)
@@ -91,6 +99,12 @@ kpf_buf = mmap.mmap(-1, kpf_cap)
 for off in range(0, kpf_cap, PAGE):  # touch now: the dump must not allocate memory
     kpf_buf[off] = 1
     kpf_buf[off] = 0
+# The pagemap sample's output buffer (page-aligned for O_DIRECT), touched now too.
+pm_cap = (args.pagemap * 4 * 256 + (64 << 10) + PAGE - 1) // PAGE * PAGE if args.pagemap > 0 else 0
+pm_buf = mmap.mmap(-1, pm_cap) if pm_cap else None
+for off in range(0, pm_cap, PAGE):
+    pm_buf[off] = 1
+    pm_buf[off] = 0
 
 rng = random.Random(args.seed)
 
@@ -107,7 +121,9 @@ for name in sorted(os.listdir("/usr/lib/" + pydir))[:150]:
 vocab = sorted(vocab)
 
 file_pool = []
-for d in ("/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/share/zoneinfo/Europe", "/etc"):
+# The multiarch library directory: x86_64-linux-gnu (amd64 guests) or i386-linux-gnu (i386 guests).
+libdir = "/usr/lib/" + next((d for d in sorted(os.listdir("/usr/lib")) if re.fullmatch(r"[a-z0-9_]+-linux-gnu", d)), "x86_64-linux-gnu")
+for d in ("/usr/bin", libdir, "/usr/share/zoneinfo/Europe", "/etc"):
     for root, _, names in os.walk(d):
         for n in sorted(names):
             p = os.path.join(root, n)
@@ -173,7 +189,89 @@ say(f"MIG-HEAP rssKiB={rss() // 1024} targetKiB={target // 1024} texts={len(text
 
 
 # ---- 3. kpageflags dump ----------------------------------------------------------------------
+PM_PRESENT, PM_FILE, PM_EXCLUSIVE, PM_PFN = 1 << 63, 1 << 61, 1 << 56, (1 << 55) - 1
+
+
+def pagemap_targets():
+    """(pid, comm) of the sampled processes: this one, PID 1, `sleep infinity`, `vmstat`."""
+    out = [(os.getpid(), "heapd"), (1, "init")]
+    for d in sorted((d for d in os.listdir("/proc") if d.isdigit()), key=int):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        name = os.path.basename(argv[0]).decode(errors="replace")
+        if (name == "sleep" and argv[1:2] == [b"infinity"]) or name == "vmstat":
+            out.append((int(d), name))
+    return out
+
+
+def pagemap_sample(pid, per_process):
+    """Up to per_process present pages of pid: first the first present page of each mapping, then
+    pages spread evenly over all present ones. Records carry the VA, the PFN (bits 0-54 of a
+    present entry; real PFNs, as we are root) and the mapping's name and permissions."""
+    with open(f"/proc/{pid}/comm") as f:
+        comm = f.read().strip()
+    present, firsts = [], []
+    fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            maps = f.read().splitlines()
+        for line in maps:
+            parts = line.split(None, 5)
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            perms = parts[1]
+            name = parts[5].strip() if len(parts) > 5 else ""
+            if hi - lo > 1 << 30:  # nothing this large is mapped by these processes; skip reserved ranges
+                continue
+            try:
+                raw = os.pread(fd, (hi - lo) // PAGE * 8, lo // PAGE * 8)
+            except OSError:
+                continue
+            first = True
+            for i, (e,) in enumerate(struct.iter_unpack("<Q", raw)):
+                if e & PM_PRESENT:
+                    rec = {"pid": pid, "comm": comm, "va": lo + i * PAGE, "pfn": e & PM_PFN, "mapping": name,
+                           "perms": perms, "file": bool(e & PM_FILE), "exclusive": bool(e & PM_EXCLUSIVE)}
+                    (firsts if first else present).append(rec)
+                    first = False
+    finally:
+        os.close(fd)
+    picked = firsts[:per_process]
+    rest = per_process - len(picked)
+    if rest > 0 and present:
+        step = max(1, len(present) / rest)
+        picked += [present[int(k * step)] for k in range(min(rest, len(present)))]
+    picked.sort(key=lambda r: r["va"])
+    return picked, {"pid": pid, "comm": comm, "mappings": len(maps), "presentPages": len(firsts) + len(present),
+                    "sampled": len(picked)}
+
+
+def pagemap_blob():
+    t = time.time()
+    records, procs = [], []
+    for pid, _ in pagemap_targets():
+        try:
+            recs, info = pagemap_sample(pid, args.pagemap)
+        except OSError as e:
+            procs.append({"pid": pid, "error": str(e)})
+            continue
+        records += recs
+        procs.append(info)
+    blob = json.dumps({"version": 1, "pageSize": PAGE, "kernelRelease": os.uname().release,
+                       "machine": os.uname().machine, "unixTime": t, "perProcess": args.pagemap,
+                       "processes": procs, "records": records}, separators=(",", ":")).encode()
+    if len(blob) > pm_cap:
+        raise RuntimeError(f"pagemap sample of {len(blob)} bytes exceeds its {pm_cap}-byte buffer")
+    pm_buf[:len(blob)] = blob
+    return len(blob)
+
+
 def kpf_dump():
+    # The pagemap sample first, then kpageflags: both describe the state at the suspend, and
+    # kpageflags (read last) also sees the few pages the sampling itself touched.
+    pm_bytes = pagemap_blob() if pm_buf is not None else 0
     view = memoryview(kpf_buf)
     fd = os.open("/proc/kpageflags", os.O_RDONLY)
     off = PAGE
@@ -189,16 +287,24 @@ def kpf_dump():
         os.close(fd)
     nbytes = off - PAGE
     total = (off + PAGE - 1) // PAGE * PAGE
+    pm_len = (pm_bytes + PAGE - 1) // PAGE * PAGE
     dev = os.open(args.kpf_dev, os.O_WRONLY | os.O_DIRECT | os.O_SYNC)
     try:
         size = os.lseek(dev, 0, os.SEEK_END)
-        if size < total:
-            raise RuntimeError(f"{args.kpf_dev} has {size} bytes, need {total}")
+        if size < total + pm_len:
+            raise RuntimeError(f"{args.kpf_dev} has {size} bytes, need {total + pm_len}")
         pos = PAGE
         while pos < total:
             pos += os.pwrite(dev, view[pos:total], pos)
+        if pm_len:
+            pm_view = memoryview(pm_buf)
+            pos = 0
+            while pos < pm_len:
+                pos += os.pwrite(dev, pm_view[pos:pm_len], total + pos)
         os.fsync(dev)
-        struct.pack_into("<8sIIQQQ", kpf_buf, 0, MAGIC, 1, PAGE, nbytes, PAGE, int(time.time()))
+        struct.pack_into("<8sIIQQQ", kpf_buf, 0, MAGIC, 2 if pm_len else 1, PAGE, nbytes, PAGE, int(time.time()))
+        if pm_len:
+            struct.pack_into("<QQ", kpf_buf, 40, total, pm_bytes)
         struct.pack_into("64s", kpf_buf, 64, os.uname().release.encode()[:63])
         os.pwrite(dev, view[:PAGE], 0)
         os.fsync(dev)
