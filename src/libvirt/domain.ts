@@ -15,7 +15,18 @@ export class LibvirtError extends MigError {
 const STATES = ['nostate', 'running', 'blocked', 'paused', 'shutdown', 'shutoff', 'crashed', 'pmsuspended'];
 export type DomainState = 'running' | 'blocked' | 'paused' | 'shutdown' | 'shutoff' | 'crashed' | 'pmsuspended' | 'nostate' | 'absent';
 
-const msg = (e: unknown) => (e as Error).message ?? String(e);
+const msg = (e: unknown) => (e as Error)?.message ?? String(e);
+
+/**
+ * libvirt's VIR_ERR_NO_DOMAIN ("Domain not found: no domain with matching name 'x'"). The binding
+ * passes on libvirt's message only (its code is lost in the native layer), so the error is
+ * recognised by that message. Any other lookup failure (libvirtd gone, access denied, a dropped
+ * connection) is not "no such domain" and must not be read as one.
+ */
+export function isNoDomainError(e: unknown): boolean {
+  const m = msg(e);
+  return /^Domain not found\b/.test(m) || /\bno domain with matching (name|uuid|id)\b/.test(m);
+}
 
 export class Libvirt {
   readonly uri: string;
@@ -40,21 +51,25 @@ export class Libvirt {
     await this.hv.connectClose().catch(() => undefined);
   }
 
+  /** The domain, or undefined when libvirt says there is none (VIR_ERR_NO_DOMAIN); any other failure throws. */
   private async lookup(name: string): Promise<Domain | undefined> {
     try {
       return await this.hv.domainLookupByName(name);
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (isNoDomainError(e)) return undefined;
+      throw new LibvirtError(`looking up domain ${name} at ${this.uri} failed: ${msg(e)}`, { domain: name, uri: this.uri });
     }
   }
 
+  /** 'absent' only when libvirt says there is no such domain; a failed lookup or state query throws LIBVIRT. */
   async state(name: string): Promise<DomainState> {
     const d = await this.lookup(name);
     if (!d) return 'absent';
     try {
       return (STATES[(await d.getInfo()).state] ?? 'nostate') as DomainState;
-    } catch {
-      return 'absent';
+    } catch (e) {
+      if (isNoDomainError(e)) return 'absent'; // undefined between the lookup and the query
+      throw new LibvirtError(`reading the state of ${name} at ${this.uri} failed: ${msg(e)}`, { domain: name, uri: this.uri });
     }
   }
 
