@@ -9,6 +9,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeAllSync } from '../util/fd.js';
+import { fsyncDir } from '../util/sink.js';
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -89,7 +91,12 @@ export class CheckpointWriter {
     }
   }
 
-  /** Call after the image bytes of every complete frame are in the image file. */
+  /**
+   * Call after the image bytes of every complete frame are in the image file and synced (the
+   * decoder's sink.sync()). Crash-safe order: the slot offsets are synced, state.json.tmp is written
+   * and synced, renamed over state.json, and the directory synced, so after a crash state.json never
+   * claims more than the image and slots files hold (docs/format/mig-v1.md, "Resuming a decode").
+   */
   save(cp: DecodeCheckpoint, slotOffset: Float64Array): void {
     if (cp.slot > this.slotsKept) {
       const b = Buffer.from(slotOffset.buffer, slotOffset.byteOffset + this.slotsKept * 8, (cp.slot - this.slotsKept) * 8);
@@ -97,9 +104,17 @@ export class CheckpointWriter {
       while (off < b.length) off += fs.writeSync(this.slotsFd, b, off, b.length - off, this.slotsKept * 8 + off);
       this.slotsKept = cp.slot;
     }
+    fs.fsyncSync(this.slotsFd);
     const tmp = `${this.files.state}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(cp));
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      writeAllSync(fd, Buffer.from(JSON.stringify(cp)));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, this.files.state);
+    fsyncDir(this.dir);
   }
 
   close(): void {

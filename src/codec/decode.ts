@@ -330,7 +330,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       }
       if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${lits.length - lit} literal bytes left unused`);
       if (ckpt) {
-        (out as AtomicFileSink).flush();
+        (out as AtomicFileSink).sync();
         const c: DecodeCheckpoint = {
           version: CHECKPOINT_VERSION, id: rs!.id, header: head.buf.toString('hex'), frame: frame + 1, pos: next.endPos,
           bytesWritten: out.bytesWritten, slot, lastBase, lastCtx, lastCtxEnd,

@@ -5,6 +5,16 @@ import * as path from 'node:path';
 import type { ByteSink } from '../image/types.js';
 import { writeAllSync } from './fd.js';
 
+/** fsync a directory, making the renames and creations in it durable. */
+export function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Collects bytes in memory (tests, small outputs). */
 export class BufferSink implements ByteSink {
   private chunks: Buffer[] = [];
@@ -95,6 +105,12 @@ export class AtomicFileSink implements ByteSink {
     }
   }
 
+  /** Flush and fsync the temp file (a checkpoint is about to claim what it holds). */
+  sync(): void {
+    this.flush();
+    fs.fsyncSync(this.fd);
+  }
+
   /** Flush and close the temp file, keeping it (a resumable decode that stops early). */
   detach(): void {
     if (this.fd < 0) return;
@@ -109,6 +125,7 @@ export class AtomicFileSink implements ByteSink {
     fs.closeSync(this.fd);
     this.fd = -1;
     fs.renameSync(this.tmpPath, this.finalPath);
+    fsyncDir(path.dirname(this.finalPath));
   }
 
   abort(): void {
