@@ -191,10 +191,10 @@ for (const name of ['mig-small', 'mig-large'] as const) {
       const k = new LinuxKernel(img.memory, found.vmcoreinfo);
       const ks = readKallsyms(k);
       const { map, stats } = classifyStructPages(k, img.memory, pfnSpan(img.memory));
-      const fromBtf = pcpLayoutFromBtf(new Btf(btfBlob(k, ks)));
-      const derived = pcpLayoutDerived(k, ks, stats.vmemmapBase, map.pfns);
+      const fromBtf = pcpLayoutFromBtf(k, ks, new Btf(btfBlob(k, ks)));
+      const derived = pcpLayoutDerived(k, ks, stats.vmemmapBase, map);
       t.deepEqual({ ...derived, source: 'btf' }, fromBtf);
-      const r = pcpFreeBlocks(k, ks, derived, stats.vmemmapBase, map.pfns);
+      const r = pcpFreeBlocks(k, derived, stats.vmemmapBase, map.pfns);
       t.is(r.countMismatches, 0);
       t.is(r.brokenLists, 0);
       t.true(r.pages > 0, 'some pages sit on per-cpu lists');

@@ -29,7 +29,7 @@ export interface LinuxDetails {
   kernelImagePfns?: [number, number];
   structPages: StructPageStats;
   /** Per-cpu free lists: pages on them, pages typed free because of them, and where the layout came from. */
-  pcp?: { pages: number; typedFree: number; lists: number; brokenLists: number; cpus: number; layout: 'btf' | 'derived' };
+  pcp?: { pages: number; typedFree: number; lists: number; brokenLists: number; cpus: number; layout: 'btf' | 'derived'; cpuOffsets: 'kallsyms' | 'scan' };
   /** Page tables scanned for user executable mappings, and cache pages turned image. */
   exec?: { tables: number; execEntries: number; imagePages: number };
 }
@@ -88,13 +88,15 @@ function build(image: IntrospectableImage, found: FoundVmcoreinfo, opts: Introsp
       } catch (e) {
         if (!(e instanceof MigError)) throw e;
       }
-      layout = blob ? pcpLayoutFromBtf(new Btf(blob)) : pcpLayoutDerived(k, ks, stats.vmemmapBase, map.pfns);
-      const r = pcpFreeBlocks(k, ks, layout, stats.vmemmapBase, map.pfns);
+      // Without kallsyms data symbols the per-cpu areas are found in the direct map (i386: PAGE_OFFSET).
+      const directMap = k.pageOffset !== undefined ? BigInt(k.pageOffset) : undefined;
+      layout = blob ? pcpLayoutFromBtf(k, ks, new Btf(blob)) : pcpLayoutDerived(k, ks, stats.vmemmapBase, map, directMap);
+      const r = pcpFreeBlocks(k, layout, stats.vmemmapBase, map.pfns);
       if (layout.source === 'derived' && r.countMismatches > 0) {
         // The derived layout is only trusted when every pageset's count equals the pages on its lists.
         warnings.push(`per-cpu free lists not used: the layout derived without BTF gives ${r.countMismatches} pageset(s) whose count differs from their lists`);
       } else {
-        pcp = { pages: r.pages, typedFree: markPcpFree(map, r.blocks), lists: r.lists, brokenLists: r.brokenLists, cpus: r.cpus, layout: layout.source };
+        pcp = { pages: r.pages, typedFree: markPcpFree(map, r.blocks), lists: r.lists, brokenLists: r.brokenLists, cpus: r.cpus, layout: layout.source, cpuOffsets: layout.cpuOffsetsFrom };
         if (r.brokenLists) warnings.push(`per-cpu free lists: ${r.brokenLists} list walk(s) stopped at a bad pointer`);
       }
     } catch (e) {

@@ -8,10 +8,14 @@
  * capped (count of the pcp + slack) and every pointer checked.
  *
  * The layout comes from BTF when the kernel has it (x86-64). Without BTF (Debian's i386 kernels) it
- * is derived from the memory and checked, not assumed (pcpLayoutDerived).
+ * is derived from the memory and checked, not assumed (pcpLayoutDerived). The per-cpu offsets come
+ * from kallsyms (__per_cpu_offset, nr_cpu_ids); a kernel without data symbols in kallsyms
+ * (CONFIG_KALLSYMS_ALL off, as Debian's i386 kernels) has them found by a scan of the direct map
+ * (scanPerCpuOffsets).
  */
 import { PAGE_SIZE } from '../../mem/physical-memory.js';
 import { IntrospectionError, IntrospectionErrorCode } from '../../util/errors.js';
+import { PageMap, PageTypeCode } from '../pagemap.js';
 import type { Btf } from './btf.js';
 import type { Kallsyms } from './kallsyms.js';
 import type { LinuxKernel } from './kernel.js';
@@ -21,8 +25,6 @@ const MIGRATE_PCPTYPES = 3;
 const PAGE_ALLOC_COSTLY_ORDER = 3;
 /** THP lists on the pcp (6.1 NR_PCP_THP: movable and unmovable). */
 const NR_PCP_THP = 2;
-/** Order of a THP (2 MiB of 4 KiB pages on x86-64 and i386 PAE; non-PAE i386 has no THP). */
-const HPAGE_PMD_ORDER = 9;
 /** Bound on the zones of a node when pglist_data.nr_zones is not exported (MAX_NR_ZONES ≤ 6). */
 const MAX_ZONES = 6;
 const MAX_CPUS = 8192;
@@ -36,8 +38,9 @@ export interface PcpResult {
   lists: number;
   /** Lists whose walk stopped at a bad pointer or the cap. */
   brokenLists: number;
-  /** Where the layout came from. */
+  /** Where the layout and the per-cpu offsets came from. */
   layout: 'btf' | 'derived';
+  cpuOffsets: 'kallsyms' | 'scan';
   /** Per-cpu pagesets whose count did not equal the pages found on their lists. */
   countMismatches: number;
 }
@@ -54,6 +57,9 @@ export interface PcpLayout {
   nLists: number;
   /** The list link inside struct page (pcp_list / lru). */
   link: number;
+  /** __per_cpu_offset[cpu] for every possible CPU, and where they came from. */
+  cpuOffsets: bigint[];
+  cpuOffsetsFrom: 'kallsyms' | 'scan';
 }
 
 interface ZoneRef {
@@ -93,11 +99,14 @@ function zones(k: LinuxKernel): ZoneRef[] {
   return out;
 }
 
-/** __per_cpu_offset[0 .. nr_cpu_ids) (a kernel without SMP has neither symbol: one CPU, offset 0). */
-function perCpuOffsets(k: LinuxKernel, ks: Kallsyms): bigint[] {
+/**
+ * __per_cpu_offset[0 .. nr_cpu_ids) from kallsyms; undefined when kallsyms has no data symbols
+ * (CONFIG_KALLSYMS_ALL off: `_end` is missing too) — then the caller scans for them.
+ */
+function perCpuOffsets(k: LinuxKernel, ks: Kallsyms): bigint[] | undefined {
   const offVa = ks.lookup('__per_cpu_offset');
   const nrVa = ks.lookup('nr_cpu_ids');
-  if (offVa === undefined || nrVa === undefined) return [0n];
+  if (offVa === undefined || nrVa === undefined) return undefined;
   const nrCpus = k.readU32(nrVa, 'nr_cpu_ids');
   if (nrCpus < 1 || nrCpus > MAX_CPUS) throw new IntrospectionError(IntrospectionErrorCode.INCONSISTENT, `nr_cpu_ids ${nrCpus} is implausible`);
   const offs = k.read(offVa, nrCpus * k.ptrSize, '__per_cpu_offset');
@@ -105,14 +114,16 @@ function perCpuOffsets(k: LinuxKernel, ks: Kallsyms): bigint[] {
 }
 
 /** Layout from BTF (Debian's x86-64 kernels carry it). */
-export function pcpLayoutFromBtf(btf: Btf): PcpLayout {
+export function pcpLayoutFromBtf(k: LinuxKernel, ks: Kallsyms, btf: Btf): PcpLayout {
   const lists = btf.need('per_cpu_pages', 'lists');
   const arr = btf.array(lists.type);
   if (!arr || arr.length < 1 || arr.length > 64) throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, 'BTF: per_cpu_pages.lists is not an array of list heads');
   const page = btf.struct('page');
   const link = (page !== undefined ? btf.member(page, 'pcp_list') ?? btf.member(page, 'lru') : undefined)?.offset;
   if (link === undefined) throw new IntrospectionError(IntrospectionErrorCode.MISSING, 'BTF has no page.pcp_list nor page.lru');
-  return { source: 'btf', zonePcp: btf.need('zone', 'per_cpu_pageset').offset, count: btf.need('per_cpu_pages', 'count').offset, lists: lists.offset, nLists: arr.length, link };
+  const cpuOffsets = perCpuOffsets(k, ks);
+  if (!cpuOffsets) throw new IntrospectionError(IntrospectionErrorCode.MISSING, 'kallsyms has no __per_cpu_offset / nr_cpu_ids', { symbol: '__per_cpu_offset' });
+  return { source: 'btf', zonePcp: btf.need('zone', 'per_cpu_pageset').offset, count: btf.need('per_cpu_pages', 'count').offset, lists: lists.offset, nLists: arr.length, link, cpuOffsets, cpuOffsetsFrom: 'kallsyms' };
 }
 
 /**
@@ -128,10 +139,16 @@ export function pcpLayoutFromBtf(btf: Btf): PcpLayout {
  *   the walk, which counts the pagesets whose count differs from the pages on their lists
  *   (PcpResult.countMismatches); the caller does not use a derived layout with mismatches.
  * The list link is OFFSET(page.lru) (pcp_list shares its union slot).
+ *
+ * Without __per_cpu_offset in kallsyms (no data symbols), `directMapBase` (i386: PAGE_OFFSET) lets
+ * scanPerCpuOffsets find the per-cpu pagesets in the direct map instead; the lists then sit where
+ * 6.x puts them (after lock, count, high, batch, free_factor and expire: 20 bytes on i386, 24 on
+ * x86-64) and NR_PCP_LISTS is the length of the runs found (14 with THP, 12 without).
  */
-export function pcpLayoutDerived(k: LinuxKernel, ks: Kallsyms, memMapBase: bigint, pfnCount: number): PcpLayout {
+export function pcpLayoutDerived(k: LinuxKernel, ks: Kallsyms, memMapBase: bigint, map: PageMap, directMapBase?: bigint): PcpLayout {
   const v = k.vmcoreinfo;
   const ps = k.ptrSize;
+  const pfnCount = map.pfns;
   const pageSize = BigInt(need(vmSize(v, 'page'), 'SIZE(page)'));
   const link = need(vmOffset(v, 'page.lru'), 'OFFSET(page.lru)');
   const zoneHead = Math.min(need(vmSize(v, 'zone'), 'SIZE(zone)'), vmOffset(v, 'zone.free_area') ?? 512, 512);
@@ -149,19 +166,33 @@ export function pcpLayoutDerived(k: LinuxKernel, ks: Kallsyms, memMapBase: bigin
     throw new IntrospectionError(IntrospectionErrorCode.INCONSISTENT, `no offset in the first ${zoneHead} bytes of struct zone holds every zone's pglist_data: per_cpu_pageset cannot be found without BTF`);
   }
   const zonePcp = pgdatOff + ps;
-  const cpuOffs = perCpuOffsets(k, ks);
+  const pcpPtrs = zs.map((z) => k.readPtr(z.zone + BigInt(zonePcp), 'zone.per_cpu_pageset')).filter((p) => p !== 0n);
+  if (pcpPtrs.length === 0) throw new IntrospectionError(IntrospectionErrorCode.INCONSISTENT, 'no zone has a per_cpu_pageset');
   const linkOk = (p: bigint, head: bigint): boolean => {
     if (p === head) return true;
     const d = p - BigInt(link) - memMapBase;
     return d >= 0n && d % pageSize === 0n && d / pageSize < BigInt(pfnCount);
   };
+
+  const fromKallsyms = perCpuOffsets(k, ks);
+  if (!fromKallsyms) {
+    if (directMapBase === undefined) {
+      throw new IntrospectionError(IntrospectionErrorCode.MISSING, 'kallsyms has no __per_cpu_offset (no data symbols) and the direct map is unknown: per-cpu pagesets cannot be found');
+    }
+    const found = scanPerCpuOffsets(k, map, pcpPtrs, memMapBase, link, directMapBase);
+    if (found.starts.length === 0) {
+      throw new IntrospectionError(IntrospectionErrorCode.INCONSISTENT, `no per-cpu pageset found in the direct map for the ${pcpPtrs.length} zone(s) (runs of ${MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1)} list heads at every zone's per_cpu_pageset + one offset)`);
+    }
+    const lists = ps === 8 ? 24 : 20;
+    const nLists = found.minRun >= MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1) + NR_PCP_THP ? MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1) + NR_PCP_THP : MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1);
+    return { source: 'derived', zonePcp, count: 4, lists, nLists, link, cpuOffsets: found.starts.map((e) => BigInt.asUintN(ps * 8, e - BigInt(lists))), cpuOffsetsFrom: 'scan' };
+  }
+
   // The head of every CPU's pageset of every zone (256 bytes hold the counters and the lists).
   const SPAN = 256;
   const sets: { va: bigint; b: Buffer }[] = [];
-  for (const z of zs) {
-    const pcpPtr = k.readPtr(z.zone + BigInt(zonePcp), 'zone.per_cpu_pageset');
-    if (pcpPtr === 0n) continue;
-    for (const off of cpuOffs) {
+  for (const pcpPtr of pcpPtrs) {
+    for (const off of fromKallsyms) {
       const va = BigInt.asUintN(ps * 8, pcpPtr + off);
       try {
         sets.push({ va, b: k.read(va, SPAN, 'per_cpu_pages') });
@@ -185,18 +216,95 @@ export function pcpLayoutDerived(k: LinuxKernel, ks: Kallsyms, memMapBase: bigin
       for (let i = 0; i < nLists && all; i++) all = headOk(s, lists + i * 2 * ps);
       if (!all) break;
     }
-    if (all) return { source: 'derived', zonePcp, count: 4, lists, nLists, link };
+    if (all) return { source: 'derived', zonePcp, count: 4, lists, nLists, link, cpuOffsets: fromKallsyms, cpuOffsetsFrom: 'kallsyms' };
   }
   throw new IntrospectionError(IntrospectionErrorCode.INCONSISTENT, `per_cpu_pages: no run of ${nLists} list heads in the per-cpu pagesets: the lists cannot be found without BTF`);
 }
 
+/** Page types a per-cpu area can be in (memblock-reserved first chunk, or allocated later). */
+const PERCPU_TYPES = new Set<number>([PageTypeCode.kernel, PageTypeCode.other, PageTypeCode.slab]);
+
+/**
+ * The per-cpu pagesets without __per_cpu_offset: every run of ≥ 12 valid list heads (next and prev
+ * each pointing at the head itself or at a struct page's list link) in the direct map of the pages
+ * a per-cpu area can be in, at ptrSize steps. A CPU's pagesets of all zones are at
+ * `per_cpu_pageset + __per_cpu_offset[cpu]`, so a delta E = run start − per_cpu_pageset of the
+ * first zone that also puts every other zone's per_cpu_pageset on a run start is one CPU's
+ * `__per_cpu_offset + lists offset`. Returns those deltas (one per CPU found) and the shortest run.
+ * One read of the candidate pages below 4 GiB of the direct map.
+ */
+export function scanPerCpuOffsets(k: LinuxKernel, map: PageMap, pcpPtrs: bigint[], memMapBase: bigint, link: number, directMapBase: bigint): { starts: bigint[]; minRun: number } {
+  const ps = k.ptrSize;
+  const wordsPerHead = (2 * ps) / 4;
+  const minRun = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1);
+  const pageSize = need(vmSize(k.vmcoreinfo, 'page'), 'SIZE(page)');
+  const pfnCount = map.pfns;
+  // Pointers as numbers: i386 only needs 32 bits; x86-64 direct-map and vmemmap VAs exceed 2^53, so
+  // this scan serves kernels whose pointers are 4 bytes (checked by the caller's directMapBase).
+  if (ps !== 4) throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, 'per-cpu pageset scan is for 32-bit kernels');
+  const base = Number(directMapBase);
+  const mm = Number(memMapBase) + link;
+  const mmEnd = mm + pfnCount * pageSize;
+  const maxPfn = Math.min(pfnCount, Math.floor((2 ** 32 - base) / PAGE_SIZE));
+  const runs = new Map<number, number>(); // run start VA → heads in the run
+  const buf = new Uint8Array(2 * PAGE_SIZE);
+  const u32 = new Uint32Array(buf.buffer);
+  const types = map.types;
+  for (let pfn = 0; pfn < maxPfn; pfn++) {
+    if (!PERCPU_TYPES.has(types[pfn]) || !k.mem.readPage(pfn, buf, 0)) continue;
+    // The next page too, so that a pageset across the page boundary is seen whole.
+    if (!(pfn + 1 < maxPfn && k.mem.readPage(pfn + 1, buf, PAGE_SIZE))) buf.fill(0, PAGE_SIZE);
+    const va0 = base + pfn * PAGE_SIZE;
+    const ok = (w: number): boolean => {
+      const head = va0 + w * 4;
+      const n = u32[w];
+      const p = u32[w + 1];
+      return (n === head || (n >= mm && n < mmEnd && (n - mm) % pageSize === 0)) && (p === head || (p >= mm && p < mmEnd && (p - mm) % pageSize === 0));
+    };
+    for (let w = 0; w < PAGE_SIZE / 4; w++) {
+      if (!ok(w)) continue;
+      // A run start: no valid head just before it (in this page; a run from the page before was counted there).
+      if (w >= wordsPerHead && ok(w - wordsPerHead)) continue;
+      let n = 1;
+      while (w + (n + 1) * wordsPerHead <= 2 * PAGE_SIZE / 4 && ok(w + n * wordsPerHead)) n++;
+      if (n >= minRun) runs.set(va0 + w * 4, n);
+    }
+  }
+  const starts: bigint[] = [];
+  let shortest = Infinity;
+  const p0 = Number(pcpPtrs[0]);
+  for (const [x, n] of runs) {
+    const e = (x - p0) >>> 0;
+    let all = true;
+    let m = n;
+    for (const p of pcpPtrs) {
+      const r = runs.get((Number(p) + e) >>> 0);
+      if (r === undefined) {
+        all = false;
+        break;
+      }
+      m = Math.min(m, r);
+    }
+    if (!all) continue;
+    // The pageset must be where the kernel's own page table says the direct map puts it.
+    if (k.vtop(BigInt(x)) !== x - base) continue;
+    starts.push(BigInt(e));
+    shortest = Math.min(shortest, m);
+  }
+  return { starts, minRun: Number.isFinite(shortest) ? shortest : 0 };
+}
+
 /** Walk every per-cpu list of every zone and CPU with the given layout. */
-export function pcpFreeBlocks(k: LinuxKernel, ks: Kallsyms, layout: PcpLayout, memMapBase: bigint, pfnCount: number): PcpResult {
+export function pcpFreeBlocks(k: LinuxKernel, layout: PcpLayout, memMapBase: bigint, pfnCount: number): PcpResult {
   const ps = k.ptrSize;
   const pageSize = BigInt(need(vmSize(k.vmcoreinfo, 'page'), 'SIZE(page)'));
-  const cpuOffs = perCpuOffsets(k, ks);
+  const cpuOffs = layout.cpuOffsets;
   const lowLists = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER + 1);
-  const res: PcpResult = { blocks: [], pages: 0, cpus: cpuOffs.length, lists: 0, brokenLists: 0, layout: layout.source, countMismatches: 0 };
+  // The THP lists hold blocks of HPAGE_PMD_ORDER: the order of the paging mode's PD-level large page
+  // (9 = 2 MiB on x86-64 and PAE, 10 = 4 MiB without PAE).
+  const pd = k.mode.levels.find((l) => l.name === 'PD');
+  const hpageOrder = pd ? pd.shift - 12 : 9;
+  const res: PcpResult = { blocks: [], pages: 0, cpus: cpuOffs.length, lists: 0, brokenLists: 0, layout: layout.source, cpuOffsets: layout.cpuOffsetsFrom, countMismatches: 0 };
   // One-page cache for reading struct pages' list pointers.
   let cachedVpn = -1;
   const cached = Buffer.alloc(PAGE_SIZE);
@@ -232,7 +340,7 @@ export function pcpFreeBlocks(k: LinuxKernel, ks: Kallsyms, layout: PcpLayout, m
       let found = 0;
       for (let i = 0; i < layout.nLists; i++) {
         const head = pcp + BigInt(layout.lists + i * 2 * ps);
-        const order = i < lowLists ? Math.floor(i / MIGRATE_PCPTYPES) : HPAGE_PMD_ORDER;
+        const order = i < lowLists ? Math.floor(i / MIGRATE_PCPTYPES) : hpageOrder;
         res.lists++;
         let next = k.readPtr(head, 'per_cpu_pages.lists');
         while (next !== head) {
