@@ -9,7 +9,9 @@
 3. On SIGUSR1 (once per boot): copies /proc/kpageflags raw to --kpf-dev with O_DIRECT from a
    buffer allocated and touched at start (no page-cache churn, no allocation during the dump),
    prints "MIG-KPF-DONE bytes=<n> pfns=<n>", touches /run/mig-kpf-done, then stays quiet
-   (heartbeats only) for --quiet seconds. With --pagemap N (> 0), just before that it samples
+   (heartbeats only) for --quiet seconds. Before the sample it stops every other process but PID 1
+   (kill(-1, SIGSTOP); mig-init waits without forking meanwhile) and continues them when the
+   quiet time ends, so that nothing is allocated or freed between the capture and the suspend. With --pagemap N (> 0), just before that it samples
    /proc/PID/pagemap of a few long-lived processes (itself, PID 1, `sleep infinity`, `vmstat`):
    up to N present pages each, spread over its mappings, as JSON records {pid, comm, va, pfn,
    mapping, perms, file, exclusive}, written after the kpageflags data.
@@ -57,6 +59,14 @@ def say(line):
 
 
 dump_requested = False
+
+
+def freeze(sig):
+    """SIGSTOP / SIGCONT every process but PID 1 and this one (kill(-1, sig))."""
+    try:
+        os.kill(-1, sig)
+    except ProcessLookupError:
+        pass
 
 
 def on_usr1(signum, frame):
@@ -342,12 +352,17 @@ def touch(n):
 
 n = 0
 dumped = False
+frozen = False
 quiet_until = 0.0
 next_beat = time.monotonic()
 while True:
     now = time.monotonic()
     if dump_requested and not dumped:
         dumped = True
+        # Ground truth of the paused state: no other process runs from the sample to the suspend
+        # (the host suspends at MIG-KPF-DONE, well inside the quiet time); continued below.
+        freeze(signal.SIGSTOP)
+        frozen = True
         try:
             nbytes = kpf_dump()
             say(f"MIG-KPF-DONE bytes={nbytes} pfns={nbytes // 8}")
@@ -362,5 +377,8 @@ while True:
         if next_beat < now:  # the clock jumped (e.g. after a restore): no burst of beats
             next_beat = now + args.heartbeat
         if now >= quiet_until:
+            if frozen:
+                freeze(signal.SIGCONT)
+                frozen = False
             touch(n)
     time.sleep(max(0.01, min(0.2, next_beat - time.monotonic())))
