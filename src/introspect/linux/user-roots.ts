@@ -17,8 +17,12 @@ import type { LinuxKernel } from './kernel.js';
 
 /** Types a top-level table page can have (never a user or file page). */
 const CANDIDATE = new Set<number>([PageTypeCode.other, PageTypeCode.kernel, PageTypeCode.slab, PageTypeCode.pagetable]);
-/** PDPTE bits that must be zero (Intel SDM §4.4.1: bits 1, 2, 5–8, 63 and above MAXPHYADDR). */
-const PDPTE_RESERVED_LO = 0x1e6;
+/**
+ * PDPTE bits that must be zero: bits 1–2 (Intel SDM §4.4.1). Bits 5–8 are reserved there too, but
+ * the real PAE guests here have bit 5 (accessed) set in every PDPTE, the kernel's own included
+ * (QEMU's TCG sets it when it loads them): not used to reject.
+ */
+const PDPTE_RESERVED_LO = 0x6;
 
 export function findUserRoots(k: LinuxKernel, map: PageMap): number[] {
   const mem = k.mem;
