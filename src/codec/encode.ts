@@ -20,7 +20,8 @@ import { ByteWriter, Op, zigzag } from './ops.js';
 import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
-import type { PageMap } from '../introspect/pagemap.js';
+import { PageMap } from '../introspect/pagemap.js';
+import { pfnSpan } from '../introspect/os.js';
 import { Src, SubPageMatcher } from './subpage.js';
 
 /** A page is sent as PATCH when sub-page matches cover at least this many of its bytes. */
@@ -43,6 +44,8 @@ export interface EncodeOptions {
   historyBudget?: number;
   /** Page types per PFN from introspection (or a caller); enables dropping free pages. */
   pageMap?: PageMap;
+  /** A page map file (`start_pfn count type` lines) to read instead of `pageMap`, bounded by the image's page frames (read once the image is open). */
+  pageMapFile?: string;
   /** With a page map: 'drop' (default) sends free pages as zero pages; 'keep' sends them. */
   freePages?: 'drop' | 'keep';
   /** Called with the image file offset of every non-zero page dropped as free (the decoded image has zeros there). */
@@ -116,14 +119,16 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   const level = opts.level ?? DEFAULT_LEVEL[codec];
   const frameRaw = opts.frameRaw ?? 4 << 20;
   const threads = opts.threads ?? os.availableParallelism();
-  const pageMap = opts.pageMap;
-  const dropFree = pageMap !== undefined && (opts.freePages ?? 'drop') === 'drop';
+  let pageMap = opts.pageMap;
+  const dropFree = (pageMap !== undefined || opts.pageMapFile !== undefined) && (opts.freePages ?? 'drop') === 'drop';
   let base: Baseline | undefined = opts.prepared?.base;
   let ctx: ContextPages | undefined = opts.prepared?.ctx;
   let img: OpenedImage | undefined;
   try {
     img = openImage(path);
     if (img.fileSize > MAX_IMAGE_BYTES) throw new UnsupportedImageError(`${img.fileSize} bytes: a .mig describes images of at most ${MAX_IMAGE_BYTES} bytes (4 TiB)`, { file: path, offset: 0, field: 'image size' });
+    // A page map never covers more page frames than the image's guest-physical span.
+    if (pageMap === undefined && opts.pageMapFile !== undefined) pageMap = PageMap.read(opts.pageMapFile, pfnSpan(img.memory));
     const indexBudget = indexBudgetFor(img.fileSize);
     if (!opts.prepared) {
       const p = prepareSources(opts, img.fileSize);
