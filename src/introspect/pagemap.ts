@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { UsageError } from '../util/errors.js';
+import { fileKind } from '../util/file.js';
 
 export const PAGE_TYPES = ['other', 'free', 'anon', 'cache', 'image', 'shmem', 'pagetable', 'slab', 'kernel', 'offline', 'hwpoison', 'hole', 'zero'] as const;
 export type PageType = (typeof PAGE_TYPES)[number];
@@ -132,15 +133,6 @@ export function maxPageMapBytes(maxPfns: number): number {
   const digits = String(Math.max(1, maxPfns)).length;
   const longestType = Math.max(...PAGE_TYPES.map((t) => t.length));
   return maxPfns * (2 * digits + longestType + 4) + 4096;
-}
-
-function fileKind(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return 'a FIFO';
-  if (st.isCharacterDevice()) return 'a character device';
-  if (st.isBlockDevice()) return 'a block device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
 }
 
 /** Line-at-a-time parser: runs fill a type array grown as they arrive, never past maxPfns. */

@@ -5,6 +5,18 @@
 import * as fs from 'node:fs';
 import { ImageErrorCode, ImageFormatError, UsageError } from './errors.js';
 
+/** What kind of file a Stats describes, for messages: "a directory", "a FIFO", "a character device", … */
+export function fileKind(st: fs.Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
 /** A file opened for positional reads. Every read is checked against the file size first. */
 export class RandomAccessFile {
   readonly path: string;
@@ -14,14 +26,16 @@ export class RandomAccessFile {
   constructor(path: string) {
     this.path = path;
     try {
-      this.fd = fs.openSync(path, 'r');
+      // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can refuse it (regular
+      // files and block devices read the same with it).
+      this.fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
       throw new UsageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
     }
     const st = fs.fstatSync(this.fd);
     if (!st.isFile() && !st.isBlockDevice()) {
       fs.closeSync(this.fd);
-      throw new UsageError(`${path} is not a regular file`, { file: path });
+      throw new UsageError(`${path} is ${fileKind(st)}, not a regular file (mig reads it at random offsets)`, { file: path });
     }
     this.size = st.size;
   }

@@ -6,6 +6,7 @@
 import { readSomeSync } from './fd.js';
 import * as fs from 'node:fs';
 import { UsageError } from './errors.js';
+import { fileKind } from './file.js';
 
 export class StreamReader {
   readonly name: string;
@@ -20,6 +21,15 @@ export class StreamReader {
       this.fd = 0;
       this.own = false;
     } else {
+      // A regular file, or a FIFO (read front to back like stdin: opening it waits for its writer,
+      // as any reader of a FIFO does). Directories, devices and sockets are refused before opening.
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(path);
+      } catch (e) {
+        throw new UsageError(`cannot open ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: path });
+      }
+      if (!st.isFile() && !st.isFIFO()) throw new UsageError(`${path} is ${fileKind(st)}, not a regular file or a FIFO`, { file: path });
       try {
         this.fd = fs.openSync(path, 'r');
       } catch (e) {

@@ -3,9 +3,10 @@
  * paths. Each refusal is a usage error (exit 2) naming the file, with no output and no temp file.
  */
 import test from 'ava';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { mig } from '../../helpers/cli.js';
+import { mig, MIG } from '../../helpers/cli.js';
 import { page } from '../../helpers/stream-writer.js';
 import { tmpFile, tmpPath } from '../../helpers/tmp.js';
 
@@ -39,4 +40,54 @@ test('encode --page-map: a run past the image, a prototype key as type, /dev/zer
   const r = mig('encode', img, '-o', tmpPath('ok.mig'), '--page-map', ok, '--json');
   t.is(r.status, 0, r.stderr);
   t.is(JSON.parse(r.stdout).freePagesDropped, 96, 'the non-zero pages of 0..127');
+});
+
+/** Run mig with a time limit: a hang (status null) fails instead of blocking the suite. */
+function migWithin(ms: number, ...args: string[]): { status: number | null; stderr: string } {
+  const r = spawnSync(process.execPath, [MIG, ...args], { encoding: 'utf8', timeout: ms });
+  return { status: r.status, stderr: r.stderr };
+}
+
+test('FIFOs and endless files as random-access inputs are usage errors at once: image, --baseline, --context, info', (t) => {
+  const img = rawImage();
+  const fifo = tmpPath('in.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const runs: [string[], string][] = [
+    [['info', fifo], fifo],
+    [['info', '/dev/zero'], '/dev/zero'],
+    [['encode', fifo, '-o', tmpPath('f.mig'), '--no-introspect'], fifo],
+    [['encode', '/dev/urandom', '-o', tmpPath('u.mig'), '--no-introspect'], '/dev/urandom'],
+    [['encode', img, '-o', tmpPath('b.mig'), '--no-introspect', '--baseline', fifo], fifo],
+    [['encode', img, '-o', tmpPath('c.mig'), '--no-introspect', '--context', fifo], fifo],
+  ];
+  for (const [args, file] of runs) {
+    const r = migWithin(20_000, ...args);
+    t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.true(r.stderr.startsWith(`mig: ${file} is a `), r.stderr);
+  }
+  // decode: the .mig is read front to back, so a FIFO is a stream like stdin; the baseline is not.
+  const migFile = tmpPath('ok.mig');
+  t.is(mig('encode', img, '-o', migFile, '--no-introspect', '--baseline', img).status, 0);
+  const d = migWithin(20_000, 'decode', migFile, '-o', tmpPath('d.img'), '--baseline', fifo);
+  t.is(d.status, 2, d.stderr);
+  t.true(d.stderr.startsWith(`mig: ${fifo} is a FIFO`), d.stderr);
+  const dir = migWithin(20_000, 'decode', path.dirname(fifo), '-o', tmpPath('dir.img'));
+  t.is(dir.status, 2);
+  t.is(dir.stderr, `mig: ${path.dirname(fifo)} is a directory, not a regular file or a FIFO\n`);
+  const zero = migWithin(20_000, 'decode', '/dev/zero', '-o', tmpPath('zero.img'));
+  t.is(zero.status, 2);
+});
+
+test('decode reads a .mig from a FIFO (a stream, like stdin)', async (t) => {
+  const img = rawImage();
+  const migFile = tmpPath('f.mig');
+  t.is(mig('encode', img, '-o', migFile, '--no-introspect').status, 0);
+  const fifo = tmpPath('mig.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const out = tmpPath('from-fifo.img');
+  const writer = spawn('sh', ['-c', `cat '${migFile}' > '${fifo}'`]);
+  const r = migWithin(30_000, 'decode', fifo, '-o', out);
+  await new Promise((res) => writer.on('exit', res));
+  t.is(r.status, 0, r.stderr);
+  t.true(fs.readFileSync(out).equals(fs.readFileSync(img)));
 });
