@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { StreamReader } from '../util/stream-reader.js';
 import { MigError, UsageError } from '../util/errors.js';
-import { AtomicFileSink, StdoutSpoolSink } from '../util/sink.js';
+import { AtomicFileSink, checkOutputPath, StdoutSpoolSink } from '../util/sink.js';
 import {
   CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh64,
 } from './container.js';
@@ -82,6 +82,8 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
 
 export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
   const t0 = performance.now();
+  // Before anything is read: where the image goes must be usable (a file output is renamed into place).
+  if (outPath !== '-') checkOutputPath(outPath);
   const mig = new StreamReader(migPath);
   migPath = mig.name;
   const fail = (offset: number, what: string) => new CorruptFrameError(migPath, offset, what);

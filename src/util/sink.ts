@@ -4,6 +4,72 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ByteSink } from '../image/types.js';
 import { writeAllSync } from './fd.js';
+import { UsageError } from './errors.js';
+import { fileKind } from './file.js';
+
+/**
+ * Check an output path before any work is done for it. mig writes an output to a temp file in the
+ * same directory and renames it over the path on success, so the path must name a regular file or
+ * nothing, in an existing directory mig can create files in. Refused (USAGE, naming the path): a
+ * missing or unwritable parent directory, a path ending in `/`, a directory, a device, FIFO or
+ * socket (renaming over it would replace it with a regular file), and a symbolic link (renaming
+ * over it would replace the link, not write to the file it points to; give that path instead).
+ */
+export function checkOutputPath(p: string): void {
+  const refuse = (what: string) => new UsageError(`cannot write ${p}: ${what}`, { file: p });
+  if (p === '') throw new UsageError('the output path is empty');
+  if (p.endsWith('/')) throw refuse('the path names a directory (it ends in /); give a file name');
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw refuse('a component of the path is not a directory');
+    if (code !== 'ENOENT') throw refuse(code ?? String(e));
+  }
+  if (st) {
+    if (st.isSymbolicLink()) {
+      let target = '';
+      try {
+        target = ` (to ${fs.readlinkSync(p)})`;
+      } catch { /* named without it */ }
+      throw refuse(`it is a symbolic link${target}; mig replaces its output by rename and would replace the link itself: give the path of the file it points to`);
+    }
+    if (st.isDirectory()) throw refuse('it is a directory; give a file name');
+    if (!st.isFile()) throw refuse(`it is ${fileKind(st)}; mig writes only regular files (a temp file renamed over the path would replace it)`);
+  }
+  const dir = path.dirname(p);
+  let dst: fs.Stats;
+  try {
+    dst = fs.statSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw refuse(code === 'ENOENT' ? `directory ${dir} does not exist` : `directory ${dir}: ${code ?? e}`);
+  }
+  if (!dst.isDirectory()) throw refuse(`${dir} is not a directory`);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (e) {
+    throw refuse(`cannot create files in ${dir} (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+}
+
+/** Create a new temp file exclusively (never through a symlink or over a file of another process); a stale one of this pid is replaced. */
+function createTemp(tmpPath: string, finalPath: string): number {
+  const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fs.openSync(tmpPath, flags, 0o644);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && attempt === 0) {
+        fs.rmSync(tmpPath, { force: true }); // left by a dead process that had this pid
+        continue;
+      }
+      throw new UsageError(`cannot write ${finalPath}: cannot create its temp file ${tmpPath} (${code ?? e})`, { file: finalPath });
+    }
+  }
+}
 
 /** fsync a directory, making the renames and creations in it durable. */
 export function fsyncDir(dir: string): void {
@@ -48,6 +114,7 @@ export class AtomicFileSink implements ByteSink {
    */
   constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number } = {}) {
     this.finalPath = finalPath;
+    checkOutputPath(finalPath);
     this.tmpPath = opts.tmpPath ?? path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
     if (opts.resumeAt !== undefined) {
       this.fd = fs.openSync(this.tmpPath, 'r+');
@@ -57,8 +124,10 @@ export class AtomicFileSink implements ByteSink {
       }
       fs.ftruncateSync(this.fd, opts.resumeAt);
       this.filePos = this.bytesWritten = opts.resumeAt;
-    } else {
+    } else if (opts.tmpPath !== undefined) {
       this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
+    } else {
+      this.fd = createTemp(this.tmpPath, finalPath);
     }
   }
 

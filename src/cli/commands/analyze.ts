@@ -12,7 +12,7 @@ import type { Arch, OsName, PagingInfo } from '../../introspect/os.js';
 import { renderHtml, renderSvg } from '../../introspect/report.js';
 import { TypeRow, typeStats } from '../../introspect/type-stats.js';
 import { UsageError } from '../../util/errors.js';
-import { writeAtomically } from '../../util/sink.js';
+import { checkOutputPath, writeAtomically } from '../../util/sink.js';
 import { mib, printJson, table } from '../output.js';
 
 export interface AnalyzeOptions {
@@ -51,6 +51,9 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
     else if (ext === '.html' || ext === '.htm') reportKind = 'html';
     else throw new UsageError(`--report ${o.report}: the file name must end in .svg or .html`);
   }
+  // Before the image is read: the output paths must be usable.
+  if (o.pageMap !== undefined) checkOutputPath(o.pageMap);
+  if (o.report !== undefined) checkOutputPath(o.report);
   const img = openImage(file, { format: o.format });
   try {
     const built = introspect(img);

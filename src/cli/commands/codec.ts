@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { decodeImage } from '../../codec/decode.js';
 import { encodeImage, EncodeSummary } from '../../codec/encode.js';
 import type { CodecName } from '../../codec/entropy.js';
-import { AtomicFileSink } from '../../util/sink.js';
+import { AtomicFileSink, checkOutputPath } from '../../util/sink.js';
 import { readSomeSync } from '../../util/fd.js';
 import { UsageError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
@@ -76,6 +76,8 @@ export function registerCodec(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action((imageArg: string, o: { output: string; baseline?: string; context?: string; codec: string; level?: number; threads?: number; pageMap?: string; freePages?: string; subpage: boolean; introspect: boolean; json?: boolean }) => {
       if (o.freePages !== undefined && o.freePages !== 'drop' && o.freePages !== 'keep') throw new UsageError(`--free-pages must be drop or keep, not ${o.freePages}`);
+      // Before any work (spooling stdin, introspection, encoding): where the output goes must be usable.
+      if (o.output !== '-') checkOutputPath(o.output);
       // stdin: the readers need random access and the encoder re-reads earlier pages, so a piped image
       // is first copied to $TMPDIR (removed afterwards).
       const spool = imageArg === '-' ? spoolStdin() : undefined;

@@ -8,6 +8,7 @@
 import { Command } from 'commander';
 import { buildContext, writeContext, type ContextSourceKind } from '../../context/build.js';
 import { mib, printJson } from '../output.js';
+import { checkOutputPath } from '../../util/sink.js';
 
 export interface ContextBuildSummary {
   output: string;
@@ -28,6 +29,7 @@ export interface ContextBuildSummary {
 /** Build and write a context, reporting progress through `progress` (a line of text) if given. */
 export async function contextBuild(source: string, output: string, include: string[], progress?: (line: string) => void): Promise<ContextBuildSummary> {
   const t0 = performance.now();
+  checkOutputPath(output); // before the source is read
   let last = 0;
   progress?.(`reading ${source}…`);
   const r = await buildContext(source, {

@@ -91,3 +91,93 @@ test('decode reads a .mig from a FIFO (a stream, like stdin)', async (t) => {
   t.is(r.status, 0, r.stderr);
   t.true(fs.readFileSync(out).equals(fs.readFileSync(img)));
 });
+
+// ---- output paths: checked before any work; never a directory, device, FIFO or symlink replaced ----
+
+/** Output paths that must be refused, with what the message says; each case made fresh. */
+function badOutputs(): [string, string, () => void][] {
+  const base = tmpPath('outs');
+  fs.mkdirSync(base);
+  const dir = path.join(base, 'adir');
+  fs.mkdirSync(dir);
+  const file = path.join(base, 'afile');
+  fs.writeFileSync(file, 'keep');
+  const fifo = path.join(base, 'afifo');
+  execFileSync('mkfifo', [fifo]);
+  const target = path.join(base, 'target');
+  fs.writeFileSync(target, 'target bytes');
+  const link = path.join(base, 'alink');
+  fs.symlinkSync(target, link);
+  const unchanged = () => {
+    if (!fs.lstatSync(fifo).isFIFO()) throw new Error('the FIFO was replaced');
+    if (!fs.lstatSync(link).isSymbolicLink() || fs.readFileSync(target, 'utf8') !== 'target bytes') throw new Error('the symlink or its target was changed');
+    if (!fs.lstatSync('/dev/null').isCharacterDevice()) throw new Error('/dev/null was replaced');
+    if (fs.readFileSync(file, 'utf8') !== 'keep') throw new Error('the file was changed');
+  };
+  return [
+    [path.join(base, 'missing', 'x'), `directory ${path.join(base, 'missing')} does not exist`, unchanged],
+    [`${dir}/`, 'the path names a directory (it ends in /)', unchanged],
+    [dir, 'it is a directory', unchanged],
+    [path.join(file, 'x'), 'a component of the path is not a directory', unchanged],
+    [fifo, 'it is a FIFO; mig writes only regular files', unchanged],
+    ['/dev/null', 'it is a character device; mig writes only regular files', unchanged],
+    [link, `it is a symbolic link (to ${target}); mig replaces its output by rename and would replace the link itself`, unchanged],
+  ];
+}
+
+function refusesOutputs(t: import('ava').ExecutionContext, run: (out: string) => { status: number | null; stderr: string }): void {
+  for (const [out, what, unchanged] of badOutputs()) {
+    const r = run(out);
+    t.is(r.status, 2, `${out}: ${r.stderr}`);
+    t.true(r.stderr.startsWith(`mig: cannot write ${out}: ${what}`), r.stderr);
+    t.notThrows(unchanged);
+    const dir = path.dirname(out.replace(/\/$/, ''));
+    if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temp file');
+  }
+}
+
+test('decode -o: missing directory, directory, device, FIFO, symlink are usage errors before anything is decoded', (t) => {
+  const img = rawImage();
+  const migFile = tmpPath('o.mig');
+  t.is(mig('encode', img, '-o', migFile, '--no-introspect').status, 0);
+  refusesOutputs(t, (out) => migWithin(20_000, 'decode', migFile, '-o', out));
+  // Checked before the input is read: a decode from a FIFO nobody writes to does not wait.
+  const fifo = tmpPath('never-written.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const r = migWithin(20_000, 'decode', fifo, '-o', path.join(tmpPath('nodir'), 'x.img'));
+  t.is(r.status, 2, r.stderr);
+});
+
+test('encode -o: the same refusals, before the image is read', (t) => {
+  const img = rawImage();
+  refusesOutputs(t, (out) => migWithin(20_000, 'encode', img, '-o', out, '--no-introspect'));
+  // Before stdin is spooled: nothing is read from it.
+  const r = spawnSync(process.execPath, [MIG, 'encode', '-', '-o', '/dev/null'], { encoding: 'utf8', input: 'x'.repeat(100), timeout: 20_000 });
+  t.is(r.status, 2, r.stderr);
+});
+
+test('analyze --report/--page-map and context build -o: the same refusals', (t) => {
+  const img = rawImage();
+  refusesOutputs(t, (out) => migWithin(20_000, 'analyze', img, '--page-map', out));
+  // --report keeps its .svg/.html check; a directory named x.svg is still a directory.
+  const svgDir = tmpPath('d.svg');
+  fs.mkdirSync(svgDir);
+  const rep = migWithin(20_000, 'analyze', img, '--report', svgDir);
+  t.is(rep.status, 2);
+  t.true(rep.stderr.startsWith(`mig: cannot write ${svgDir}: it is a directory`), rep.stderr);
+  const missing = migWithin(20_000, 'analyze', img, '--report', '/nonexistent-dir/r.svg');
+  t.is(missing.status, 2);
+  t.true(missing.stderr.startsWith('mig: cannot write /nonexistent-dir/r.svg: directory /nonexistent-dir does not exist'), missing.stderr);
+  const tree = tmpPath('tree');
+  fs.mkdirSync(path.join(tree, 'usr/bin'), { recursive: true });
+  refusesOutputs(t, (out) => migWithin(20_000, 'context', 'build', tree, '-o', out));
+});
+
+test('-o - (standard output) still works for encode and decode', (t) => {
+  const img = rawImage();
+  const enc = spawnSync(process.execPath, [MIG, 'encode', img, '-o', '-', '--no-introspect'], { maxBuffer: 1 << 26 });
+  t.is(enc.status, 0, String(enc.stderr));
+  const dec = spawnSync(process.execPath, [MIG, 'decode', '-', '-o', '-'], { input: enc.stdout, maxBuffer: 1 << 26 });
+  t.is(dec.status, 0, String(dec.stderr));
+  t.true(Buffer.from(dec.stdout).equals(fs.readFileSync(img)));
+});

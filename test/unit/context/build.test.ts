@@ -168,7 +168,7 @@ test('sources that are neither a directory nor an ext4 image, and unwritable out
   await t.throwsAsync(buildContext(tmpPath('missing')), { code: 'USAGE', message: /ENOENT/ });
   const r = await buildContext(makeTree());
   const out = path.join(tmpPath('nodir'), 'x.ctx');
-  t.throws(() => writeContext(r, out), { code: 'USAGE', message: /cannot create/ });
+  t.throws(() => writeContext(r, out), { code: 'USAGE', message: /^cannot write .*x\.ctx: directory .* does not exist$/ });
   t.false(fs.existsSync(out));
 });
 
