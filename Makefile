@@ -67,15 +67,18 @@ test-integration: build services
 
 # Benchmarks (not tests), on the large guest: reader throughput against cat, the general-purpose
 # compressors (gzip/zstd/xz/--patch-from; ~1 h with zstd -19 and xz -6), then mig encode/decode
-# next to them with the migration-time model and the targets. Results: bench/results/ (git-ignored).
+# next to them with the migration-time model and the targets; introspection (page map vs one read)
+# on the large and the two i386 guests, and the i386 guests' save images next to gzip -6 and
+# zstd --patch-from=<their /usr> (bench/guest-bytes.ts). Results: bench/results/ (git-ignored).
 # `make bench-quick` skips the two slow compressor lines (~10 min).
 BENCH_LINES ?=
 bench: build services
-	@$(GUEST) vm-large
+	@$(GUEST) vm-large vm-i386 vm-i386-pae
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
 	node dist/bench/baselines.js $(VM_CACHE)/mig-large $(if $(BENCH_LINES),--only $(BENCH_LINES))
 	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
-	node dist/bench/introspect.js $(VM_CACHE)/mig-large
+	node dist/bench/introspect.js $(VM_CACHE)/mig-large $(VM_CACHE)/mig-i386 $(VM_CACHE)/mig-i386-pae
+	node dist/bench/guest-bytes.js $(VM_CACHE)/mig-i386 $(VM_CACHE)/mig-i386-pae
 
 bench-quick:
 	$(MAKE) bench BENCH_LINES=gzip-1,gzip-6,zstd-3,zstd-3-long,patch-rootfs,patch-save1
