@@ -18,7 +18,7 @@ import { MigError, UsageError } from '../util/errors.js';
 import { writeAtomically } from '../util/sink.js';
 import { extractDirs, isExtImage, makeOwnerAccessible } from './ext4.js';
 import { alignPage, CTX_HEADER_SIZE, digestPrefix, encodeHeader, encodeTable } from './format.js';
-import { collectTree, makeSelection, walkDirs, type TreeFile } from './tree.js';
+import { collectTree, makeSelection, MAX_FILE_BYTES, walkDirs, type SkippedFile, type TreeFile } from './tree.js';
 
 export type ContextSourceKind = 'directory' | 'ext4';
 
@@ -52,6 +52,8 @@ export interface ContextBuildResult {
   /** Bytes of the content area (distinct contents, each page-padded). */
   contentBytes: number;
   digest: Buffer;
+  /** Selected files left out, in byte-wise path order: larger than MAX_FILE_BYTES (1 GiB). */
+  skipped: { path: string; size: number; reason: 'too-large' }[];
   elapsedMs: number;
 }
 
@@ -91,26 +93,30 @@ export async function buildContext(source: string, opts: ContextBuildOptions = {
   let files = 0;
   let bytes = 0;
   const onFile = opts.onProgress && ((f: TreeFile) => opts.onProgress!(++files, (bytes += f.data.length)));
+  const skippedFiles: SkippedFile[] = [];
+  const onSkip = (s: SkippedFile) => skippedFiles.push(s);
 
   let tree: TreeFile[];
   if (kind === 'directory') {
-    tree = collectTree(source, sel, onFile);
+    tree = collectTree(source, sel, onFile, onSkip);
   } else {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-context-'));
     try {
       const root = path.join(work, 'root');
       fs.mkdirSync(root);
       await extractDirs(source, walkDirs(sel), root, work);
-      tree = collectTree(root, sel, onFile);
+      tree = collectTree(root, sel, onFile, onSkip);
     } finally {
       removeTree(work);
     }
   }
-  return { ...layOut(tree), source, sourceKind: kind, elapsedMs: Math.round(performance.now() - t0) };
+  const skipped = skippedFiles.sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes))
+    .map((s) => ({ path: s.pathBytes.toString('utf8'), size: s.size, reason: s.reason }));
+  return { ...layOut(tree), source, sourceKind: kind, skipped, elapsedMs: Math.round(performance.now() - t0) };
 }
 
 /** Sort, hash, share equal contents, place each distinct content on a page boundary, and digest. */
-export function layOut(tree: TreeFile[]): Omit<ContextBuildResult, 'source' | 'sourceKind' | 'elapsedMs'> {
+export function layOut(tree: TreeFile[]): Omit<ContextBuildResult, 'source' | 'sourceKind' | 'elapsedMs' | 'skipped'> {
   const sorted = [...tree].sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes));
   const files: ContextBuildFile[] = [];
   const blobs: { offset: number; data: Buffer }[] = [];

@@ -17,6 +17,21 @@ import { UsageError } from '../util/errors.js';
 import { ELF_MAGIC } from './format.js';
 import { collapseDirs, compileGlob, isUnder, type Glob } from './glob.js';
 
+/**
+ * Largest file a context takes (1 GiB). A build holds every selected file in memory, and one Buffer
+ * holds at most 4 GiB; executables and libraries are far smaller. A selected file larger than this
+ * is skipped (reported by name in the build summary) and never read past its first 4 bytes; the
+ * rule depends only on the file's size, so both migration hosts skip the same files.
+ */
+export const MAX_FILE_BYTES = 2 ** 30;
+
+/** A selected file left out of the context, and why. */
+export interface SkippedFile {
+  pathBytes: Buffer;
+  size: number;
+  reason: 'too-large';
+}
+
 /** Roots whose ELF files are selected by default (relative to the file-system root). */
 export const DEFAULT_ROOTS: readonly string[] = [
   'usr/bin', 'usr/sbin', 'bin', 'sbin', 'usr/lib', 'lib', 'usr/libexec', 'usr/lib64', 'lib64',
@@ -74,8 +89,11 @@ function isPlainDir(top: Buffer, rel: string): boolean {
   return true;
 }
 
-/** Read a whole regular file, or only its magic when `elfOnly` and it is not ELF (then undefined). */
-function readSelected(abs: Buffer, elfOnly: boolean): { data: Buffer; elf: boolean } | undefined {
+/**
+ * Read a whole regular file, or only its magic when `elfOnly` and it is not ELF (then undefined);
+ * a file it would select but that is larger than MAX_FILE_BYTES is not read: `{ tooLarge: size }`.
+ */
+function readSelected(abs: Buffer, elfOnly: boolean): { data: Buffer; elf: boolean } | { tooLarge: number } | undefined {
   let fd: number;
   try {
     fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -88,6 +106,7 @@ function readSelected(abs: Buffer, elfOnly: boolean): { data: Buffer; elf: boole
     const n = size >= 4 ? fs.readSync(fd, head, 0, 4, 0) : 0;
     const elf = n === 4 && head.readUInt32LE(0) === ELF_MAGIC;
     if (elfOnly && !elf) return undefined;
+    if (size > MAX_FILE_BYTES) return { tooLarge: size };
     const data = Buffer.allocUnsafe(size);
     let done = 0;
     while (done < size) {
@@ -105,9 +124,10 @@ function readSelected(abs: Buffer, elfOnly: boolean): { data: Buffer; elf: boole
 
 /**
  * Walk `top` (a directory holding a guest file-system tree) and return the selected files in walk
- * order (callers sort). `onFile` sees each selected file as it is read.
+ * order (callers sort). `onFile` sees each selected file as it is read; `onSkip` each selected file
+ * left out (larger than MAX_FILE_BYTES).
  */
-export function collectTree(top: string, sel: Selection, onFile?: (f: TreeFile) => void): TreeFile[] {
+export function collectTree(top: string, sel: Selection, onFile?: (f: TreeFile) => void, onSkip?: (s: SkippedFile) => void): TreeFile[] {
   const topBuf = Buffer.from(top.replace(/\/+$/, '') || '/');
   const out: TreeFile[] = [];
   for (const dir of walkDirs(sel)) {
@@ -140,6 +160,10 @@ export function collectTree(top: string, sel: Selection, onFile?: (f: TreeFile) 
         if (how === 'no') continue;
         const r = readSelected(Buffer.concat([topBuf, SLASH, childRel]), how === 'if-elf');
         if (!r) continue;
+        if ('tooLarge' in r) {
+          onSkip?.({ pathBytes: childRel, size: r.tooLarge, reason: 'too-large' });
+          continue;
+        }
         const f = { pathBytes: childRel, data: r.data, elf: r.elf };
         out.push(f);
         onFile?.(f);

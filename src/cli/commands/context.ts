@@ -7,6 +7,7 @@
  */
 import { Command } from 'commander';
 import { buildContext, writeContext, type ContextSourceKind } from '../../context/build.js';
+import { MAX_FILE_BYTES } from '../../context/tree.js';
 import { mib, printJson } from '../output.js';
 import { checkOutputPath } from '../../util/sink.js';
 
@@ -23,6 +24,8 @@ export interface ContextBuildSummary {
   contentBytes: number;
   fileSize: number;
   digest: string;
+  /** Selected files left out of the context (larger than 1 GiB), by path. */
+  skipped: { path: string; size: number; reason: 'too-large' }[];
   seconds: number;
 }
 
@@ -55,6 +58,7 @@ export async function contextBuild(source: string, output: string, include: stri
     contentBytes: r.contentBytes,
     fileSize: w.fileSize,
     digest: r.digest.toString('hex'),
+    skipped: r.skipped,
     seconds: Math.round(performance.now() - t0) / 1000,
   };
 }
@@ -66,6 +70,7 @@ function printText(s: ContextBuildSummary): void {
     ['files', `${s.files} (${s.elfFiles} ELF), ${s.uniqueContents} distinct contents`],
     ['bytes', `${s.fileBytes} in files (${mib(s.fileBytes)}), ${s.contentBytes} stored page-aligned`],
     ['digest', `sha256:${s.digest}`],
+    ...(s.skipped.length ? [['skipped', `${s.skipped.length} files larger than ${MAX_FILE_BYTES / 2 ** 30} GiB (not in the context): ${s.skipped.map((x) => `${x.path} (${x.size} bytes)`).join(', ')}`] as [string, string]] : []),
     ['seconds', s.seconds.toFixed(2)],
   ];
   for (const [k, v] of lines) process.stdout.write(`${k.padEnd(10)}${v}\n`);

@@ -213,3 +213,32 @@ test('mig context build --json prints the summary', async (t) => {
   t.is(j.digest, readContextHeader(out).digest.toString('hex'));
   t.is(r.stderr, '', 'no progress output when stderr is not a terminal');
 });
+
+// ---- files too large for a context ------------------------------------------------------------
+
+test('a 5 GiB (sparse) file is skipped by name, never read; the rest of the context is built', async (t) => {
+  const root = makeTree();
+  const big = path.join(root, 'usr/lib/huge.so'); // ELF magic under a default root: selected
+  const fd = fs.openSync(big, 'w');
+  fs.writeSync(fd, elf(9, 4096));
+  fs.ftruncateSync(fd, 5 * 2 ** 30);
+  fs.closeSync(fd);
+  fs.writeFileSync(path.join(root, 'etc/big.conf'), 'x'); // included by glob, made too large below
+  fs.truncateSync(path.join(root, 'etc/big.conf'), 2 ** 30 + 1);
+  const small = await buildContext(makeTree(), { include: INCLUDE });
+  const r = await buildContext(root, { include: INCLUDE });
+  t.deepEqual(r.skipped, [
+    { path: 'etc/big.conf', size: 2 ** 30 + 1, reason: 'too-large' },
+    { path: 'usr/lib/huge.so', size: 5 * 2 ** 30, reason: 'too-large' },
+  ]);
+  t.false(r.files.some((f) => f.path === 'usr/lib/huge.so' || f.path === 'etc/big.conf'));
+  t.deepEqual(r.digest, small.digest, 'the same context as the tree without them');
+  // The CLI names them (text and --json) and exits 0.
+  const out = tmpPath('skip.ctx');
+  const j = spawnSync(process.execPath, ['--input-type=module', '-e', cliScript(['context', 'build', root, '-o', out, '--json'])], { encoding: 'utf8' });
+  t.is(j.status, 0, j.stderr);
+  t.deepEqual((JSON.parse(j.stdout) as { skipped: unknown }).skipped, [{ path: 'usr/lib/huge.so', size: 5 * 2 ** 30, reason: 'too-large' }]);
+  const txt = spawnSync(process.execPath, ['--input-type=module', '-e', cliScript(['context', 'build', root, '-o', tmpPath('skip2.ctx')])], { encoding: 'utf8' });
+  t.is(txt.status, 0, txt.stderr);
+  t.regex(txt.stdout, /^skipped {3}1 files larger than 1 GiB \(not in the context\): usr\/lib\/huge\.so \(5368709120 bytes\)$/m);
+});

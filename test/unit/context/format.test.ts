@@ -32,7 +32,7 @@ function validCtx(): Buffer {
     const f = (p: string, data: string | Buffer, isElf = false) => ({ pathBytes: Buffer.from(p), data: Buffer.from(data), elf: isElf });
     const r = layOut([f('usr/bin/tool', elf, true), f('etc/hostname', 'guest\n'), f('etc/conf.d/a.conf', 'a=1\n'), f('etc/empty', ''), f('usr/bin/tool2', elf, true)]);
     const out = tmpPath('fixture.ctx');
-    writeContext({ ...r, source: 'test', sourceKind: 'directory', elapsedMs: 0 }, out);
+    writeContext({ ...r, source: 'test', sourceKind: 'directory', skipped: [], elapsedMs: 0 }, out);
     fixture = fs.readFileSync(out);
   }
   return Buffer.from(fixture);
