@@ -1,58 +1,14 @@
 #!/usr/bin/env node
 /**
- * mig — semantic compression for quick migration of libvirt/QEMU VMs. The CLI only composes:
- * each command lives in src/cli/commands/ and calls the pipeline stages.
+ * The `mig` command. encode and decode run under a supervisor (supervise.ts: a child process does
+ * the work, this one removes its temp files when a signal stops it); everything else runs here.
+ * Kept small: the supervisor starts without loading the commands.
  */
-import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
-import { MigError } from '../util/errors.js';
-import { registerInfo } from './commands/info.js';
-import { registerCodec } from './commands/codec.js';
-import { registerContext } from './commands/context.js';
-import { registerAnalyze } from './commands/analyze.js';
-import { registerBaseline } from './commands/baseline.js';
-import { registerMigrate } from './commands/migrate.js';
-import { exitStatusFor, ExitStatus } from './exit.js';
-import { printJson } from './output.js';
+import { isSupervisedChild, needsSupervisor, supervise } from './supervise.js';
 
-const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
-
-export function buildProgram(): Command {
-  const program = new Command('mig')
-    .description('MiG: move saved VM memory in far fewer bytes (libvirt/QEMU)')
-    .version(pkg.version)
-    .showHelpAfterError()
-    .exitOverride();
-  registerInfo(program);
-  registerCodec(program);
-  registerContext(program);
-  registerAnalyze(program);
-  registerBaseline(program);
-  registerMigrate(program);
-  return program;
+if (needsSupervisor(process.argv) && !isSupervisedChild()) {
+  process.exitCode = await supervise(process.argv);
+} else {
+  const { run } = await import('./program.js');
+  run(process.argv);
 }
-
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  const json = argv.includes('--json');
-  try {
-    await program.parseAsync(argv);
-    return ExitStatus.OK;
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? ExitStatus.OK : ExitStatus.USAGE;
-    if (json) printJson(e instanceof MigError ? e.toJSON() : { error: 'InternalError', code: 'INTERNAL', message: String(e) });
-    if (e instanceof MigError) process.stderr.write(`mig: ${e.message}\n`);
-    else process.stderr.write(`mig: internal error: ${(e as Error).stack ?? e}\n`);
-    return exitStatusFor(e);
-  }
-}
-
-// A reader that closed the pipe early (`mig info --json x | head`) is not an error.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(ExitStatus.OK);
-  throw e;
-});
-
-main(process.argv).then((code) => {
-  process.exitCode = code;
-});

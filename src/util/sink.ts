@@ -6,6 +6,7 @@ import type { ByteSink } from '../image/types.js';
 import { writeAllSync } from './fd.js';
 import { UsageError } from './errors.js';
 import { fileKind } from './file.js';
+import { registerTemp } from './temp-files.js';
 
 /**
  * Check an output path before any work is done for it. mig writes an output to a temp file in the
@@ -127,6 +128,7 @@ export class AtomicFileSink implements ByteSink {
     } else if (opts.tmpPath !== undefined) {
       this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
     } else {
+      registerTemp(this.tmpPath); // removed by the supervisor if a signal stops this process
       this.fd = createTemp(this.tmpPath, finalPath);
     }
   }

@@ -11,6 +11,8 @@ import { encodeImage, EncodeSummary } from '../../codec/encode.js';
 import type { CodecName } from '../../codec/entropy.js';
 import { AtomicFileSink, checkOutputPath } from '../../util/sink.js';
 import { readSomeSync } from '../../util/fd.js';
+import { registerTemp } from '../../util/temp-files.js';
+import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
 import { progress } from '../progress.js';
@@ -27,7 +29,10 @@ function intOption(name: string, min: number, max: number) {
 
 /** Copy standard input to a temporary file; remove() deletes it. */
 function spoolStdin(): { file: string; remove: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-encode-'));
+  // Named and registered before it exists (a signal's supervisor removes it); mkdir refuses an existing path.
+  const dir = path.join(os.tmpdir(), `mig-encode-${process.pid}-${randomBytes(6).toString('hex')}`);
+  registerTemp(dir);
+  fs.mkdirSync(dir, { mode: 0o700 });
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
   const file = path.join(dir, 'stdin.img');
   try {

@@ -1,0 +1,20 @@
+/**
+ * Temp paths a supervisor removes if this process is killed (src/cli/supervise.ts): `mig encode`
+ * and `mig decode` run as a supervised child, which registers every temp file or directory before
+ * creating it. Without a supervisor registerTemp does nothing.
+ */
+import * as fs from 'node:fs';
+
+/** Environment variable that tells a supervised child which fd registers temp paths. */
+export const SUPERVISOR_FD_ENV = 'MIG_SUPERVISOR_FD';
+
+/** Tell the supervisor (if any) that `p` is about to be created as a temp file or directory. */
+export function registerTemp(p: string): void {
+  const fd = Number(process.env[SUPERVISOR_FD_ENV]);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  try {
+    fs.writeSync(fd, JSON.stringify({ temp: p }) + '\n');
+  } catch {
+    // No supervisor listening (the variable set by hand): nothing to tell.
+  }
+}
