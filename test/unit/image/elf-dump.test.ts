@@ -55,6 +55,22 @@ test('ELFCLASS64 with EM_386 (32-bit guest with RAM above 4 GiB) uses the i386 p
   t.true(rebuilt(img).equals(bytes));
 });
 
+for (const bits of [32, 64] as const) {
+  test(`ELF${bits} / EM_386, a PAE guest: the QEMU note's CR0/CR3/CR4 exact (CR3 32-byte aligned, not page aligned)`, (t) => {
+    // Like the real mig-i386-pae (ELF64, default BIOS) and mig-i386 (ELF32, pflash) dumps: QEMUCPUState
+    // has the same u64 layout in both classes; qemu-system-i386 zero-extends its 32-bit registers.
+    const cpu = { rip: 0xd492fcf3n, rsp: 0xc2a01f00n, cr0: 0x80050033n, cr3: 0x1c3a880n, cr4: 0x350ef0n };
+    const loads = [{ gpa: 0, data: pages(0, 2) }, ...(bits === 64 ? [{ gpa: 0xfffc0000, data: pages(0xfffc0000, 1) }] : [])];
+    const { bytes } = buildElfCore({ bits, machine: EM_386, loads, cpus: [cpu], vmcoreinfo: VMCOREINFO });
+    const img = open(bytes);
+    t.like(img.header, { bits, machine: EM_386 });
+    t.like(img.cpus[0], { cr0: cpu.cr0, cr3: 0x1c3a880n, cr4: cpu.cr4, rip: cpu.rip, rsp: cpu.rsp });
+    t.is((img.cpus[0].cr4! >> 5n) & 1n, 1n, 'CR4.PAE');
+    t.is(img.vmcoreinfo, VMCOREINFO);
+    t.true(rebuilt(img).equals(bytes));
+  });
+}
+
 test('QEMU < 3.1 CPU state (size 432, no kernel_gs_base); e_ehsize 64 accepted too', (t) => {
   const { bytes } = buildElfCore({ ...SPEC64, qemuStateSize: 432, ehsize: 64 });
   const img = open(bytes);
