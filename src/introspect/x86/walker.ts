@@ -9,7 +9,10 @@
  * mode's per-level numbers copied into typed arrays, no BigInt or allocation per step.
  */
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
-import { entryAddressMasks, EntryValidity, PagingMode, PTE_NX_HI, PTE_PS, PTE_RW, PTE_USER, vpnOf } from './modes.js';
+import { entryAddressMasks, EntryValidity, PagingMode, PTE_NX_HI, PTE_PRESENT, PTE_PS, PTE_RW, PTE_USER, vpnOf } from './modes.js';
+
+/** PS and P: a large page. PS of a not-present entry an OS accepts (a software PTE) is its own bit, not a size. */
+const LARGE = PTE_PS | PTE_PRESENT;
 
 /** Flags of the last translation, accumulated over the walk (x86 semantics: RW/US need every level, NX any level). */
 export interface WalkFlags {
@@ -139,7 +142,7 @@ export class PageTableWalker {
         nx ||= (hi & PTE_NX_HI) !== 0;
       }
       const leaf = l === n - 1;
-      if (leaf || (this.large[l] !== 0 && (lo & PTE_PS) !== 0)) {
+      if (leaf || (this.large[l] !== 0 && (lo & LARGE) === LARGE)) {
         const last = this.last;
         last.writable = writable;
         last.user = user;
@@ -185,7 +188,7 @@ export class PageTableWalker {
         if (l === n - 1) {
           leaves++;
           fn(vpn, this.entryPfn(lo, hi), 1, lo, hi);
-        } else if (this.large[l] !== 0 && (lo & PTE_PS) !== 0) {
+        } else if (this.large[l] !== 0 && (lo & LARGE) === LARGE) {
           leaves++;
           fn(vpn, this.largePfn(lo, hi, l), span, lo, hi);
         } else {
