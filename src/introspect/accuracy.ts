@@ -79,3 +79,9 @@ export function compareWithKpageflags(map: PageMap, kpageflags: Buffer): Accurac
   }
   return { compared, agree, overall: compared ? agree / compared : 1, classes };
 }
+
+/** The agreement as text: the overall line, then one line per class (recall, precision). */
+export function formatAccuracy(acc: Accuracy): string {
+  const rows = ACCURACY_CLASSES.map((c) => `${c} ${acc.classes[c].agree}/${acc.classes[c].truth} = ${acc.classes[c].recall.toFixed(4)} (precision ${acc.classes[c].precision.toFixed(4)})`);
+  return [`overall ${acc.agree}/${acc.compared} = ${acc.overall.toFixed(4)}`, ...rows].join('\n');
+}

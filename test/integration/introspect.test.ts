@@ -8,7 +8,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
 import { introspect, Introspection } from '../../src/introspect/index.js';
-import { ACCURACY_CLASSES, compareWithKpageflags, kpfClass } from '../../src/introspect/accuracy.js';
+import { ACCURACY_CLASSES, compareWithKpageflags, formatAccuracy, kpfClass } from '../../src/introspect/accuracy.js';
 import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { LinuxKernel } from '../../src/introspect/linux/kernel.js';
 import { Btf } from '../../src/introspect/linux/btf.js';
@@ -53,8 +53,7 @@ for (const name of ['mig-small', 'mig-large'] as const) {
       t.deepEqual(r.warnings, []);
       t.is(r.details.structPages.unreadable, 0);
       const acc = compareWithKpageflags(r.map, kpf);
-      const table = ACCURACY_CLASSES.map((c) => `${c} ${acc.classes[c].agree}/${acc.classes[c].truth} = ${acc.classes[c].recall.toFixed(4)} (precision ${acc.classes[c].precision.toFixed(4)})`).join('\n');
-      t.log(`overall ${acc.agree}/${acc.compared} = ${acc.overall.toFixed(4)}, ${r.seconds.toFixed(2)} s\n${table}`);
+      t.log(`${formatAccuracy(acc)}\npage map in ${r.seconds.toFixed(2)} s`);
       t.true(acc.compared > kpf.length / 8 / 2, 'most pages are in a compared class');
       t.true(acc.overall >= 0.99, `overall ${acc.overall}`);
       for (const c of ACCURACY_CLASSES) {
