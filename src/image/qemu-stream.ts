@@ -122,6 +122,13 @@ export interface QemuStreamParts {
   tail: Buffer;
 }
 
+/**
+ * The fewest stream bytes one page of a RAM block costs: QEMU sends every page at least once, the
+ * smallest record being ZERO with CONTINUE (8-byte header + 1 fill byte). A MEM_SIZE list whose pages
+ * times this exceed the stream cannot be a complete save, and is refused before allocating per page.
+ */
+export const MIN_STREAM_BYTES_PER_PAGE = 9;
+
 /** Device state is kilobytes to a few MiB; a larger tail means this is not a saved VM. */
 const MAX_TAIL = 256 << 20;
 
@@ -257,6 +264,7 @@ export function parseQemuStream(file: RandomAccessFile, start: number, end = fil
         if (flags === RamFlag.MEM_SIZE) {
           if (blocks.length) throw new ImageFormatError(ImageErrorCode.BAD_FIELD, 'second MEM_SIZE record', where('RAM record flags', recAt));
           let remaining = addr;
+          let declaredPages = 0;
           while (remaining > 0) {
             const entryAt = r.pos;
             const len = r.u8('MEM_SIZE idstr length');
@@ -267,10 +275,16 @@ export function parseQemuStream(file: RandomAccessFile, start: number, end = fil
             if (length > remaining || length % PAGE_SIZE !== 0) {
               throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `RAM block "${idstr}" length 0x${length.toString(16)} is not page-aligned or exceeds the MEM_SIZE total left (0x${remaining.toString(16)})`, where('MEM_SIZE used_length', lengthAt));
             }
-            if (length / PAGE_SIZE > end - start) {
-              // Each page needs at least 9 bytes of stream; refuse lengths the file cannot describe before allocating.
-              throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `RAM block "${idstr}" length 0x${length.toString(16)} is implausible for a ${end - start}-byte stream`, where('MEM_SIZE used_length', lengthAt));
+            // Every page of every block takes at least MIN_STREAM_BYTES_PER_PAGE of stream: refuse a list
+            // the file cannot describe, per block and in total, before any per-block structure is allocated.
+            const pages = length / PAGE_SIZE;
+            if ((declaredPages + pages) * MIN_STREAM_BYTES_PER_PAGE > end - start) {
+              throw new ImageFormatError(ImageErrorCode.BAD_FIELD,
+                `RAM block "${idstr}" length 0x${length.toString(16)} is implausible for a ${end - start}-byte stream: ` +
+                `with the ${blocks.length} block(s) before it the MEM_SIZE list declares ${declaredPages + pages} pages, at least ${MIN_STREAM_BYTES_PER_PAGE} bytes each`,
+                where('MEM_SIZE used_length', lengthAt));
             }
+            declaredPages += pages;
             if (byName.has(idstr)) throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `RAM block "${idstr}" listed twice`, where('MEM_SIZE idstr', entryAt));
             if (blocks.length >= 0xffff) throw new ImageFormatError(ImageErrorCode.BAD_FIELD, 'too many RAM blocks', where('MEM_SIZE idstr', entryAt));
             byName.set(idstr, blocks.length);
@@ -279,7 +293,7 @@ export function parseQemuStream(file: RandomAccessFile, start: number, end = fil
             remaining -= length;
           }
           // One record per page is the common case; bounded by what the stream can hold.
-          records.reserve(Math.min(addr / PAGE_SIZE, Math.ceil((end - start) / 9)));
+          records.reserve(Math.min(declaredPages, Math.ceil((end - start) / MIN_STREAM_BYTES_PER_PAGE)));
           continue;
         }
         if (flags === RamFlag.MULTIFD_FLUSH) continue;

@@ -190,3 +190,43 @@ test('random mutations never crash the parser', (t) => {
   }
   t.true(rejected > 0);
 });
+
+// ---- MEM_SIZE lists the file cannot hold (issue 13): refused before any per-block array -------------
+
+/** A 4 MiB stream whose MEM_SIZE lists `n` blocks of `length` bytes, padded with zeros after the list. */
+function memSizeBomb(n: number, length: number): { buf: Buffer; lengthAt: (k: number) => number } {
+  const blocks = Array.from({ length: n }, (_, k) => ({ idstr: `blk${String(k).padStart(3, '0')}`, length }));
+  const head = new StreamBuilder().header().ramStart(blocks).build();
+  const buf = Buffer.concat([head, Buffer.alloc(4 * 1024 * KiB - head.length)]);
+  // The first used_length is at 55 (see 'MEM_SIZE huge length'); each entry is u8 len + 6-byte name + be64.
+  return { buf, lengthAt: (k) => 55 + k * (1 + 6 + 8) };
+}
+
+for (const [name, length, refusedAt] of [
+  ['150 blocks of 16 GiB (each within 1 byte per page of the file)', 16 * 2 ** 30, 0],
+  ['150 blocks of 1 GiB (each plausible, their sum is not)', 2 ** 30, 1],
+] as const) {
+  test(`malformed: MEM_SIZE ${name} is refused at the block that passes the file's capacity, without allocating`, (t) => {
+    const { buf, lengthAt } = memSizeBomb(150, length);
+    const path = tmpFile(buf);
+    const before = process.memoryUsage().arrayBuffers;
+    const err = t.throws(() => parseQemuStream(new RandomAccessFile(path), 0), { instanceOf: MigError });
+    const grown = process.memoryUsage().arrayBuffers - before;
+    t.is(err?.code, 'IMAGE_BAD_FIELD', err?.message);
+    t.is((err as MigError).data.offset, lengthAt(refusedAt), err?.message);
+    t.is((err as MigError).data.field, 'MEM_SIZE used_length');
+    t.regex(err!.message, new RegExp(`RAM block "blk00${refusedAt}" .*implausible for a 4194304-byte stream`));
+    t.true(err!.message.startsWith(path), 'message names the file');
+    // Before the fix each block got an Int32Array of 4 bytes per page (2.4 GB for 150 × 16 GiB).
+    t.true(grown < 64 * 1024 * KiB, `arrayBuffers grew by ${grown} bytes`);
+  });
+}
+
+test('MEM_SIZE bound: a stream of CONTINUE ZERO records (9 bytes a page) is accepted', (t) => {
+  const n = 64;
+  const s = new StreamBuilder().header().ramStart([{ idstr: 'pc.ram', length: n * 4096 }]);
+  s.ramSection(3, Array.from({ length: n }, (_, i) => ({ block: 'pc.ram', offset: i * 4096, fill: 0 }))).eof();
+  const parts = parseQemuStream(new RandomAccessFile(tmpFile(s.build())), 0);
+  t.is(parts.blocks[0].length, n * 4096);
+  t.is(parts.records.count, n);
+});
