@@ -97,9 +97,13 @@ export interface ElfDump {
   vmcoreinfo?: string;
 }
 
+/**
+ * The ELF magic alone claims the file: class, byte order and e_type are the reader's to check, so an
+ * ELF that is not a little-endian core is refused there (IMAGE_BAD_FIELD / IMAGE_UNSUPPORTED) rather
+ * than falling through to `raw`. (Raw memory starts with the real-mode IVT, never `\x7fELF`.)
+ */
 export function probeElfDump(head: Buffer): boolean {
-  return head.length >= 18 && head.subarray(0, 4).equals(ELF_MAGIC) && (head[4] === 1 || head[4] === 2) && head[5] === 1 &&
-    head.readUInt16LE(16) === ET_CORE;
+  return head.length >= 4 && head.subarray(0, 4).equals(ELF_MAGIC);
 }
 
 /** An address-sized field; values ≥ 2^53 come back unsafe and are rejected by callers that use them. */

@@ -1,6 +1,8 @@
 /**
  * Pick a reader by sniffing the head of the file, in order: libvirt save, QEMU stream, ELF dump,
  * kdump (recognised, refused), raw (last resort: size a multiple of 4 KiB). `--format` overrides.
+ * A file with the ELF magic always goes to the ELF reader, which refuses what it cannot read: it is
+ * never taken for raw memory by probing (`--format raw` still reads any file as raw).
  */
 import { ImageErrorCode, ImageFormatError, UsageError } from '../util/errors.js';
 import { RandomAccessFile } from '../util/file.js';

@@ -6,6 +6,8 @@ import { MigError } from '../../../src/util/errors.js';
 import { MAX_METADATA_BYTES, MAX_ZERO_FILL_BYTES, openElfDump } from '../../../src/image/elf-dump.js';
 import { buildElfCore, ElfSpec, pages } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
+import { mig } from '../../helpers/cli.js';
+import { openImage } from '../../../src/image/probe.js';
 import { openElf as open, rebuilt, SPEC64 } from '../../helpers/elf-fixtures.js';
 
 
@@ -129,3 +131,35 @@ test('mutation: any single-byte corruption of the headers and notes opens and re
   }
   t.true(opened > 100);
 });
+
+// ---- probing: the ELF magic sends a file to the ELF reader (issue 13) -----------------------------
+
+/** SPEC64 with one header byte/halfword changed, padded to a multiple of 4 KiB (so raw would accept it). */
+function elfWith(mutate: (b: Buffer) => void): string {
+  const { bytes } = buildElfCore(SPEC64);
+  mutate(bytes);
+  const padded = Buffer.concat([bytes, Buffer.alloc((4096 - (bytes.length % 4096)) % 4096)]);
+  return tmpFile(padded, 'not-core.elf');
+}
+
+for (const [name, mutate, code, offset, field] of [
+  ['EI_CLASS 3', (b: Buffer) => { b[4] = 3; }, 'IMAGE_BAD_FIELD', 4, 'e_ident[EI_CLASS]'],
+  ['EI_CLASS 0', (b: Buffer) => { b[4] = 0; }, 'IMAGE_BAD_FIELD', 4, 'e_ident[EI_CLASS]'],
+  ['EI_DATA 2 (big-endian)', (b: Buffer) => { b[5] = 2; }, 'IMAGE_UNSUPPORTED', 5, 'e_ident[EI_DATA]'],
+  ['EI_DATA 0', (b: Buffer) => { b[5] = 0; }, 'IMAGE_BAD_FIELD', 5, 'e_ident[EI_DATA]'],
+  ['e_type ET_EXEC', (b: Buffer) => { b.writeUInt16LE(2, 16); }, 'IMAGE_BAD_FIELD', 16, 'e_type'],
+] as const) {
+  test(`probe: an ELF with ${name} and a 4 KiB-multiple size is refused by the ELF reader, not read as raw`, (t) => {
+    const path = elfWith(mutate);
+    t.is(fs.statSync(path).size % 4096, 0);
+    const err = t.throws(() => openImage(path), { instanceOf: MigError });
+    t.is(err?.code, code, err?.message);
+    t.is(err?.data.offset, offset);
+    t.is(err?.data.field, field);
+    t.true(err!.message.startsWith(path), err?.message);
+    const r = mig('info', '--json', path);
+    t.is(r.status, 3, r.stdout + r.stderr);
+    t.is(JSON.parse(r.stdout).code, code);
+    t.is(mig('info', '--format', 'raw', path).status, 0, '--format raw still reads it as raw');
+  });
+}
