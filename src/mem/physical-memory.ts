@@ -27,8 +27,14 @@ export interface PhysicalMemory {
   /**
    * Present pages in ascending order, in batches: calls fn(firstPfn, count, bytes) with bytes holding
    * `count` consecutive pages. The buffer is reused between calls.
+   *
+   * With `onZeroRun`, the reader may report a run of pages it knows to be all zero without reading
+   * them (an ELF PT_LOAD's p_memsz − p_filesz tail) as onZeroRun(firstPfn, count) instead of through
+   * fn; pages still come in ascending order across both callbacks. A reader that knows of no such runs
+   * (or a caller that passes none) gets every page through fn.
    */
-  forEachPageBatch(fn: (firstPfn: number, count: number, bytes: Buffer) => void, batchPages?: number): void;
+  forEachPageBatch(fn: (firstPfn: number, count: number, bytes: Buffer) => void, batchPages?: number,
+    onZeroRun?: (firstPfn: number, count: number) => void): void;
   /** Known zero pages when the reader learnt them for free (e.g. stream ZERO records); undefined = unknown. */
   knownZeroPages?(): number | undefined;
 }
@@ -56,6 +62,8 @@ export function countPages(mem: PhysicalMemory): PageCounts {
   let zero = 0;
   mem.forEachPageBatch((_pfn, count, bytes) => {
     for (let i = 0; i < count; i++) if (isZeroPage(bytes, i * PAGE_SIZE)) zero++;
+  }, undefined, (_pfn, count) => {
+    zero += count;
   });
   return { total, zero, nonZero: total - zero };
 }

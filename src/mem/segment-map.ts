@@ -135,12 +135,15 @@ export class SegmentMemory implements PhysicalMemory {
     return out;
   }
 
-  forEachPageBatch(fn: (firstPfn: number, count: number, bytes: Buffer) => void, batchPages = 1024): void {
+  forEachPageBatch(fn: (firstPfn: number, count: number, bytes: Buffer) => void, batchPages = 1024,
+    onZeroRun?: (firstPfn: number, count: number) => void): void {
     const buf: Buffer = Buffer.allocUnsafe(batchPages * PAGE_SIZE);
     let span: Buffer = Buffer.allocUnsafe(0);
     for (const s of this.segs) {
-      const pages = s.length / PAGE_SIZE;
+      const all = s.length / PAGE_SIZE;
       const pfn0 = s.gpa / PAGE_SIZE; // exact: segments are page-aligned
+      // A linear segment's pages wholly past its file bytes are zero: report them as one run, unread.
+      const pages = onZeroRun && s.kind === 'linear' ? Math.min(all, Math.ceil(s.fileLength / PAGE_SIZE)) : all;
       for (let p = 0; p < pages; p += batchPages) {
         const count = Math.min(batchPages, pages - p);
         if (s.kind === 'linear') {
@@ -154,6 +157,7 @@ export class SegmentMemory implements PhysicalMemory {
         }
         fn(pfn0 + p, count, count === batchPages ? buf : buf.subarray(0, count * PAGE_SIZE));
       }
+      if (pages < all) onZeroRun!(pfn0 + pages, all - pages);
     }
   }
 

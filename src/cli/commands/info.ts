@@ -57,7 +57,9 @@ export function imageInfo(path: string, opts: { format?: ImageFormat } = {}): In
           if (isZeroPage(bytes, off)) z++;
           else if (wantScan && scanned === undefined) scanned = vmcoreinfoInPage(bytes, off);
         }
-      }, 2048);
+      }, 2048, (_pfn, count) => {
+        z += count; // known zero (an ELF zero-fill tail): counted, not read
+      });
       zero ??= z;
     }
     const vtext = img.vmcoreinfo ?? scanned;

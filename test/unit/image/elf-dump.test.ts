@@ -6,6 +6,9 @@ import { parseElfDump, probeElfDump, writeElfDump } from '../../../src/image/elf
 import { BufferSink } from '../../../src/util/sink.js';
 import { buildElfCore, EM_386, pages, stampedPage, tinyLoads } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
+import { mig } from '../../helpers/cli.js';
+import { countPages } from '../../../src/mem/physical-memory.js';
+import { imageInfo } from '../../../src/cli/commands/info.js';
 import { CPUS, openElf as open, rebuilt, SPEC64, VMCOREINFO } from '../../helpers/elf-fixtures.js';
 
 
@@ -129,3 +132,48 @@ test('metadata regions are every non-PT_LOAD byte', (t) => {
 });
 
 // Malformed input: elf-dump-errors.test.ts. kdump recognition: kdump.test.ts.
+
+// ---- zero-fill tails are counted, not read (issue 13: p_filesz 0, p_memsz 1 TiB took > 60 s in info) ----
+
+const TiB = 2 ** 40;
+for (const [name, data, zeroInFile] of [
+  ['p_filesz 0', Buffer.alloc(0), 0],
+  ['two file pages', pages(0, 2, 0x41), 0],
+  ['a partial file page (100 bytes)', Buffer.alloc(100, 0x7f), 0],
+] as const) {
+  test(`zero-fill tail of 1 TiB with ${name}: reported as one zero run, counted without reading`, (t) => {
+    const { bytes } = buildElfCore({ loads: [{ gpa: 0, data, memLength: TiB }], cpus: [{ rip: 0xffffffff81000000n, cr3: 0x1000n }] });
+    const img = open(bytes);
+    const total = TiB / 4096;
+    const filePages = Math.ceil(data.length / 4096);
+    let delivered = 0;
+    const runs: [number, number][] = [];
+    img.memory.forEachPageBatch((pfn, count) => {
+      t.is(pfn, delivered, 'ascending');
+      delivered += count;
+      if (delivered > filePages) throw new Error(`read ${delivered} pages of a ${filePages}-page file`);
+    }, 1024, (pfn, count) => runs.push([pfn, count]));
+    t.is(delivered, filePages);
+    t.deepEqual(runs, [[filePages, total - filePages]]);
+    t.deepEqual(countPages(img.memory), { total, zero: total - filePages + zeroInFile, nonZero: filePages - zeroInFile });
+    // Without onZeroRun every page still comes through fn (other consumers are unchanged).
+    let first = 0;
+    try {
+      img.memory.forEachPageBatch((_pfn, count) => {
+        first += count;
+        throw new Error('stop');
+      }, 4);
+    } catch { /* stopped after one batch */ }
+    t.is(first, Math.min(4, total));
+    img.close();
+    const info = imageInfo(tmpFile(bytes, 'tail.elf'));
+    t.deepEqual(info.pages, { total, zero: total - filePages + zeroInFile, nonZero: filePages - zeroInFile });
+  });
+}
+
+test('mig info on a 1 TiB zero-fill ELF exits 0 and counts its pages as zero', (t) => {
+  const { bytes } = buildElfCore({ loads: [{ gpa: 0, data: Buffer.alloc(0), memLength: TiB }], cpus: [{ rip: 0xffffffff81000000n, cr3: 0x1000n }] });
+  const r = mig('info', '--json', tmpFile(bytes, 'tail.elf'));
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout).pages, { total: TiB / 4096, zero: TiB / 4096, nonZero: 0 });
+});
