@@ -95,12 +95,17 @@ export function decodeHeader(b: Buffer, file: string): MigHeader {
   const slots64 = b.readBigUInt64LE(24);
   if (slots64 * BigInt(pageSize) > imageBytes64) throw bad(24, `page slots ${slots64} × ${pageSize} exceed the image's ${imageBytes} bytes`);
   const slots = Number(slots64);
+  // A digest whose flag is clear is not used: it must be zero, like a reserved field.
+  const contextDigest = Buffer.from(b.subarray(32, 64));
+  if (!(flags & Flag.CONTEXT) && contextDigest.some((x) => x !== 0)) throw bad(32, 'context digest set but flag 0 (context used) is clear');
+  const baselineDigest = Buffer.from(b.subarray(64, 96));
+  if (!(flags & Flag.BASELINE) && baselineDigest.some((x) => x !== 0)) throw bad(64, 'baseline digest set but flag 1 (baseline used) is clear');
   const frameRawLimit = b.readUInt32LE(96);
   if (frameRawLimit < 4096 + 16 || frameRawLimit > MAX_FRAME_RAW) throw bad(96, `frame size limit ${frameRawLimit} out of range`);
   if (b.readUInt32LE(100) !== 0) throw bad(100, 'reserved field is not zero');
   return {
     sourceFormat, codec, flags, pageSize, imageBytes, slots,
-    contextDigest: Buffer.from(b.subarray(32, 64)), baselineDigest: Buffer.from(b.subarray(64, 96)), frameRawLimit,
+    contextDigest, baselineDigest, frameRawLimit,
   };
 }
 
@@ -134,6 +139,8 @@ export function decodeFrameHeader(b: Buffer, file: string, offset: number, heade
   if (index !== expectIndex) throw bad(12, `frame ${index} where frame ${expectIndex} belongs (frames reordered, lost or duplicated)`);
   if (rawLength > header.frameRawLimit) throw bad(4, `frame raw length ${rawLength} exceeds the header's limit ${header.frameRawLimit}`);
   if (type === FrameType.END && rawLength !== END_PAYLOAD_SIZE) throw bad(4, `END frame raw length ${rawLength} is not ${END_PAYLOAD_SIZE}`);
+  // The END payload is stored, not coded: its coded length is its raw length (checked before it is read).
+  if (type === FrameType.END && codedLength !== END_PAYLOAD_SIZE) throw bad(8, `END frame coded length ${codedLength} is not ${END_PAYLOAD_SIZE} (the END payload is stored)`);
   if (codedLength > rawLength + (rawLength >> 3) + 1024) throw bad(8, `coded length ${codedLength} is implausible for ${rawLength} raw bytes`);
   return { type, rawLength, codedLength, index, checksum: b.readBigUInt64LE(16) };
 }

@@ -108,7 +108,7 @@ const FRAME = fields('### Frame header');
 const END = fields('### END frame payload');
 
 const sample: MigHeader = {
-  sourceFormat: 'qemu-stream', codec: 'deflate', flags: Flag.CONTEXT | Flag.FREE_DROPPED, pageSize: 4096, imageBytes: 0x1234567000, slots: 0x1234560,
+  sourceFormat: 'qemu-stream', codec: 'deflate', flags: Flag.CONTEXT | Flag.BASELINE | Flag.FREE_DROPPED, pageSize: 4096, imageBytes: 0x1234567000, slots: 0x1234560,
   contextDigest: Buffer.alloc(32, 0xc1), baselineDigest: Buffer.alloc(32, 0xb2), frameRawLimit: 0x401000,
 };
 
@@ -216,6 +216,12 @@ test('header checks: each refusal names the offset of its field', (t) => {
   t.is(headerRefusedAt((b) => b.writeUInt32LE(lo - 1, 96)), at(/^frame raw limit/));
   t.is(headerRefusedAt((b) => b.writeUInt32LE(hi * 2 ** 20 + 1, 96)), at(/^frame raw limit/));
   t.is(headerRefusedAt((b) => b.writeUInt32LE(1, 100)), at(/^reserved/));
+  // A digest whose flag is clear must be zero (errata 1).
+  t.regex(row(HEADER, /^context digest/).check, /zero when flag 0 is clear/);
+  t.regex(row(HEADER, /^baseline digest/).check, /zero when flag 1 is clear/);
+  t.is(headerRefusedAt((b) => b.writeUInt16LE(Flag.BASELINE, 10)), at(/^context digest/));
+  t.is(headerRefusedAt((b) => b.writeUInt16LE(Flag.CONTEXT, 10)), at(/^baseline digest/));
+  t.is(headerRefusedAt((b) => { b.writeUInt16LE(0, 10); b.fill(0, 32, 96); }), -1, 'both unused and zero');
   const bad = encodeHeader(sample);
   bad[20] ^= 1;
   const err = t.throws(() => decodeHeader(bad, 'spec.mig'), { instanceOf: CorruptFrameError });
@@ -253,6 +259,12 @@ test('frame header: types, fields and the checks at their offsets', (t) => {
   t.is(refusedAt((x) => x.writeUInt32LE((1 << 20) + 1, 4)), row(FRAME, /^raw length/).offset, 'past the header limit');
   t.is(refusedAt((x) => { x[0] = FrameType.END; x.writeUInt32LE(END_PAYLOAD_SIZE + 1, 4); }), row(FRAME, /^raw length/).offset, 'END raw length');
   t.is(refusedAt(() => undefined, 8), row(FRAME, /^frame index/).offset);
+  // END: raw and coded length 56 (errata 2).
+  t.regex(row(FRAME, /^coded length/).check, new RegExp(`END: ${END_PAYLOAD_SIZE}$`));
+  const endAt = (coded: number) => refusedAt((x) => { x[0] = FrameType.END; x.writeUInt32LE(END_PAYLOAD_SIZE, 4); x.writeUInt32LE(coded, 8); });
+  t.is(endAt(END_PAYLOAD_SIZE), -1);
+  t.is(endAt(END_PAYLOAD_SIZE + 1), row(FRAME, /^coded length/).offset);
+  t.is(endAt(0), row(FRAME, /^coded length/).offset);
   // Coded length bound, as the spec writes it: raw + raw/8 + 1024.
   t.is(row(FRAME, /^coded length/).check.split(',')[0], '≤ raw + raw/8 + 1024');
   t.is(refusedAt((x) => x.writeUInt32LE(5000 + Math.floor(5000 / 8) + 1024, 8)), -1);
