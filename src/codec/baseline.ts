@@ -32,7 +32,8 @@ export function openBaseline(path: string, indexed = true, anchorBudget = 0): Ba
     let lookup: Baseline['lookup'] = () => -1;
     let baseAnchors: AnchorTable | undefined;
     if (indexed) {
-      const index = new PageIndex(img.memory.size / PAGE_SIZE);
+      // Sized by what the file can hold, not by the view (a zero-fill tail can make that 1 TiB); it grows.
+      const index = new PageIndex(Math.min(img.memory.size, img.fileSize) / PAGE_SIZE);
       const h = new Uint32Array(2);
       const table = anchorBudget > 0 ? new AnchorTable(anchorBudget) : undefined;
       const apos = new Int32Array(PAGE_SIZE);
@@ -49,7 +50,7 @@ export function openBaseline(path: string, indexed = true, anchorBudget = 0): Ba
             for (let a = 0; a < n; a++) table.put(ahash[a], at + apos[a]);
           }
         }
-      });
+      }, undefined, () => undefined); // known-zero runs (ELF zero-fill tails) are not indexed, nor read
       baseAnchors = table;
       lookup = (hi, lo, page, scratch) => {
         const f = index.get(hi, lo);

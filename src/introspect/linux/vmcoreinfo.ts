@@ -126,7 +126,10 @@ export function readVmcoreinfoNote(mem: PhysicalMemory, gpa: number): string | u
   return text.startsWith('OSRELEASE=') ? text : undefined;
 }
 
-/** Scan every present page (one read of the image) for VMCOREINFO; the first hit wins. */
+/**
+ * Scan every present page (one read of the image) for VMCOREINFO; the first hit wins. Runs the
+ * reader knows to be zero (an ELF p_memsz − p_filesz tail) hold no note and are skipped unread.
+ */
 export function scanVmcoreinfo(mem: PhysicalMemory): { text: string; gpa: number } | undefined {
   let found: { text: string; gpa: number } | undefined;
   const STOP = {};
@@ -139,7 +142,7 @@ export function scanVmcoreinfo(mem: PhysicalMemory): { text: string; gpa: number
           throw STOP;
         }
       }
-    }, 1024);
+    }, 1024, () => undefined);
   } catch (e) {
     if (e !== STOP) throw e;
   }
