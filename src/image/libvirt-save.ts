@@ -73,7 +73,10 @@ export function parseLibvirtSaveHeader(file: RandomAccessFile): LibvirtSaveHeade
   const compressed = u32(28);
   const cookieOffset = u32(32);
   if (dataLen === 0) throw new ImageFormatError(ImageErrorCode.BAD_FIELD, 'data_len is 0 (no domain XML)', loc(20, 'libvirt header data_len'));
-  if (dataLen > MAX_DATA_LEN || SAVE_HEADER_SIZE + dataLen > file.size) {
+  if (dataLen > MAX_DATA_LEN) {
+    throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `data_len ${dataLen} is implausible for a domain XML and cookie (max ${MAX_DATA_LEN >> 20} MiB)`, loc(20, 'libvirt header data_len'));
+  }
+  if (SAVE_HEADER_SIZE + dataLen > file.size) {
     throw new ImageFormatError(ImageErrorCode.TRUNCATED, `data_len ${dataLen} runs past the end of the file (${file.size} bytes)`, loc(20, 'libvirt header data_len'));
   }
   if (wasRunning > 1) throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `was_running is ${wasRunning} (0 or 1 expected)`, loc(24, 'libvirt header was_running'));

@@ -1,10 +1,11 @@
 import test from 'ava';
+import * as fs from 'node:fs';
 import { RandomAccessFile } from '../../../src/util/file.js';
 import { MigError } from '../../../src/util/errors.js';
 import { openLibvirtSave, parseLibvirtSave, probeLibvirtSave } from '../../../src/image/libvirt-save.js';
 import { BufferSink } from '../../../src/util/sink.js';
 import { page, saveImage, SaveOpts, StreamBuilder } from '../../helpers/stream-writer.js';
-import { tmpFile } from '../../helpers/tmp.js';
+import { tmpFile, tmpPath } from '../../helpers/tmp.js';
 
 function stream(): Buffer {
   const s = new StreamBuilder().header({ machine: 'pc-i440fx-7.2' }).ramStart([{ idstr: 'pc.ram', length: 16384 }]);
@@ -57,7 +58,8 @@ const bad: Record<string, { opts?: SaveOpts; buf?: () => Buffer; code: string; o
   'incomplete save (Part magic)': { opts: { magic: 'LibvirtQemudPart' }, code: 'IMAGE_INCOMPLETE', offset: 0, match: /incomplete/ },
   'unsupported version': { opts: { version: 7 }, code: 'IMAGE_BAD_FIELD', offset: 16, match: /version 7/ },
   'data_len zero': { opts: { dataLen: 0 }, code: 'IMAGE_BAD_FIELD', offset: 20, match: /data_len is 0/ },
-  'data_len past end of file': { opts: { dataLen: 0x7fffffff }, code: 'IMAGE_TRUNCATED', offset: 20, match: /data_len 2147483647/ },
+  'data_len past end of file': { opts: { dataLen: 1 << 20 }, code: 'IMAGE_TRUNCATED', offset: 20, match: /data_len 1048576 runs past the end/ },
+  'data_len past the 256 MiB bound (and the file)': { opts: { dataLen: 0x7fffffff }, code: 'IMAGE_BAD_FIELD', offset: 20, match: /data_len 2147483647 .*256 MiB/ },
   'was_running not boolean': { opts: { wasRunning: 5 }, code: 'IMAGE_BAD_FIELD', offset: 24, match: /was_running/ },
   'gzip-compressed': { opts: { compressed: 1 }, code: 'IMAGE_UNSUPPORTED', offset: 28, match: /gzip/ },
   'xz-compressed': { opts: { compressed: 3 }, code: 'IMAGE_UNSUPPORTED', offset: 28, match: /xz/ },
@@ -80,3 +82,19 @@ for (const [name, c] of Object.entries(bad)) {
     t.true(err!.message.startsWith(path));
   });
 }
+
+test('data_len past the 256 MiB bound in a file that holds it: IMAGE_BAD_FIELD, not a truncation, nothing read', (t) => {
+  // A sparse 300 MiB file: the header claims a 257 MiB data area, which the file does hold.
+  const head = saveImage(stream(), { dataLen: 257 << 20 });
+  const path = tmpPath('big-data-area.save');
+  fs.writeFileSync(path, head);
+  fs.truncateSync(path, 300 << 20);
+  const before = process.memoryUsage().arrayBuffers;
+  const err = t.throws(() => parseLibvirtSave(new RandomAccessFile(path)), { instanceOf: MigError });
+  t.is(err?.code, 'IMAGE_BAD_FIELD', err?.message);
+  t.is(err?.data.offset, 20);
+  t.is(err?.data.field, 'libvirt header data_len');
+  t.regex(err!.message, /data_len 269484032 is implausible/);
+  t.notRegex(err!.message, /past the end/);
+  t.true(process.memoryUsage().arrayBuffers - before < 64 << 20, 'the data area is not read');
+});
