@@ -1,0 +1,342 @@
+/**
+ * Windows kernel structure layouts, one table per build and paging kernel, kept apart from the logic
+ * that reads them (house style 6; memflow-win32's offsets crate). No PDB is read: every offset below
+ * was read from the published layouts named in its comment, and the tables are checked where they
+ * load (`struct()` asserts every field fits its structure; `assertLayout` the cross-structure facts).
+ *
+ * Sources (read at): volatility 328a178e `volatility/plugins/overlays/windows/`
+ *   - W7SP1      = win7_sp1_x86_vtypes.py          (7601, ntkrnlmp: non-PAE, _MMPTE 4 bytes)
+ *   - W7SP1_23418 = win7_sp1_x86_BBA98F40_vtypes.py (7601.23418, non-PAE; same offsets as W7SP1 for
+ *                   every field here, _EPROCESS 0x2d8)
+ *   - W7SP1_PAE  = win7_sp1_x86_24000_vtypes.py    (7601.24000, ntkrpamp: PAE, _MMPTE 8 bytes)
+ *   - W7SP0      = win7_sp0_x86_vtypes.py          (7600, non-PAE)
+ *   - KDBG       = kdbg_vtypes.py, and volatility3 a1961401 symbols/windows/kdbg.json (identical)
+ * MemProcFS c3aa8106 vmm/mm/mm_vad.c (`_MMVAD32_7`, ControlArea.FilePointer 0x24 for 32-bit ≤ 7601)
+ * and vmm/mm/mm_pfn.c (u3 PageLocation byte, u4 bits) agree with them.
+ */
+
+/** A structure: its size and field offsets (the widths are checked at load, then dropped). */
+export type Struct<F extends string> = { readonly size: number } & { readonly [K in F]: number };
+
+/** Field [offset, bytes]; throws at load when a field does not fit the structure's size. */
+function struct<F extends string>(name: string, size: number, fields: Record<F, readonly [number, number]>): Struct<F> {
+  const out: Record<string, number> = { size };
+  for (const [f, [off, bytes]] of Object.entries(fields) as [string, readonly [number, number]][]) {
+    if (!(off >= 0 && bytes > 0 && off + bytes <= size)) throw new Error(`offset table: ${name}.${f} at 0x${off.toString(16)} (+${bytes}) does not fit in 0x${size.toString(16)} bytes`);
+    out[f] = off;
+  }
+  return Object.freeze(out) as Struct<F>;
+}
+
+/**
+ * _KDDEBUGGER_DATA64 (the same on every build that has the field; x86 stores pointers zero-extended
+ * in the ULONG64 slots). Fields named Mm…/Ps… hold the *address* of the kernel variable (one more
+ * read gives its value: rekall plugins/windows/pfn.py `MmPfnDatabase.dereference().dereference()`,
+ * MemProcFS PDB_GetSymbolPTR); KernBase is the value itself.
+ */
+export const KDBG = struct('_KDDEBUGGER_DATA64', 0x340, {
+  // Header.List is a LIST_ENTRY64 (KDBG _DBGKD_DEBUG_DATA_HEADER64), but an x86 kernel links it
+  // into its 32-bit list as a native LIST_ENTRY: Flink at +0, Blink at +4, and +0x8..+0xF stay zero
+  // (V2 windows.py AbstractKDBGMod: the 32-bit needle is 8 zero bytes then 'KDBG'; B5).
+  listFlink: [0x00, 4],
+  listBlink: [0x04, 4],
+  listUpper: [0x08, 8], // zero on x86; on x64 the upper half of Blink (0xfffff800…, V2's 64-bit needle)
+  ownerTag: [0x10, 4], // Header.OwnerTag 'KDBG' (0x4742444b) — KDBG
+  headerSize: [0x14, 4], // Header.Size (ULONG) — KDBG
+  kernBase: [0x18, 8], // KernBase — KDBG
+  psLoadedModuleList: [0x48, 8], // PsLoadedModuleList — KDBG
+  psActiveProcessHead: [0x50, 8], // PsActiveProcessHead — KDBG
+  mmPfnDatabase: [0xc0, 8], // MmPfnDatabase — KDBG
+  mmSubsectionBase: [0xd8, 8], // MmSubsectionBase — KDBG
+  mmLowestPhysicalPage: [0xe8, 8], // MmLowestPhysicalPage — KDBG
+  mmHighestPhysicalPage: [0xf0, 8], // MmHighestPhysicalPage — KDBG
+  mmNumberOfPhysicalPages: [0xf8, 8], // MmNumberOfPhysicalPages — KDBG
+  mmSystemRangeStart: [0x1d0, 8], // MmSystemRangeStart — KDBG
+  ntBuildLab: [0x208, 8], // NtBuildLab (char *, "7601.17514.x86fre…") — KDBG; V2 overlay: pointer to String
+  cmNtCSDVersion: [0x268, 8], // CmNtCSDVersion (ULONG *, service pack << 8) — KDBG; V2 `ServicePack`
+  mmPhysicalMemoryBlock: [0x270, 8], // MmPhysicalMemoryBlock (_PHYSICAL_MEMORY_DESCRIPTOR **) — KDBG
+  sizeEProcess: [0x2a8, 2], // SizeEProcess (USHORT) — KDBG
+  offsetEprocessPeb: [0x2aa, 2], // OffsetEprocessPeb — KDBG
+  offsetEprocessDirectoryTableBase: [0x2ae, 2], // OffsetEprocessDirectoryTableBase — KDBG
+});
+
+/** 'KDBG' as a little-endian u32 (V2 kdbg_vtypes.py `is_valid`: OwnerTag == 0x4742444B). */
+export const KDBG_OWNER_TAG = 0x4742444b;
+
+/**
+ * _KDDEBUGGER_DATA64 Header.Size by Windows generation: what the x86 needle carries after 'KDBG'
+ * (V2 overlays/windows/windows.py AbstractKDBGMod: XP 0x290; win2003.py 0x318; vista.py 0x328;
+ * win7.py 0x340). Used to name what an unsupported image holds.
+ */
+export const KDBG_SIZES: ReadonlyMap<number, string> = new Map([
+  [0x290, 'Windows XP'],
+  [0x318, 'Windows Server 2003'],
+  [0x328, 'Windows Vista / Server 2008'],
+  [0x340, 'Windows 7 / Server 2008 R2'],
+]);
+
+/**
+ * _KUSER_SHARED_DATA at VA 0xFFDF0000 on x86 (W7SP1, W7SP1_PAE, W7SP0 — identical). Windows 7 has
+ * no NtBuildNumber here: 0x248–0x263 is Reserved2[7] in all three (NtBuildNumber at 0x260 only from
+ * Windows 10: V2 win10_x86_vtypes.py). The build comes from KDBG's NtBuildLab.
+ */
+export const KUSER_SHARED_DATA_VA = 0xffdf0000;
+export const KUSER = struct('_KUSER_SHARED_DATA', 0x5f0, {
+  imageNumberLow: [0x2c, 2], // ImageNumberLow (0x14c = IMAGE_FILE_MACHINE_I386) — W7SP1, W7SP1_PAE
+  imageNumberHigh: [0x2e, 2], // ImageNumberHigh — W7SP1, W7SP1_PAE
+  ntSystemRoot: [0x30, 520], // NtSystemRoot WCHAR[260] — W7SP1, W7SP1_PAE
+  ntProductType: [0x264, 4], // NtProductType — W7SP1, W7SP1_PAE
+  productTypeIsValid: [0x268, 1], // ProductTypeIsValid — W7SP1, W7SP1_PAE
+  ntMajorVersion: [0x26c, 4], // NtMajorVersion — W7SP1, W7SP1_PAE
+  ntMinorVersion: [0x270, 4], // NtMinorVersion — W7SP1, W7SP1_PAE
+  numberOfPhysicalPages: [0x2e8, 4], // NumberOfPhysicalPages — W7SP1, W7SP1_PAE
+});
+
+/** _PHYSICAL_MEMORY_DESCRIPTOR and its _PHYSICAL_MEMORY_RUN (x86: ULONG fields) — W7SP1, W7SP1_PAE. */
+export const PHYSICAL_MEMORY_DESCRIPTOR = struct('_PHYSICAL_MEMORY_DESCRIPTOR', 0x10, {
+  numberOfRuns: [0x0, 4],
+  numberOfPages: [0x4, 4],
+  run: [0x8, 8],
+});
+export const PHYSICAL_MEMORY_RUN = struct('_PHYSICAL_MEMORY_RUN', 0x8, { basePage: [0x0, 4], pageCount: [0x4, 4] });
+
+/** _MMPFN.u3.e1 PageLocation values (MemProcFS vmm/mm/mm_pfn.h `MMPFN_TYPE`; rekall common.py). */
+export const PageLocation = {
+  Zeroed: 0,
+  Free: 1,
+  Standby: 2,
+  Modified: 3,
+  ModifiedNoWrite: 4,
+  Bad: 5,
+  Active: 6,
+  Transition: 7,
+} as const;
+export const PAGE_LOCATION_NAMES = ['Zeroed', 'Free', 'Standby', 'Modified', 'ModifiedNoWrite', 'Bad', 'Active', 'Transition'] as const;
+
+/** _MMVAD_FLAGS.VadType values (V2 plugins/vadinfo.py); 2 = VadImageMap (MEM_IMAGE). */
+export const VAD_TYPE_IMAGE_MAP = 2;
+
+/** Everything the Windows module reads, for one build on one paging kernel. */
+export interface WindowsLayout {
+  /** For messages and details: 'Windows 7 SP1 x86 (7601), PAE'. */
+  readonly name: string;
+  readonly major: number;
+  readonly minor: number;
+  readonly build: number;
+  readonly pae: boolean;
+  /** KDBG Header.Size this build carries. */
+  readonly kdbgSize: number;
+  /** sizeof(_MMPTE): 4 non-PAE, 8 PAE. */
+  readonly mmpteBytes: 4 | 8;
+  /** PTE self-map: PTEs at selfMapBase + (va >> 12) · mmpteBytes; the page directories at pdSelfMap. */
+  readonly selfMapBase: number;
+  readonly selfMapEnd: number;
+  readonly pdSelfMap: number;
+  readonly pdSelfMapEnd: number;
+  readonly dispatcherHeader: Struct<'type' | 'headerSize'>;
+  readonly eprocess: Struct<'directoryTableBase' | 'uniqueProcessId' | 'activeProcessLinks' | 'inheritedFromUniqueProcessId' | 'imageFileName' | 'peb' | 'vadRoot'>;
+  /** ImageFileName is UCHAR[15]. */
+  readonly imageFileNameBytes: number;
+  readonly mmpfn: Struct<'flink' | 'blink' | 'pteAddress' | 'referenceCount' | 'e1' | 'e1b' | 'originalPte' | 'u4'>;
+  readonly mmAvlTable: Struct<'balancedRootRightChild' | 'numberGenericTableElements'>;
+  readonly mmvadShort: Struct<'parent' | 'leftChild' | 'rightChild' | 'startingVpn' | 'endingVpn' | 'vadFlags'>;
+  readonly mmvad: Struct<'subsection' | 'firstPrototypePte' | 'lastContiguousPte'>;
+  readonly subsection: Struct<'controlArea' | 'subsectionBase' | 'nextSubsection' | 'ptesInSubsection'>;
+  readonly controlArea: Struct<'segment' | 'flags' | 'filePointer'>;
+  readonly segment: Struct<'totalNumberOfPtes' | 'prototypePte'>;
+  readonly fileObject: Struct<'type' | 'fileName'>;
+  readonly unicodeString: Struct<'length' | 'maximumLength' | 'buffer'>;
+}
+
+/** Bit fields (the same in every table here: W7SP1, W7SP1_PAE, W7SP0, W7SP1_23418 all agree). */
+export const BITS = Object.freeze({
+  /** _MMPFNENTRY byte 0 bits 0–2 (u3.e1 at _MMPFN+0xE). */
+  pageLocationMask: 0x7,
+  /** _MMPFNENTRY byte 1 bits 0–2: the standby list priority. */
+  priorityMask: 0x7,
+  /** u4 bits 0–24 PteFrame, bit 27 PrototypePte (__unnamed_14fd / __unnamed_14ff). */
+  pteFrameMask: 0x1ffffff,
+  prototypePteBit: 27,
+  /** _MMVAD_FLAGS: VadType bits 20–22, PrivateMemory bit 31. */
+  vadTypeShift: 20,
+  vadTypeMask: 0x7,
+  privateMemoryBit: 31,
+  /** _MM_AVL_TABLE +0x14: DepthOfTree 0–4, Unused 5–7, NumberGenericTableElements 8–31. */
+  avlElementsShift: 8,
+  /** _MMSECTION_FLAGS (_CONTROL_AREA.u.Flags): Image bit 5, File bit 7. */
+  sectionImageBit: 5,
+  sectionFileBit: 7,
+  /** _EX_FAST_REF: RefCnt in bits 0–2 on x86. */
+  fastRefMask: 0x7,
+  /** _MMVAD_SHORT.u1: Balance in bits 0–1 of the Parent pointer. */
+  parentBalanceMask: 0x3,
+});
+
+/** _FILE_OBJECT.Type: IO_TYPE_FILE (wdm.h; 5). Used only as a plausibility check. */
+export const IO_TYPE_FILE = 5;
+
+// Structures shared by every Windows 7 x86 table below (offsets identical in W7SP1, W7SP1_PAE,
+// W7SP0 and W7SP1_23418; sizes where they differ are given per table).
+const W7_DISPATCHER_HEADER = struct('_DISPATCHER_HEADER', 0x10, {
+  type: [0x0, 1], // Type (3 = ProcessObject) — W7SP1
+  headerSize: [0x2, 1], // Size in dwords (0x26 = sizeof(_KPROCESS) 0x98 / 4) — W7SP1; V2 win7.py DTBSignature "\x03\x00\x26\x00"
+});
+const w7Eprocess = (size: number) => struct('_EPROCESS', size, {
+  directoryTableBase: [0x18, 4], // Pcb (_KPROCESS @0) .DirectoryTableBase @0x18 — W7SP1, W7SP1_PAE
+  uniqueProcessId: [0xb4, 4], // UniqueProcessId — W7SP1, W7SP1_PAE
+  activeProcessLinks: [0xb8, 8], // ActiveProcessLinks (_LIST_ENTRY) — W7SP1, W7SP1_PAE
+  inheritedFromUniqueProcessId: [0x140, 4], // InheritedFromUniqueProcessId — W7SP1, W7SP1_PAE
+  imageFileName: [0x16c, 15], // ImageFileName UCHAR[15] — W7SP1, W7SP1_PAE
+  peb: [0x1a8, 4], // Peb — W7SP1, W7SP1_PAE
+  vadRoot: [0x278, 0x20], // VadRoot (_MM_AVL_TABLE, 0x20) — W7SP1, W7SP1_PAE
+});
+const W7_MM_AVL_TABLE = struct('_MM_AVL_TABLE', 0x20, {
+  balancedRootRightChild: [0x8, 4], // BalancedRoot (_MMADDRESS_NODE @0) .RightChild @8: the tree's root — W7SP1; MemProcFS mm_vad.c
+  numberGenericTableElements: [0x14, 4], // DepthOfTree:5, Unused:3, NumberGenericTableElements:24 — W7SP1
+});
+const W7_MMVAD_SHORT = struct('_MMVAD_SHORT', 0x20, {
+  parent: [0x0, 4], // u1: Parent | Balance:2 — W7SP1 (__unnamed_1581)
+  leftChild: [0x4, 4], // LeftChild — W7SP1, W7SP1_PAE
+  rightChild: [0x8, 4], // RightChild
+  startingVpn: [0xc, 4], // StartingVpn
+  endingVpn: [0x10, 4], // EndingVpn (inclusive)
+  vadFlags: [0x14, 4], // u.VadFlags (_MMVAD_FLAGS)
+});
+const W7_MMVAD = struct('_MMVAD', 0x3c, {
+  subsection: [0x24, 4], // Subsection — W7SP1, W7SP1_PAE; MemProcFS _MMVAD32_7
+  firstPrototypePte: [0x28, 4], // FirstPrototypePte
+  lastContiguousPte: [0x2c, 4], // LastContiguousPte
+});
+const W7_SUBSECTION = struct('_SUBSECTION', 0x20, {
+  controlArea: [0x0, 4], // ControlArea — W7SP1, W7SP1_PAE
+  subsectionBase: [0x4, 4], // SubsectionBase (_MMPTE *)
+  nextSubsection: [0x8, 4], // NextSubsection
+  ptesInSubsection: [0xc, 4], // PtesInSubsection
+});
+const W7_CONTROL_AREA = struct('_CONTROL_AREA', 0x50, {
+  segment: [0x0, 4], // Segment — W7SP1, W7SP1_PAE
+  flags: [0x1c, 4], // u.Flags (_MMSECTION_FLAGS) — W7SP1, W7SP1_PAE
+  filePointer: [0x24, 4], // FilePointer (_EX_FAST_REF) — W7SP1, W7SP1_PAE; MemProcFS mm_vad.c (32-bit ≤ 7601: 0x24)
+});
+const w7Segment = (size: number) => struct('_SEGMENT', size, {
+  totalNumberOfPtes: [0x4, 4], // TotalNumberOfPtes — W7SP1, W7SP1_PAE
+  prototypePte: [0x28, 4], // PrototypePte (_MMPTE *) — W7SP1, W7SP1_PAE
+});
+const W7_FILE_OBJECT = struct('_FILE_OBJECT', 0x80, {
+  type: [0x0, 2], // Type (IO_TYPE_FILE) — W7SP1, W7SP1_PAE
+  fileName: [0x30, 8], // FileName (_UNICODE_STRING) — W7SP1, W7SP1_PAE
+});
+const UNICODE_STRING_32 = struct('_UNICODE_STRING', 0x8, {
+  length: [0x0, 2], // Length (bytes) — W7SP1
+  maximumLength: [0x2, 2], // MaximumLength
+  buffer: [0x4, 4], // Buffer (WCHAR *)
+});
+
+/** Windows 7 SP1 x86, non-PAE kernel (ntkrnlmp). */
+export const WIN7_SP1_X86: WindowsLayout = Object.freeze({
+  name: 'Windows 7 SP1 x86 (7601), non-PAE',
+  major: 6,
+  minor: 1,
+  build: 7601,
+  pae: false,
+  kdbgSize: 0x340, // V2 win7.py Win7KDBG kdbgsize
+  mmpteBytes: 4, // _MMPTE 0x4 — W7SP1
+  // Self-map (V2 overlays/windows/windows.py IA32 check; guest-introspection.md B5): PTEs from
+  // 0xC0000000 (4 MiB: 2^20 PTEs × 4), the page directory at 0xC0300000.
+  selfMapBase: 0xc0000000,
+  selfMapEnd: 0xc0400000,
+  pdSelfMap: 0xc0300000,
+  pdSelfMapEnd: 0xc0301000,
+  dispatcherHeader: W7_DISPATCHER_HEADER,
+  eprocess: w7Eprocess(0x2c0), // _EPROCESS 0x2c0 — W7SP1 (0x2d8 in W7SP1_23418; offsets equal)
+  imageFileNameBytes: 15,
+  mmpfn: struct('_MMPFN', 0x18, {
+    flink: [0x0, 4], // u1.Flink (next PFN on a list) — W7SP1
+    blink: [0x4, 4], // u2.Blink / ShareCount — W7SP1
+    pteAddress: [0x8, 4], // PteAddress (VA of the PTE or prototype PTE) — W7SP1
+    referenceCount: [0xc, 2], // u3.ReferenceCount — W7SP1
+    e1: [0xe, 1], // u3.e1 byte 0: PageLocation 0–2, WriteInProgress 3, Modified 4, ReadInProgress 5, CacheAttribute 6–7 — W7SP1 _MMPFNENTRY
+    e1b: [0xf, 1], // u3.e1 byte 1: Priority 0–2, Rom 3, InPageError 4, KernelStack 5, RemovalRequested 6, ParityError 7 — W7SP1
+    originalPte: [0x10, 4], // OriginalPte (_MMPTE, 4 bytes) — W7SP1
+    u4: [0x14, 4], // u4: PteFrame 0–24, PfnImageVerified 25, AweAllocation 26, PrototypePte 27, PageColor 28–31 — W7SP1
+  }),
+  mmAvlTable: W7_MM_AVL_TABLE,
+  mmvadShort: W7_MMVAD_SHORT,
+  mmvad: W7_MMVAD,
+  subsection: W7_SUBSECTION,
+  controlArea: W7_CONTROL_AREA,
+  segment: w7Segment(0x30), // _SEGMENT 0x30 — W7SP1
+  fileObject: W7_FILE_OBJECT,
+  unicodeString: UNICODE_STRING_32,
+});
+
+/** Windows 7 SP1 x86, PAE kernel (ntkrpamp; the default on NX-capable CPUs). */
+export const WIN7_SP1_X86_PAE: WindowsLayout = Object.freeze({
+  name: 'Windows 7 SP1 x86 (7601), PAE',
+  major: 6,
+  minor: 1,
+  build: 7601,
+  pae: true,
+  kdbgSize: 0x340,
+  mmpteBytes: 8, // _MMPTE 0x8 — W7SP1_PAE
+  // PAE self-map: 8 MiB of 8-byte PTEs from 0xC0000000; the four page directories at 0xC0600000.
+  selfMapBase: 0xc0000000,
+  selfMapEnd: 0xc0800000,
+  pdSelfMap: 0xc0600000,
+  pdSelfMapEnd: 0xc0604000,
+  dispatcherHeader: W7_DISPATCHER_HEADER,
+  eprocess: w7Eprocess(0x2e0), // _EPROCESS 0x2e0 in the 7601.24000 profile (the only PAE one published); offsets equal W7SP1
+  imageFileNameBytes: 15,
+  mmpfn: struct('_MMPFN', 0x1c, {
+    flink: [0x0, 4], // u1.Flink — W7SP1_PAE
+    blink: [0x4, 4], // u2.Blink — W7SP1_PAE
+    pteAddress: [0x8, 4], // PteAddress — W7SP1_PAE
+    referenceCount: [0xc, 2], // u3.ReferenceCount — W7SP1_PAE
+    e1: [0xe, 1], // u3.e1 byte 0 (PageLocation 0–2) — W7SP1_PAE
+    e1b: [0xf, 1], // u3.e1 byte 1 (Priority 0–2) — W7SP1_PAE
+    originalPte: [0x10, 8], // OriginalPte (_MMPTE, 8 bytes) — W7SP1_PAE
+    u4: [0x18, 4], // u4 (PteFrame 0–24, PrototypePte 27) — W7SP1_PAE
+  }),
+  mmAvlTable: W7_MM_AVL_TABLE,
+  mmvadShort: W7_MMVAD_SHORT,
+  mmvad: W7_MMVAD,
+  subsection: W7_SUBSECTION,
+  controlArea: W7_CONTROL_AREA,
+  segment: w7Segment(0x38), // _SEGMENT 0x38 (ThePtes 8-byte aligned at 0x30) — W7SP1_PAE
+  fileObject: W7_FILE_OBJECT,
+  unicodeString: UNICODE_STRING_32,
+});
+
+/** Windows 7 RTM (SP0) x86, non-PAE: every offset here equals W7SP1's in win7_sp0_x86_vtypes.py. */
+export const WIN7_SP0_X86: WindowsLayout = Object.freeze({
+  ...WIN7_SP1_X86,
+  name: 'Windows 7 SP0 x86 (7600), non-PAE',
+  build: 7600,
+  eprocess: w7Eprocess(0x2c0), // _EPROCESS 0x2c0 — W7SP0
+});
+
+/** The layouts mig knows, by build and paging kernel. */
+export const LAYOUTS: readonly WindowsLayout[] = Object.freeze([WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86]);
+
+/** The table for a build on a paging kernel, or undefined. */
+export function layoutFor(build: number, pae: boolean): WindowsLayout | undefined {
+  return LAYOUTS.find((l) => l.build === build && l.pae === pae);
+}
+
+/** Cross-structure facts every table must satisfy (checked at load below, and by the tests). */
+export function assertLayout(l: WindowsLayout): void {
+  const fail = (what: string) => {
+    throw new Error(`offset table ${l.name}: ${what}`);
+  };
+  if (l.mmpfn.originalPte + l.mmpteBytes > l.mmpfn.u4) fail('_MMPFN.OriginalPte overlaps u4');
+  if (l.mmpfn.u4 + 4 !== l.mmpfn.size) fail('_MMPFN.u4 is not the last field');
+  if (l.eprocess.imageFileName + l.imageFileNameBytes > l.eprocess.size) fail('ImageFileName past _EPROCESS');
+  if (l.eprocess.vadRoot + l.mmAvlTable.size > l.eprocess.size) fail('VadRoot past _EPROCESS');
+  if (l.mmvad.subsection < l.mmvadShort.size) fail('_MMVAD fields overlap _MMVAD_SHORT');
+  if (l.selfMapEnd - l.selfMapBase !== 2 ** 20 * l.mmpteBytes) fail('self-map size is not 2^20 PTEs');
+  if (l.pdSelfMap !== l.selfMapBase + (l.selfMapBase / 4096) * l.mmpteBytes) fail('page-directory self-map is not the PTE of the self-map');
+  if (l.pdSelfMapEnd - l.pdSelfMap !== (l.pae ? 4 : 1) * 4096) fail('page-directory self-map size');
+  if (l.kdbgSize > KDBG.size) fail('KDBG larger than the fields known');
+}
+
+for (const l of LAYOUTS) assertLayout(l);

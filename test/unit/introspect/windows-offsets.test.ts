@@ -1,0 +1,76 @@
+/**
+ * The Windows offset tables (src/introspect/windows/offsets.ts) against the published layouts they
+ * cite: every value here was read again from volatility's win7_sp1_x86_vtypes.py (non-PAE),
+ * win7_sp1_x86_24000_vtypes.py (PAE), win7_sp0_x86_vtypes.py and kdbg_vtypes.py / volatility3
+ * kdbg.json; the cross-structure facts hold for every table.
+ */
+import test from 'ava';
+import { assertLayout, BITS, KDBG, KUSER, layoutFor, LAYOUTS, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
+
+test('_KDDEBUGGER_DATA64 fields (kdbg.json / kdbg_vtypes.py)', (t) => {
+  t.like(KDBG, {
+    size: 0x340, listFlink: 0x0, listBlink: 0x4, listUpper: 0x8, ownerTag: 0x10, headerSize: 0x14, kernBase: 0x18, psLoadedModuleList: 0x48, psActiveProcessHead: 0x50,
+    mmPfnDatabase: 0xc0, mmSubsectionBase: 0xd8, mmLowestPhysicalPage: 0xe8, mmHighestPhysicalPage: 0xf0, mmNumberOfPhysicalPages: 0xf8, mmSystemRangeStart: 0x1d0,
+    ntBuildLab: 0x208, cmNtCSDVersion: 0x268, mmPhysicalMemoryBlock: 0x270, sizeEProcess: 0x2a8, offsetEprocessPeb: 0x2aa, offsetEprocessDirectoryTableBase: 0x2ae,
+  });
+});
+
+test('_KUSER_SHARED_DATA (Windows 7 x86: no NtBuildNumber)', (t) => {
+  t.like(KUSER, { size: 0x5f0, imageNumberLow: 0x2c, imageNumberHigh: 0x2e, ntSystemRoot: 0x30, ntProductType: 0x264, productTypeIsValid: 0x268, ntMajorVersion: 0x26c, ntMinorVersion: 0x270, numberOfPhysicalPages: 0x2e8 });
+  t.false('ntBuildNumber' in KUSER);
+});
+
+const common = (l: WindowsLayout) => ({
+  eprocess: { directoryTableBase: 0x18, uniqueProcessId: 0xb4, activeProcessLinks: 0xb8, inheritedFromUniqueProcessId: 0x140, imageFileName: 0x16c, peb: 0x1a8, vadRoot: 0x278 },
+  mmAvlTable: { size: 0x20, balancedRootRightChild: 0x8, numberGenericTableElements: 0x14 },
+  mmvadShort: { size: 0x20, parent: 0x0, leftChild: 0x4, rightChild: 0x8, startingVpn: 0xc, endingVpn: 0x10, vadFlags: 0x14 },
+  mmvad: { size: 0x3c, subsection: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c },
+  subsection: { size: 0x20, controlArea: 0x0, subsectionBase: 0x4, nextSubsection: 0x8, ptesInSubsection: 0xc },
+  controlArea: { size: 0x50, segment: 0x0, flags: 0x1c, filePointer: 0x24 },
+  segment: { totalNumberOfPtes: 0x4, prototypePte: 0x28 },
+  fileObject: { size: 0x80, type: 0x0, fileName: 0x30 },
+  unicodeString: { size: 0x8, length: 0x0, maximumLength: 0x2, buffer: 0x4 },
+  dispatcherHeader: { type: 0x0, headerSize: 0x2 },
+  kdbgSize: 0x340,
+  imageFileNameBytes: 15,
+  name: l.name,
+});
+
+test('Windows 7 SP1 x86 non-PAE (win7_sp1_x86_vtypes.py)', (t) => {
+  t.like(WIN7_SP1_X86, common(WIN7_SP1_X86));
+  t.like(WIN7_SP1_X86, { build: 7601, pae: false, mmpteBytes: 4, selfMapBase: 0xc0000000, selfMapEnd: 0xc0400000, pdSelfMap: 0xc0300000 });
+  t.like(WIN7_SP1_X86.mmpfn, { size: 0x18, flink: 0x0, blink: 0x4, pteAddress: 0x8, referenceCount: 0xc, e1: 0xe, e1b: 0xf, originalPte: 0x10, u4: 0x14 });
+  t.is(WIN7_SP1_X86.eprocess.size, 0x2c0);
+  t.is(WIN7_SP1_X86.segment.size, 0x30);
+});
+
+test('Windows 7 SP1 x86 PAE (win7_sp1_x86_24000_vtypes.py): 8-byte OriginalPte, u4 at 0x18', (t) => {
+  t.like(WIN7_SP1_X86_PAE, common(WIN7_SP1_X86_PAE));
+  t.like(WIN7_SP1_X86_PAE, { build: 7601, pae: true, mmpteBytes: 8, selfMapBase: 0xc0000000, selfMapEnd: 0xc0800000, pdSelfMap: 0xc0600000, pdSelfMapEnd: 0xc0604000 });
+  t.like(WIN7_SP1_X86_PAE.mmpfn, { size: 0x1c, flink: 0x0, blink: 0x4, pteAddress: 0x8, e1: 0xe, e1b: 0xf, originalPte: 0x10, u4: 0x18 });
+  t.is(WIN7_SP1_X86_PAE.segment.size, 0x38);
+});
+
+test('Windows 7 SP0 x86 non-PAE (win7_sp0_x86_vtypes.py) equals SP1 but for the build', (t) => {
+  t.like(WIN7_SP0_X86, common(WIN7_SP0_X86));
+  t.is(WIN7_SP0_X86.build, 7600);
+  t.deepEqual(WIN7_SP0_X86.mmpfn, WIN7_SP1_X86.mmpfn);
+});
+
+test('bit fields (_MMPFNENTRY, u4, _MMVAD_FLAGS, _MMSECTION_FLAGS)', (t) => {
+  t.like(BITS, { pageLocationMask: 7, priorityMask: 7, pteFrameMask: 0x1ffffff, prototypePteBit: 27, vadTypeShift: 20, vadTypeMask: 7, privateMemoryBit: 31, avlElementsShift: 8, sectionImageBit: 5, sectionFileBit: 7, fastRefMask: 7 });
+});
+
+test('every table passes its cross-structure checks; a broken one is refused', (t) => {
+  for (const l of LAYOUTS) t.notThrows(() => assertLayout(l), l.name);
+  t.throws(() => assertLayout({ ...WIN7_SP1_X86_PAE, mmpfn: { ...WIN7_SP1_X86_PAE.mmpfn, u4: 0x14 } }), { message: /OriginalPte overlaps u4/ });
+  t.throws(() => assertLayout({ ...WIN7_SP1_X86, pdSelfMap: 0xc0600000 }), { message: /self-map/ });
+});
+
+test('layoutFor: by build and paging kernel; SP0 PAE has no verified table', (t) => {
+  t.is(layoutFor(7601, false), WIN7_SP1_X86);
+  t.is(layoutFor(7601, true), WIN7_SP1_X86_PAE);
+  t.is(layoutFor(7600, false), WIN7_SP0_X86);
+  t.is(layoutFor(7600, true), undefined);
+  t.is(layoutFor(9600, false), undefined);
+});
