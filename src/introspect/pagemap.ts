@@ -7,7 +7,12 @@ import * as fs from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { fileKind } from '../util/file.js';
 
-export const PAGE_TYPES = ['other', 'free', 'anon', 'cache', 'image', 'shmem', 'pagetable', 'slab', 'kernel', 'offline', 'hwpoison', 'hole', 'zero'] as const;
+/**
+ * Page types; a type's code is its index, so new types go at the end. `standby` (Windows: clean pages
+ * on the standby lists, SuperFetch's prefetch among them) is never dropped and goes through the
+ * codec like any kept page (context first).
+ */
+export const PAGE_TYPES = ['other', 'free', 'anon', 'cache', 'image', 'shmem', 'pagetable', 'slab', 'kernel', 'offline', 'hwpoison', 'hole', 'zero', 'standby'] as const;
 export type PageType = (typeof PAGE_TYPES)[number];
 export const PageTypeCode: Record<PageType, number> = Object.fromEntries(PAGE_TYPES.map((t, i) => [t, i])) as Record<PageType, number>;
 

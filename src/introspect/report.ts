@@ -21,6 +21,7 @@ export const TYPE_COLORS: Record<PageType, string> = {
   hwpoison: '#ff00ff',
   hole: '#ffffff',
   zero: '#c5e1a5',
+  standby: '#4dd0e1',
 };
 
 export interface ReportInput {
