@@ -43,7 +43,7 @@ export interface WinFixture {
   /** Expected type of every PFN (what the PFN database says, before zero-page typing). */
   expect: PageType[];
   /** VAs of structures, for hostile edits. */
-  va: { psActiveProcessHead: number; systemEprocess: number; explorerEprocess: number; vadRoot: number; vadNodes: number[]; pfnDatabase: number; mmHighestPhysicalPage: number; mmPfnDatabase: number; kdbg: number; ntBuildLab: number };
+  va: { psActiveProcessHead: number; idleEprocess: number; systemEprocess: number; explorerEprocess: number; vadRoot: number; vadNodes: number[]; pfnDatabase: number; mmHighestPhysicalPage: number; mmPfnDatabase: number; kdbg: number; ntBuildLab: number };
   /** Write a u32 at a kernel VA the fixture mapped. */
   w32(va: number, v: number): void;
   r32(va: number): number;
@@ -444,7 +444,7 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
     kdbgPa: pa(kdbgVa),
     kdbgVa,
     expect,
-    va: { psActiveProcessHead: v.psActiveProcessHead, systemEprocess: systemEp, explorerEprocess: explorerEp, vadRoot, vadNodes: [imageVad, heapVad, dataVad, sharedVad], pfnDatabase: PFN_DB, mmHighestPhysicalPage: v.mmHighest, mmPfnDatabase: v.mmPfnDatabase, kdbg: kdbgVa, ntBuildLab: v.ntBuildLab },
+    va: { psActiveProcessHead: v.psActiveProcessHead, idleEprocess: v.idle, systemEprocess: systemEp, explorerEprocess: explorerEp, vadRoot, vadNodes: [imageVad, heapVad, dataVad, sharedVad], pfnDatabase: PFN_DB, mmHighestPhysicalPage: v.mmHighest, mmPfnDatabase: v.mmPfnDatabase, kdbg: kdbgVa, ntBuildLab: v.ntBuildLab },
     w32,
     r32,
     pa,
