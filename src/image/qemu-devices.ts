@@ -6,7 +6,9 @@
  * env.cr[2], env.cr[3], env.cr[4], env.eip) — the same approach as QEMU's scripts/analyze-migration.py.
  * Those are target_ulong (VMSTATE_UINTTL): 8 bytes from qemu-system-x86_64, 4 bytes from
  * qemu-system-i386 (what libvirt runs for `<type arch='i686'>`); vmdesc gives the size of each.
- * Best effort by design: the tail is kept verbatim for rewriting whatever this finds.
+ * Best effort by design: the tail is kept verbatim for rewriting whatever this finds. The JSON comes
+ * from the file: entries are typed when it is parsed (names strings, sizes and counts integers,
+ * subsections arrays nested at most 16 deep) and the walk stops at the first one that is not.
  */
 import type { CpuState } from './types.js';
 
@@ -42,16 +44,69 @@ export function findVmdesc(tail: Buffer): { devices: VmdescDevice[]; offset: num
     const i = tail.lastIndexOf('{"page_size"', from);
     if (i < 5) return undefined;
     if (tail[i - 5] === 0x06 && tail.readUInt32BE(i - 4) === tail.length - i) {
+      let j: unknown;
       try {
-        const j = JSON.parse(tail.toString('utf8', i)) as { devices?: VmdescDevice[] };
-        return Array.isArray(j.devices) ? { devices: j.devices, offset: i - 5 } : undefined;
+        j = JSON.parse(tail.toString('utf8', i));
       } catch {
         return undefined;
       }
+      const devices = isObject(j) && Array.isArray(j.devices) ? j.devices : undefined;
+      return devices ? { devices: validDevices(devices), offset: i - 5 } : undefined;
     }
     from = i - 1;
   }
   return undefined;
+}
+
+// ---- the JSON is data from the file: typed here, at the parse boundary ----------------------------
+
+/** Subsections nest one level per VMState subsection; QEMU's go a few deep. */
+const MAX_SUBSECTION_DEPTH = 16;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A byte count or element count: a non-negative integer (QEMU's sizes are far below 2^32). */
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+
+function validFields(v: unknown): VmdescField[] | undefined | null {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) return null;
+  const out: VmdescField[] = [];
+  for (const f of v) {
+    if (!isObject(f) || typeof f.name !== 'string' || !isCount(f.size) || (f.array_len !== undefined && !isCount(f.array_len))) return null;
+    out.push({ name: f.name, size: f.size, ...(f.array_len !== undefined ? { array_len: f.array_len } : {}), ...(typeof f.type === 'string' ? { type: f.type } : {}) });
+  }
+  return out;
+}
+
+/** The fields and subsections of a device or subsection, typed; null when any of it is not what QEMU writes. */
+function validBody(v: Record<string, unknown>, depth: number): Pick<VmdescSubsection, 'fields' | 'subsections'> | null {
+  const fields = validFields(v.fields);
+  if (fields === null) return null;
+  let subsections: VmdescSubsection[] | undefined;
+  if (v.subsections !== undefined) {
+    if (!Array.isArray(v.subsections) || depth >= MAX_SUBSECTION_DEPTH) return null;
+    subsections = [];
+    for (const s of v.subsections) {
+      // In the stream a subsection is `0x05, u8 len, name, be32 version, fields`.
+      if (!isObject(s) || typeof s.vmsd_name !== 'string' || Buffer.byteLength(s.vmsd_name, 'latin1') > 255) return null;
+      const body = validBody(s, depth + 1);
+      if (!body) return null;
+      subsections.push({ vmsd_name: s.vmsd_name, ...body });
+    }
+  }
+  return { fields, subsections };
+}
+
+/** The devices up to the first entry that is not a well-formed device description (the walk stops there anyway). */
+function validDevices(list: unknown[]): VmdescDevice[] {
+  const out: VmdescDevice[] = [];
+  for (const d of list) {
+    if (!isObject(d) || typeof d.name !== 'string' || !isCount(d.instance_id)) break;
+    const body = validBody(d, 0);
+    if (!body) break;
+    out.push({ name: d.name, instance_id: d.instance_id, vmsd_name: typeof d.vmsd_name === 'string' ? d.vmsd_name : d.name, ...body });
+  }
+  return out;
 }
 
 function fieldsLength(fields: VmdescField[] | undefined): number {
@@ -114,7 +169,7 @@ export function cpuStatesFromTail(tail: Buffer): CpuState[] {
     let off = s.bodyOffset;
     for (const f of s.device.fields ?? []) {
       const key = CPU_FIELDS[f.name];
-      if (key && !f.array_len && off + f.size <= s.bodyOffset + s.bodyLength) {
+      if (key && f.array_len === undefined && off + f.size <= s.bodyOffset + s.bodyLength) {
         if (f.size === 8) cpu[key] = tail.readBigUInt64BE(off);
         else if (f.size === 4) cpu[key] = BigInt(tail.readUInt32BE(off));
       }
@@ -136,7 +191,7 @@ export function vmcoreinfoNoteFromTail(tail: Buffer): { gpa: number; size: numbe
     const vals: Record<string, number> = {};
     let off = s.bodyOffset;
     for (const f of s.device.fields ?? []) {
-      if (!f.array_len && off + f.size <= s.bodyOffset + s.bodyLength) {
+      if (f.array_len === undefined && off + f.size <= s.bodyOffset + s.bodyLength) {
         if (f.size === 8) vals[f.name] = Number(tail.readBigUInt64BE(off));
         else if (f.size >= 1 && f.size <= 4) vals[f.name] = tail.readUIntBE(off, f.size);
       }

@@ -88,3 +88,66 @@ test('a register field of another size is not read (no CR3: no CPU state)', (t) 
 test('no vmdesc: no CPU state, no error', (t) => {
   t.deepEqual(cpuStatesFromTail(Buffer.from([0x00])), []);
 });
+
+// ---- a hostile VMDESCRIPTION JSON (issue 13 fuzzing): the walk stops at the entry, never throws ----
+
+/** Two x86-64 `cpu` sections whose vmdesc the caller damages (JSON values of any type). */
+function damagedVmdesc(edit: (devices: Record<string, unknown>[]) => void): Buffer {
+  const r = (i: number): Regs => ({ eip: 0xffffffff81000000n + BigInt(i), cr0: 0x80050033n, cr2: 0n, cr3: 0x1000000n * BigInt(i + 1), cr4: 0x3506f0n });
+  const s = new StreamBuilder().header().ramStart([{ idstr: 'pc.ram', length: 8192 }]);
+  s.ramSection(3, [{ block: 'pc.ram', offset: 0, data: page(1) }]);
+  const devices = [0, 1].map((i) => cpuSection(8, r(i), i));
+  devices.forEach((d, i) => s.device('cpu', d.body, i));
+  const desc = JSON.parse(JSON.stringify(devices.map((d) => d.device))) as Record<string, unknown>[];
+  edit(desc);
+  // "@nested N@" stands for subsections nested N deep (written as text: JSON.stringify would overflow).
+  const json = JSON.stringify({ page_size: 4096, devices: desc }).replace(/"@nested (\d+)@"/, (_m, n) =>
+    '{"vmsd_name":"s","fields":[],"subsections":['.repeat(Number(n)) + '{"vmsd_name":"leaf","fields":[]}' + ']}'.repeat(Number(n)));
+  s.eof(json);
+  return s.build();
+}
+
+const f = (d: Record<string, unknown>[], k: number) => (d[1].fields as Record<string, unknown>[])[k];
+
+for (const [name, edit] of [
+  ['fields not an array (-1e300)', (d) => { d[1].fields = -1e300; }],
+  ['fields an object', (d) => { d[1].fields = { 0: { name: 'x', size: 8 } }; }],
+  ['a device entry null', (d) => { d[1] = null as never; }],
+  ['a field entry null', (d) => { (d[1].fields as unknown[])[2] = null; }],
+  ['a field size 0.5', (d) => { f(d, 2).size = 0.5; }],
+  ['a field size 1.5', (d) => { f(d, 2).size = 1.5; }],
+  ['a field size 1e-9', (d) => { f(d, 2).size = 1e-9; }],
+  ['a field size -2', (d) => { f(d, 2).size = -2; }],
+  ['a field size 2^60', (d) => { f(d, 2).size = 2 ** 60; }],
+  ['a field size "2"', (d) => { f(d, 2).size = '2'; }],
+  ['array_len -1', (d) => { f(d, 0).array_len = -1; }],
+  ['array_len 0.5', (d) => { f(d, 0).array_len = 0.5; }],
+  ['a field name not a string', (d) => { f(d, 4).name = ['env.cr[0]']; }],
+  ['device name an array', (d) => { d[1].name = []; }],
+  ['instance_id a string', (d) => { d[1].instance_id = '1'; }],
+  ['subsections an object', (d) => { d[1].subsections = {}; }],
+  ['a subsection vmsd_name null', (d) => { d[1].subsections = [{ vmsd_name: null, fields: [] }]; }],
+  ['a subsection vmsd_name longer than 255 bytes', (d) => { d[1].subsections = [{ vmsd_name: 'x'.repeat(256), fields: [] }]; }],
+  ['subsections nested 5000 deep', (d) => { d[1].subsections = ['@nested 5000@']; }],
+] as [string, (d: Record<string, unknown>[]) => void][]) {
+  test(`vmdesc with ${name} on the second cpu: the first is read, no error`, (t) => {
+    const buf = damagedVmdesc(edit);
+    let img: ReturnType<typeof openQemuStream> | undefined;
+    t.notThrows(() => {
+      img = openQemuStream(new RandomAccessFile(tmpFile(buf)));
+    });
+    try {
+      t.deepEqual(img!.cpus.map((c) => c.index), [0], 'the walk stops at the damaged entry');
+      t.is(img!.cpus[0].cr3, 0x1000000n);
+    } finally {
+      img?.close();
+    }
+  });
+}
+
+test('vmdesc damaged in the first cpu entry: no CPU state, no error', (t) => {
+  const buf = damagedVmdesc((d) => { (d[0].fields as Record<string, unknown>[])[1].size = 0.5; });
+  const img = openQemuStream(new RandomAccessFile(tmpFile(buf)));
+  t.deepEqual(img.cpus, []);
+  img.close();
+});
