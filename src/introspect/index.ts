@@ -11,6 +11,7 @@
 import { isZeroPage, PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
 import { IntrospectionError, IntrospectionErrorCode, MigError } from '../util/errors.js';
 import { linux, LinuxDetails } from './linux/index.js';
+import { windows } from './windows/index.js';
 import type { CpuRegisters, IntrospectableImage, IntrospectOptions, OsIntrospection, OsModule } from './os.js';
 import { PageMap, PageTypeCode } from './pagemap.js';
 import { pagingModeFromControlRegisters } from './x86/paging.js';
@@ -19,8 +20,8 @@ export type { CpuRegisters, IntrospectableImage, IntrospectOptions, OsIntrospect
 export { markPcpFree, pfnSpan } from './os.js';
 export type { LinuxDetails } from './linux/index.js';
 
-/** The OS modules, probed in this order. */
-const MODULES: readonly OsModule<unknown, unknown>[] = [linux as OsModule<unknown, unknown>];
+/** The OS modules, probed in this order: Linux (VMCOREINFO), then 32-bit Windows (KDBG + _KUSER_SHARED_DATA). */
+const MODULES: readonly OsModule<unknown, unknown>[] = [linux as OsModule<unknown, unknown>, windows as OsModule<unknown, unknown>];
 
 /** What the container's vCPU 0 says about paging, next to what the OS module walked. */
 export interface CpuPaging {

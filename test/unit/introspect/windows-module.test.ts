@@ -9,6 +9,7 @@
 import test from 'ava';
 import type { IntrospectableImage } from '../../../src/introspect/os.js';
 import { PageLocation } from '../../../src/introspect/windows/offsets.js';
+import { introspect } from '../../../src/introspect/index.js';
 import { windows } from '../../../src/introspect/windows/index.js';
 import { IntrospectionError } from '../../../src/util/errors.js';
 import { linuxFixture } from '../../helpers/linux-fixture.js';
@@ -158,4 +159,14 @@ test('unmapped parts of the PFN database type their pages hole', (t) => {
   const r = run(fx);
   t.is(r.map.type(fx.expect.length - 1), 'hole');
   t.true(r.details.pfn.unreadable > 0);
+});
+
+test('through introspect(): Windows after Linux, the vCPU agrees, zero untyped pages become zero', (t) => {
+  const fx = windowsFixture({ pae: true });
+  const r = introspect({ memory: fx.mem, cpus: fx.cpus });
+  t.is(r.os, 'windows');
+  t.like(r.cpuPaging, { mode: 'x86 PAE', agrees: true });
+  t.is(r.map.type(0), 'zero', 'PFN 0 is outside MmPhysicalMemoryBlock (other), and all zero');
+  t.is(r.map.count('free') > 0, true);
+  t.false(r.warnings.some((w) => w.includes('vCPU')));
 });
