@@ -6,7 +6,8 @@
  * Physical layout: RAM PFNs [0, ramPages); MmPhysicalMemoryBlock runs [1, 0x9f) and [0x100, ramPages)
  * (PFN 0 and the 0x9f–0xff legacy hole are firmware's); page tables from PFN 0x100, everything else
  * from 0x180 up. Kernel VAs: ntoskrnl at 0x82800000 (4 KiB pages, or one large page), the PFN
- * database at 0x84000000, pool pages from 0x85000000, _KUSER_SHARED_DATA at 0xFFDF0000. One user
+ * database at 0x84000000, nonpaged pool pages from 0x85000000 (KDBG's MmNonPagedPoolStart: slab),
+ * _KUSER_SHARED_DATA at 0xFFDF0000. One user
  * process (explorer.exe) with a heap, an image view (two section pages, one copy-on-write page), a
  * data-file view and a pagefile-backed view; System and Idle; free, zeroed, standby, modified and
  * bad pages. `expect` is the page type every PFN should get.
@@ -151,7 +152,7 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
   const pool = (bytes: number) => {
     if (poolOff + bytes > 4096) {
       poolPage += 4096;
-      kernelPage(poolPage);
+      kernelPage(poolPage, 'slab');
       poolOff = 0;
     }
     const va = poolPage + poolOff;
@@ -184,6 +185,10 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
     mmHighest: KERN_BASE + 0x9304,
     mmSystemRangeStart: KERN_BASE + 0x9308,
     mmPhysicalMemoryBlock: KERN_BASE + 0x930c,
+    mmNonPagedPoolStart: KERN_BASE + 0x9310,
+    mmNonPagedPoolEnd: KERN_BASE + 0x9314,
+    mmPagedPoolStart: KERN_BASE + 0x9318,
+    mmPagedPoolEnd: KERN_BASE + 0x931c,
     psActiveProcessHead: KERN_BASE + 0x9400,
     psLoadedModuleList: KERN_BASE + 0x9500,
     idle: KERN_BASE + 0xa000,
@@ -205,6 +210,10 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
     q(KDBG.ntBuildLab, v.ntBuildLab);
     q(KDBG.cmNtCSDVersion, v.csd);
     q(KDBG.mmPhysicalMemoryBlock, v.mmPhysicalMemoryBlock);
+    q(KDBG.mmNonPagedPoolStart, v.mmNonPagedPoolStart);
+    q(KDBG.mmNonPagedPoolEnd, v.mmNonPagedPoolEnd);
+    q(KDBG.mmPagedPoolStart, v.mmPagedPoolStart);
+    q(KDBG.mmPagedPoolEnd, v.mmPagedPoolEnd);
     k.writeUInt16LE(L.eprocess.size, KDBG.sizeEProcess);
     k.writeUInt16LE(L.eprocess.peb, KDBG.offsetEprocessPeb);
     k.writeUInt16LE(L.eprocess.directoryTableBase, KDBG.offsetEprocessDirectoryTableBase);
@@ -217,6 +226,10 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
   w32(v.mmPfnDatabase, PFN_DB);
   w32(v.mmHighest, ramPages - 1);
   w32(v.mmSystemRangeStart, 0x80000000);
+  w32(v.mmNonPagedPoolStart, POOL); // the fixture's pool pages are nonpaged pool: slab
+  w32(v.mmNonPagedPoolEnd, POOL + 0x1000000);
+  w32(v.mmPagedPoolStart, 0x8a000000);
+  w32(v.mmPagedPoolEnd, 0x8bffffff);
   w32(v.psLoadedModuleList, v.psLoadedModuleList);
   w32(v.psLoadedModuleList + 4, v.psLoadedModuleList);
 
@@ -389,7 +402,7 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
     if (o.pae && (p === Math.floor(rootPa / 4096) || p === procTables)) {
       // The PDPT's frame (not itself a page-table page: it holds 32-byte PDPTs, like an EPROCESS page).
       expect[p] = 'kernel';
-      pfnEntries.set(p, { loc: PageLocation.Active, pteAddress: pteAddressOf(POOL), pteFrame: 0 });
+      pfnEntries.set(p, { loc: PageLocation.Active, pteAddress: pteAddressOf(0x86000000), pteFrame: 0 });
       continue;
     }
     const pdOwner = o.pae ? undefined : p === rootPa / 4096 || p === procRoot / 4096 ? p : undefined;

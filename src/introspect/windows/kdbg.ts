@@ -32,6 +32,10 @@ export interface Kdbg {
   mmLowestPhysicalPage: number;
   mmHighestPhysicalPage: number;
   mmNumberOfPhysicalPages: number;
+  mmNonPagedPoolStart: number;
+  mmNonPagedPoolEnd: number;
+  mmPagedPoolStart: number;
+  mmPagedPoolEnd: number;
   mmSystemRangeStart: number;
   ntBuildLab: number;
   cmNtCSDVersion: number;
@@ -87,6 +91,10 @@ export function parseKdbg(b: Buffer, off: number, pa: number): Kdbg | undefined 
     mmLowestPhysicalPage: u32(KDBG.mmLowestPhysicalPage),
     mmHighestPhysicalPage: u32(KDBG.mmHighestPhysicalPage),
     mmNumberOfPhysicalPages: u32(KDBG.mmNumberOfPhysicalPages),
+    mmNonPagedPoolStart: u32(KDBG.mmNonPagedPoolStart),
+    mmNonPagedPoolEnd: u32(KDBG.mmNonPagedPoolEnd),
+    mmPagedPoolStart: u32(KDBG.mmPagedPoolStart),
+    mmPagedPoolEnd: u32(KDBG.mmPagedPoolEnd),
     mmSystemRangeStart: u32(KDBG.mmSystemRangeStart),
     ntBuildLab: u32(KDBG.ntBuildLab),
     cmNtCSDVersion: u32(KDBG.cmNtCSDVersion),

@@ -51,6 +51,10 @@ export const KDBG = struct('_KDDEBUGGER_DATA64', 0x340, {
   mmLowestPhysicalPage: [0xe8, 8], // MmLowestPhysicalPage — KDBG
   mmHighestPhysicalPage: [0xf0, 8], // MmHighestPhysicalPage — KDBG
   mmNumberOfPhysicalPages: [0xf8, 8], // MmNumberOfPhysicalPages — KDBG
+  mmNonPagedPoolStart: [0x110, 8], // MmNonPagedPoolStart — KDBG
+  mmNonPagedPoolEnd: [0x118, 8], // MmNonPagedPoolEnd (exclusive) — KDBG
+  mmPagedPoolStart: [0x120, 8], // MmPagedPoolStart — KDBG
+  mmPagedPoolEnd: [0x128, 8], // MmPagedPoolEnd (the last byte) — KDBG
   mmSystemRangeStart: [0x1d0, 8], // MmSystemRangeStart — KDBG
   ntBuildLab: [0x208, 8], // NtBuildLab (char *, "7601.17514.x86fre…") — KDBG; V2 overlay: pointer to String
   cmNtCSDVersion: [0x268, 8], // CmNtCSDVersion (ULONG *, service pack << 8) — KDBG; V2 `ServicePack`

@@ -15,13 +15,17 @@
  *      a. PrototypePte: the section whose prototype PTEs hold PteAddress (processes.ts) →
  *         image (image section) / cache (data file) / shmem (pagefile-backed); no known section → cache
  *      b. PteAddress in the page-directory self-map: the PDE (read through PteFrame) with PS set →
- *         a large-page-mapped kernel page → kernel; else a page table → pagetable
+ *         a frame of a large page (MemProcFS `MmPfnExType_LargePage`), its VA from the PDE's index
+ *         and the frame's distance from the PDE's → by VA as in c; else a page table → pagetable
  *      c. PteAddress in the PTE self-map → the mapped VA = (PteAddress − 0xC0000000) / sizeof(MMPTE) ·
  *         4096 (MemProcFS mm_pfn.c, rekall `ptov`): below MmSystemRangeStart a process's private page
  *         → anon, or image when the owning process (PteFrame → its page table's PteFrame → the page
  *         directory, one of a process's) has a MEM_IMAGE VAD there (a copy-on-write image page);
- *         else kernel (pool, stacks, PFN database, drivers)
+ *         in the pools KDBG names (MmNonPagedPoolStart…End, MmPagedPoolStart…End) → slab; else
+ *         kernel (kernel and driver images, stacks, the PFN database, system PTEs)
  *      d. anything else (no PTE: MDL, AWE, driver-locked pages)                  → kernel
+ * The pool ranges are the boot-time ones: Windows 7 x86 also grows its pools into dynamically
+ * assigned system VA (MiSystemVaType, not exported), and pages there are typed kernel.
  */
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
 import { IntrospectionError, IntrospectionErrorCode } from '../../util/errors.js';
@@ -45,6 +49,8 @@ export interface PfnStats {
   /** Owner decisions (4a–4d above). */
   prototype: { image: number; file: number; pagefile: number; unknown: number };
   largePages: number;
+  /** The pool ranges used for slab ([start, end) VAs), from KDBG. */
+  pools: [number, number][];
   imageVadPrivate: number;
 }
 
@@ -81,6 +87,11 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
     inp.warnings.push(`PFN database at ${hex(dbVa)} runs past the end of the address space; ${entries} entries read`);
   }
   const runs = readRuns(space, k, inp.warnings);
+  const pools = readPools(space, k, inp.warnings);
+  const inPool = (va: number) => {
+    for (const [a, b] of pools) if (va >= a && va < b) return true;
+    return false;
+  };
 
   // Pass 1: the entries into typed arrays (house style 9: one buffer per batch, no allocation per entry).
   const loc = new Uint8Array(entries).fill(0xff); // 0xff = unreadable
@@ -134,10 +145,12 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
     prototype: { image: 0, file: 0, pagefile: 0, unknown: 0 },
     largePages: 0,
     imageVadPrivate: 0,
+    pools,
   };
   const managed = runs ? managedMask(runs, entries) : undefined;
   const pte = l.mmpteBytes;
-  const pdeCache = new Map<number, boolean>();
+  const pdeCache = new Map<number, number>();
+  const largeSpan = (l.pae ? 512 : 1024) * PAGE_SIZE;
   for (let pfn = 0; pfn < entries; pfn++) {
     if (!mem.isPresent(pfn)) continue;
     const t = loc[pfn];
@@ -172,14 +185,15 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
     if (addr >= l.pdSelfMap && addr < l.pdSelfMapEnd) {
       // A PDE maps this page: a page table, or a frame of a large page.
       const entryPa = pteFrame[pfn] * PAGE_SIZE + (addr % PAGE_SIZE);
-      let large = pdeCache.get(entryPa);
-      if (large === undefined) {
-        large = isLargePde(mem, entryPa);
-        pdeCache.set(entryPa, large);
+      let base = pdeCache.get(entryPa);
+      if (base === undefined) {
+        base = largePageBase(mem, entryPa, space.pae, largeSpan / PAGE_SIZE);
+        pdeCache.set(entryPa, base);
       }
-      if (large) {
+      if (base >= 0 && pfn >= base && pfn < base + largeSpan / PAGE_SIZE) {
         stats.largePages++;
-        types[pfn] = PageTypeCode.kernel;
+        const va = ((addr - l.pdSelfMap) / pte) * largeSpan + (pfn - base) * PAGE_SIZE;
+        types[pfn] = inPool(va) ? PageTypeCode.slab : PageTypeCode.kernel;
       } else {
         types[pfn] = PageTypeCode.pagetable;
       }
@@ -199,7 +213,7 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
           types[pfn] = PageTypeCode.anon;
         }
       } else {
-        types[pfn] = PageTypeCode.kernel;
+        types[pfn] = inPool(va) ? PageTypeCode.slab : PageTypeCode.kernel;
       }
       continue;
     }
@@ -248,13 +262,40 @@ function managedMask(runs: [number, number][], entries: number): Uint8Array {
   return m;
 }
 
-/** Whether the page-directory entry at `pa` is present with PS (a large page). */
-function isLargePde(mem: PhysicalMemory, pa: number): boolean {
+/** The first frame of the large page the page-directory entry at `pa` maps (present, PS), or -1. */
+function largePageBase(mem: PhysicalMemory, pa: number, pae: boolean, pages: number): number {
+  let b: Buffer;
   try {
-    return (mem.read(pa, 4).readUInt32LE(0) & 0x81) === 0x81;
+    b = mem.read(pa, pae ? 8 : 4);
   } catch {
-    return false;
+    return -1;
   }
+  const lo = b.readUInt32LE(0);
+  if ((lo & 0x81) !== 0x81) return -1;
+  // Non-PAE 4 MiB: PA bits 22–31 in the entry, 32–39 in bits 13–20 (PSE-36). PAE 2 MiB: bits 21–51.
+  const pfn = pae ? (b.readUInt32LE(4) % 0x100000) * 2 ** 20 + (lo >>> 12) : (lo >>> 12) + ((lo >>> 13) & 0xff) * 2 ** 20;
+  return pfn - (pfn % pages);
+}
+
+/**
+ * The boot-time pool ranges KDBG names (MmNonPagedPoolStart…MmNonPagedPoolEnd exclusive,
+ * MmPagedPoolStart…MmPagedPoolEnd the last byte: WRK mminit.c). A range that is empty, not in
+ * system space or larger than 1 GiB is not used (warned).
+ */
+function readPools(space: KernelSpace, k: Kdbg, warnings: string[]): [number, number][] {
+  const out: [number, number][] = [];
+  const v = (addr: number) => (addr >= 0x80000000 ? space.tryU32(addr) : undefined);
+  for (const [name, s, e, inclusive] of [['nonpaged', k.mmNonPagedPoolStart, k.mmNonPagedPoolEnd, false], ['paged', k.mmPagedPoolStart, k.mmPagedPoolEnd, true]] as const) {
+    const start = v(s), last = v(e);
+    if (start === undefined || last === undefined) continue;
+    const end = inclusive ? last + 1 : last;
+    if (start < 0x80000000 || end <= start || end - start > 2 ** 30) {
+      warnings.push(`${name} pool range ${hex(start)}–${hex(last)} from KDBG not used`);
+      continue;
+    }
+    out.push([start, end]);
+  }
+  return out;
 }
 
 /** Page-directory frames of each process: non-PAE the DTB's frame; PAE the four PDs its PDPT names. */

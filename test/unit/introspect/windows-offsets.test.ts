@@ -10,7 +10,7 @@ import { assertLayout, BITS, KDBG, KUSER, layoutFor, LAYOUTS, WIN7_SP0_X86, WIN7
 test('_KDDEBUGGER_DATA64 fields (kdbg.json / kdbg_vtypes.py)', (t) => {
   t.like(KDBG, {
     size: 0x340, listFlink: 0x0, listBlink: 0x4, listUpper: 0x8, ownerTag: 0x10, headerSize: 0x14, kernBase: 0x18, psLoadedModuleList: 0x48, psActiveProcessHead: 0x50,
-    mmPfnDatabase: 0xc0, mmSubsectionBase: 0xd8, mmLowestPhysicalPage: 0xe8, mmHighestPhysicalPage: 0xf0, mmNumberOfPhysicalPages: 0xf8, mmSystemRangeStart: 0x1d0,
+    mmPfnDatabase: 0xc0, mmSubsectionBase: 0xd8, mmLowestPhysicalPage: 0xe8, mmHighestPhysicalPage: 0xf0, mmNumberOfPhysicalPages: 0xf8, mmNonPagedPoolStart: 0x110, mmNonPagedPoolEnd: 0x118, mmPagedPoolStart: 0x120, mmPagedPoolEnd: 0x128, mmSystemRangeStart: 0x1d0,
     ntBuildLab: 0x208, cmNtCSDVersion: 0x268, mmPhysicalMemoryBlock: 0x270, sizeEProcess: 0x2a8, offsetEprocessPeb: 0x2aa, offsetEprocessDirectoryTableBase: 0x2ae,
   });
 });
