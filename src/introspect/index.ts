@@ -54,7 +54,7 @@ export function introspect(image: IntrospectableImage, opts: IntrospectOptions =
     return { ...r, cpuPaging, seconds: (performance.now() - t0) / 1000 };
   }
   throw new IntrospectionError(IntrospectionErrorCode.NO_VMCOREINFO,
-    'no supported guest OS: no VMCOREINFO found (no ELF note, no vmcoreinfo device address, and no VMCOREINFO page in guest memory): not a Linux guest, or a kernel built without CONFIG_CRASH_CORE');
+    'no supported guest OS: no VMCOREINFO found (no ELF note, no vmcoreinfo device address, and no VMCOREINFO page in guest memory): not a Linux guest, or a kernel built without CONFIG_CRASH_CORE; and no 32-bit Windows kernel (no KDBG with a _KUSER_SHARED_DATA page)');
 }
 
 /** The paging mode vCPU 0's control registers select, compared with the mode the OS module used. */
