@@ -400,8 +400,8 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
   for (const p of tableFrames) {
     expect[p] = 'pagetable';
     if (o.pae && (p === Math.floor(rootPa / 4096) || p === procTables)) {
-      // The PDPT's frame (not itself a page-table page: it holds 32-byte PDPTs, like an EPROCESS page).
-      expect[p] = 'kernel';
+      // The PDPT's frame: its PFN entry is a kernel page's, but it holds the 32-byte PDPTs → pagetable.
+      expect[p] = 'pagetable';
       pfnEntries.set(p, { loc: PageLocation.Active, pteAddress: pteAddressOf(0x86000000), pteFrame: 0 });
       continue;
     }

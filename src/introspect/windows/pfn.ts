@@ -7,9 +7,12 @@
  * and which PTE maps it (PteAddress: the VA of a hardware PTE in the self-map, or of a prototype
  * PTE in a section), and the frame holding that PTE (u4.PteFrame). Decisions, in order:
  *
- *   1. no entry (past MmHighestPhysicalPage, or its part of the array unmapped)  → hole
- *   2. outside MmPhysicalMemoryBlock's runs (firmware, ROM, MMIO: Windows does not manage the page,
+ *   0. not in the image                                                          → hole
+ *   1. no entry (past MmHighestPhysicalPage, or its part of the array unmapped): a page Windows
+ *      does not manage                                                            → other
+ *   2. outside MmPhysicalMemoryBlock's runs (firmware, ROM, ACPI: Windows does not manage the page,
  *      and a zero entry there would read as Zeroed)                              → other
+ * (`other` pages that are all zero become `zero` in introspect().)
  *   3. Zeroed, Free → free; Bad → hwpoison; Standby → standby
  *   4. Modified, ModifiedNoWrite, Active, Transition, by owner:
  *      a. PrototypePte: the section whose prototype PTEs hold PteAddress (processes.ts) →
@@ -24,6 +27,7 @@
  *         in the pools KDBG names (MmNonPagedPoolStart…End, MmPagedPoolStart…End) → slab; else
  *         kernel (kernel and driver images, stacks, the PFN database, system PTEs)
  *      d. anything else (no PTE: MDL, AWE, driver-locked pages)                  → kernel
+ *   5. PAE: the frames holding the processes' PDPTs (DirectoryTableBase, 32-byte slots) → pagetable
  * The pool ranges are the boot-time ones: Windows 7 x86 also grows its pools into dynamically
  * assigned system VA (MiSystemVaType, not exported), and pages there are typed kernel.
  */
@@ -40,7 +44,7 @@ export interface PfnStats {
   database: string;
   highestPhysicalPage: number;
   entries: number;
-  /** Entries whose part of the array is not mapped. */
+  /** Entries whose part of the array is not mapped (their pages are typed other). */
   unreadable: number;
   /** From MmPhysicalMemoryBlock, when readable. */
   physicalMemoryRuns?: [number, number][];
@@ -49,6 +53,8 @@ export interface PfnStats {
   /** Owner decisions (4a–4d above). */
   prototype: { image: number; file: number; pagefile: number; unknown: number };
   largePages: number;
+  /** PAE: frames holding PDPTs typed pagetable. */
+  pdptPages: number;
   /** The pool ranges used for slab ([start, end) VAs), from KDBG. */
   pools: [number, number][];
   imageVadPrivate: number;
@@ -98,8 +104,9 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
   const flags = new Uint8Array(entries); // bit 0 PrototypePte
   const pteAddr = new Uint32Array(entries);
   const pteFrame = new Uint32Array(entries);
-  const chunk = Buffer.alloc(CHUNK_PAGES * PAGE_SIZE);
-  const valid = new Uint8Array(CHUNK_PAGES);
+  // One page more than a chunk: an entry that starts in the chunk may end in the next page.
+  const chunk = Buffer.alloc((CHUNK_PAGES + 1) * PAGE_SIZE);
+  const valid = new Uint8Array(CHUNK_PAGES + 1);
   const e1 = l.mmpfn.e1, pa = l.mmpfn.pteAddress, u4 = l.mmpfn.u4;
   const protoMask = 1 << BITS.prototypePteBit;
   const firstPage = Math.floor(dbVa / PAGE_SIZE);
@@ -107,13 +114,15 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
   let unreadable = 0;
   for (let vp = firstPage; vp <= lastPage; vp += CHUNK_PAGES) {
     const n = Math.min(CHUNK_PAGES, lastPage - vp + 1);
-    for (let i = 0; i < n; i++) {
+    const read = Math.min(n + 1, lastPage - vp + 1);
+    for (let i = 0; i < read; i++) {
       const gpa = space.vtop((vp + i) * PAGE_SIZE);
       valid[i] = gpa >= 0 && mem.readPage(gpa / PAGE_SIZE, chunk, i * PAGE_SIZE) ? 1 : 0;
     }
     const chunkVa = vp * PAGE_SIZE;
+    // Entries that start in this chunk's n pages.
     const from = Math.max(0, Math.ceil((chunkVa - dbVa) / size));
-    const to = Math.min(entries, Math.floor((chunkVa + n * PAGE_SIZE - dbVa) / size));
+    const to = Math.min(entries, Math.ceil((chunkVa + n * PAGE_SIZE - dbVa) / size));
     for (let pfn = from; pfn < to; pfn++) {
       const off = dbVa + pfn * size - chunkVa;
       if (valid[Math.floor(off / PAGE_SIZE)] === 0 || valid[Math.floor((off + size - 1) / PAGE_SIZE)] === 0) continue;
@@ -145,14 +154,16 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
     prototype: { image: 0, file: 0, pagefile: 0, unknown: 0 },
     largePages: 0,
     imageVadPrivate: 0,
+    pdptPages: 0,
     pools,
   };
   const managed = runs ? managedMask(runs, entries) : undefined;
   const pte = l.mmpteBytes;
   const pdeCache = new Map<number, number>();
   const largeSpan = (l.pae ? 512 : 1024) * PAGE_SIZE;
+  for (let pfn = 0; pfn < pfns; pfn++) if (mem.isPresent(pfn)) types[pfn] = PageTypeCode.other;
   for (let pfn = 0; pfn < entries; pfn++) {
-    if (!mem.isPresent(pfn)) continue;
+    if (types[pfn] === PageTypeCode.hole) continue;
     const t = loc[pfn];
     if (t === 0xff) continue;
     if (managed && managed[pfn] === 0) {
@@ -218,6 +229,15 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
       continue;
     }
     types[pfn] = PageTypeCode.kernel;
+  }
+  if (space.pae) {
+    for (const dtb of [space.rootPa, ...inp.processes.map((p) => p.dtb)]) {
+      const pfn = Math.floor(dtb / PAGE_SIZE);
+      if (pfn < pfns && types[pfn] !== PageTypeCode.hole && types[pfn] !== PageTypeCode.pagetable) {
+        types[pfn] = PageTypeCode.pagetable;
+        stats.pdptPages++;
+      }
+    }
   }
   for (let i = 0; i < 8; i++) if (locations[i] > 0) stats.locations[PAGE_LOCATION_NAMES[i]] = locations[i];
   return { map: new PageMap(types), stats };

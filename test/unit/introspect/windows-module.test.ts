@@ -149,7 +149,7 @@ test('a PFN database whose entry for the KDBG page is not in use is refused', (t
   t.regex(e.message, /the entry of the page holding KDBG \(pfn 0x[0-9a-f]+, at 0x[0-9a-f]+\) is PageLocation Free, not Active/);
 });
 
-test('unmapped parts of the PFN database type their pages hole', (t) => {
+test('unmapped parts of the PFN database type their pages other (present, not managed)', (t) => {
   const fx = windowsFixture({ pae: false });
   // Unmap the database page holding the last entries.
   const lastVa = fx.va.pfnDatabase + (fx.expect.length - 1) * fx.layout.mmpfn.size;
@@ -157,7 +157,7 @@ test('unmapped parts of the PFN database type their pages hole', (t) => {
   const ptPa = rootPd.readUInt32LE((lastVa >>> 22) * 4) & 0xfffff000;
   fx.mem.write(ptPa + ((lastVa >>> 12) & 0x3ff) * 4, Buffer.alloc(4));
   const r = run(fx);
-  t.is(r.map.type(fx.expect.length - 1), 'hole');
+  t.is(r.map.type(fx.expect.length - 1), 'other');
   t.true(r.details.pfn.unreadable > 0);
 });
 
@@ -169,4 +169,22 @@ test('through introspect(): Windows after Linux, the vCPU agrees, zero untyped p
   t.is(r.map.type(0), 'zero', 'PFN 0 is outside MmPhysicalMemoryBlock (other), and all zero');
   t.is(r.map.count('free') > 0, true);
   t.false(r.warnings.some((w) => w.includes('vCPU')));
+});
+
+test('entries that cross a page of the database between read batches are read (0x18 and 0x1c do not divide 4096)', (t) => {
+  for (const pae of [false, true]) {
+    const fx = windowsFixture({ pae, ramPages: 12000 });
+    const r = run(fx);
+    t.is(r.details.pfn.unreadable, 0, fx.layout.name);
+    t.deepEqual(mismatches(fx, r), [], fx.layout.name);
+  }
+});
+
+test('pages past MmHighestPhysicalPage are other; pages not in the image are hole', (t) => {
+  const fx = windowsFixture({ pae: false });
+  fx.w32(fx.va.mmHighestPhysicalPage, fx.expect.length - 9);
+  fx.mem.pages.delete(0x9f);
+  const r = run(fx);
+  for (let p = fx.expect.length - 8; p < fx.expect.length; p++) t.is(r.map.type(p), 'other');
+  t.is(r.map.type(0x9f), 'hole');
 });
