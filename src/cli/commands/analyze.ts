@@ -97,7 +97,7 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
 const osLabel = (os: OsName) => (os === 'linux' ? 'Linux' : 'Windows');
 
 function printText(r: AnalyzeResult): void {
-  process.stdout.write(`${r.file}: ${r.format}, ${osLabel(r.os)} ${r.osRelease} ${r.arch}, ${r.paging.mode} (root 0x${r.paging.root.slice(2)} from ${r.paging.rootSource}), ${r.presentPages} pages present; page map in ${r.pageMapSeconds.toFixed(2)} s (VMCOREINFO from ${r.details.vmcoreinfoSource})\n\n`);
+  process.stdout.write(`${r.file}: ${r.format}, ${osLabel(r.os)} ${r.osRelease} ${r.arch}, ${r.paging.mode} (root 0x${r.paging.root.slice(2)} from ${r.paging.rootSource}), ${r.presentPages} pages present; page map in ${r.pageMapSeconds.toFixed(2)} s${r.details.vmcoreinfoSource !== undefined ? ` (VMCOREINFO from ${r.details.vmcoreinfoSource})` : ''}\n\n`);
   const ratio = (v?: number) => (v === undefined ? '' : v.toFixed(2));
   table(['type', 'pages', 'MiB', '%', 'zstd ×', 'gzip ×', 'sampled'],
     r.types.map((t) => [t.type, String(t.pages), (t.bytes / (1 << 20)).toFixed(1), t.percent.toFixed(1), ratio(t.zstdRatio), ratio(t.gzipRatio), t.sampled === t.pages ? 'all' : String(t.sampled)]));
