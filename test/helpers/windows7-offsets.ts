@@ -1,0 +1,301 @@
+/**
+ * Windows 7 SP1 x86 (build 7601) structure layouts the synthetic image generator writes
+ * (windows7-image.ts): a table apart from logic (house style 6). Two kernels: ntkrnlmp (non-PAE,
+ * 4-byte PTEs) and ntkrpamp (PAE, 8-byte PTEs); they differ only where sizeof(MMPTE) does.
+ *
+ * Sources, as read (short names used below):
+ * - V2: volatility 2 (volatilityfoundation/volatility @328a178e) overlays/windows/
+ *   win7_sp1_x86_vtypes.py (ntkrnlmp 7601), win7_sp1_x86_24000_vtypes.py (ntosx86, PAE, 7601.24000),
+ *   kdbg_vtypes.py, vad_vtypes.py, win7.py, windows.py.
+ * - NTD: ntdiff/headers Win7_SP1/x86/System32/ntoskrnl.exe (PDB-derived headers, non-PAE).
+ * - V3: volatility3 @a1961401 framework/symbols/windows/kdbg.json.
+ * - MPF: ufrisk/MemProcFS @c3aa810 vmm/mm/mm_win.c, mm_vad.c, mm_pfn.c, vmmwininit.c.
+ * - S03: Windows Server 2003 sources (selfrender/Windows-Server-2003) base/ntos/kd64/kddata.c,
+ *   kdinit.c, base/ntos/mm/pfnlist.c: how the fields are filled (an older kernel: behaviour, not
+ *   Win7 offsets).
+ * - ROS: ReactOS ntoskrnl/include/internal/i386/mm.h (a Windows-compatible layout, not Windows).
+ * Items no source states for Win7 are marked (inferred); see the notes in windows7-image.ts.
+ */
+
+export interface Win7Layout {
+  /** Kernel image name the layout is for. */
+  kernel: 'ntkrnlmp.exe' | 'ntkrpamp.exe';
+  pae: boolean;
+  /** sizeof(_MMPTE): 4 (non-PAE) or 8 (PAE). V2 _MMPTE. */
+  pteSize: 4 | 8;
+  /** _MMPFN (V2 both files; NTD _MMPFN.h non-PAE). */
+  mmpfn: { size: number; u1: number; u2: number; pteAddress: number; u3RefCount: number; e1: number; e2: number; originalPte: number; u4: number };
+  /** _SEGMENT (V2): the prototype PTE array ThePtes follows the header (PAE: 8-byte aligned). */
+  segment: { controlArea: number; totalNumberOfPtes: number; segmentFlags: number; numberOfCommittedPages: number; sizeOfSegment: number; prototypePte: number; thePtes: number };
+  /** Self-map (V2 windows.py IA32 valid-AS check; reference doc B5). */
+  pteBase: number;
+  pdeBase: number;
+  /** The PDE that maps the page directory (or PD 3) onto itself. */
+  selfMapPde: number;
+  /** Hyperspace (per process; ROS HYPER_SPACE) and its working set list page (ROS MI_WORKING_SET_LIST) (inferred). */
+  hyperSpace: number;
+  workingSetList: number;
+}
+
+/** Fields that do not depend on the paging mode. */
+export const W7 = {
+  build: 7601,
+  /** NtBuildNumber of a free build: 0xF0000000 | 7601 (S03 kdinit.c: KdVersionBlock.MajorVersion = NtBuildNumber >> 28). */
+  ntBuildNumber: 0xf0001db1,
+  ntBuildLab: '7601.17514.x86fre.win7sp1_rtm.101119-1850',
+  /** CmNtCSDVersion: service pack << 8 (V2 kdbg_vtypes.py ServicePack = (csd >> 8)). */
+  csdVersion: 0x100,
+
+  /** _KDDEBUGGER_DATA64 (V2 kdbg_vtypes.py = V3 kdbg.json; S03 kddata.c for PaeEnabled 0x36). */
+  kdbg: {
+    size: 0x340,
+    listFlink: 0x0,
+    listBlink: 0x4,
+    ownerTag: 0x10,
+    sizeField: 0x14,
+    kernBase: 0x18,
+    breakpointWithStatus: 0x20,
+    thCallbackStack: 0x30,
+    nextCallback: 0x32,
+    framePointer: 0x34,
+    paeEnabled: 0x36,
+    kiCallUserMode: 0x38,
+    psLoadedModuleList: 0x48,
+    psActiveProcessHead: 0x50,
+    pspCidTable: 0x58,
+    keTimeIncrement: 0x78,
+    mmSystemCacheStart: 0xa8,
+    mmPfnDatabase: 0xc0,
+    mmLowestPhysicalPage: 0xe8,
+    mmHighestPhysicalPage: 0xf0,
+    mmNumberOfPhysicalPages: 0xf8,
+    mmNonPagedPoolStart: 0x110,
+    mmNonPagedPoolEnd: 0x118,
+    mmPagedPoolStart: 0x120,
+    mmPagedPoolEnd: 0x128,
+    mmPageSize: 0x138,
+    mmZeroedPageListHead: 0x180,
+    mmFreePageListHead: 0x188,
+    mmStandbyPageListHead: 0x190,
+    mmModifiedPageListHead: 0x198,
+    mmModifiedNoWritePageListHead: 0x1a0,
+    mmAvailablePages: 0x1a8,
+    mmHighestUserAddress: 0x1c8,
+    mmSystemRangeStart: 0x1d0,
+    mmUserProbeAddress: 0x1d8,
+    ntBuildLab: 0x208,
+    kiProcessorBlock: 0x218,
+    cmNtCSDVersion: 0x268,
+    mmPhysicalMemoryBlock: 0x270,
+    sizeEProcess: 0x2a8,
+    offsetEprocessPeb: 0x2aa,
+    offsetEprocessParentCID: 0x2ac,
+    offsetEprocessDirectoryTableBase: 0x2ae,
+    sizeEThread: 0x2c0,
+    mmBadPagesDetected: 0x320,
+  },
+  /** 'KDBG' little-endian (V2 kdbg_vtypes.py is_valid). */
+  kdbgTag: 0x4742444b,
+
+  /** _DBGKD_GET_VERSION64 (V2 win7_sp1_x86_vtypes.py; S03 kdinit.c fills it, addresses sign-extended). */
+  versionBlock: { size: 0x28, majorVersion: 0x0, minorVersion: 0x2, protocolVersion: 0x4, flags: 0x6, machineType: 0x8, maxStateChange: 0xb, maxManipulate: 0xc, kernBase: 0x10, psLoadedModuleList: 0x18, debuggerDataList: 0x20 },
+
+  /** _KUSER_SHARED_DATA (V2 = NTD). Win7 has no NtBuildNumber here (0x248–0x263 is Reserved2[7]; NtBuildNumber @0x260 is Windows 10). */
+  kuser: {
+    kernelVa: 0xffdf0000,
+    userVa: 0x7ffe0000,
+    tickCountMultiplier: 0x4,
+    interruptTime: 0x8,
+    systemTime: 0x14,
+    imageNumberLow: 0x2c,
+    imageNumberHigh: 0x2e,
+    ntSystemRoot: 0x30,
+    ntProductType: 0x264,
+    productTypeIsValid: 0x268,
+    ntMajorVersion: 0x26c,
+    ntMinorVersion: 0x270,
+    processorFeatures: 0x274,
+    suiteMask: 0x2d0,
+    kdDebuggerEnabled: 0x2d4,
+    nxSupportPolicy: 0x2d5,
+    numberOfPhysicalPages: 0x2e8,
+    systemCall: 0x300,
+    systemCallReturn: 0x304,
+    tickCount: 0x320,
+    cookie: 0x330,
+    activeProcessorCount: 0x3c0,
+    activeGroupCount: 0x3c4,
+    size: 0x5f0,
+  },
+
+  /** _KPCR / _KPRCB (V2): SelfPcr, Prcb, KdVersionBlock, PrcbData. */
+  kpcr: { selfPcr: 0x1c, prcb: 0x20, irql: 0x24, kdVersionBlock: 0x34, majorVersion: 0x44, minorVersion: 0x46, prcbData: 0x120 },
+
+  /** _KPROCESS (V2): Header (_DISPATCHER_HEADER Type 3, Size 0x26 dwords = 0x98 bytes; V2 win7.py DTBSignature 03 00 26 00). */
+  kprocess: { size: 0x98, headerType: 0x0, headerSize: 0x2, signalState: 0x4, waitListHead: 0x8, profileListHead: 0x10, directoryTableBase: 0x18, threadListHead: 0x2c, affinity: 0x38, basePriority: 0x60, processListEntry: 0x78 },
+  /** _DISPATCHER_HEADER Type of a process (ProcessObject) and its Size in dwords. */
+  processHeaderType: 3,
+  processHeaderSize: 0x26,
+
+  /** _EPROCESS (V2 both kernels up to 0x2bc; NTD). SizeEProcess 0x2c0 (the 7601.24000 PAE profile adds fields up to 0x2e0). */
+  eprocess: {
+    size: 0x2c0,
+    createTime: 0xa0,
+    uniqueProcessId: 0xb4,
+    activeProcessLinks: 0xb8,
+    virtualSize: 0xe0,
+    objectTable: 0xf4,
+    token: 0xf8,
+    workingSetPage: 0xfc,
+    sectionBaseAddress: 0x12c,
+    inheritedFromUniqueProcessId: 0x140,
+    pageDirectoryPte: 0x160,
+    imageFileName: 0x16c,
+    threadListHead: 0x188,
+    paeTop: 0x194,
+    activeThreads: 0x198,
+    peb: 0x1a8,
+    vm: 0x1f0,
+    vmWorkingSetSize: 0x1f0 + 0x34,
+    mmProcessLinks: 0x25c,
+    flags: 0x270,
+    exitStatus: 0x274,
+    vadRoot: 0x278,
+  },
+
+  /** _MM_AVL_TABLE / _MMADDRESS_NODE (V2; MI_MAKE_PARENT packs a 2-bit balance into Parent: S03/WRK). */
+  avl: { tableSize: 0x20, parent: 0x0, left: 0x4, right: 0x8, startingVpn: 0xc, endingVpn: 0x10, depthAndCount: 0x14, nodeHint: 0x18, nodeFreeHint: 0x1c },
+
+  /** _MMVAD_SHORT 0x20, _MMVAD 0x3c, _MMVAD_LONG 0x48 (V2 both kernels; MPF _MMVAD32_7). */
+  vad: { shortSize: 0x20, size: 0x3c, longSize: 0x48, flags: 0x14, pushLock: 0x18, flags3: 0x1c, flags2: 0x20, subsection: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c, viewLinks: 0x30, vadsProcess: 0x38 },
+  /** _MMVAD_FLAGS bits: CommitCharge 0–18, NoChange 19, VadType 20–22, MemCommit 23, Protection 24–28, PrivateMemory 31. */
+  vadFlags: { commitChargeMask: 0x7ffff, vadTypeShift: 20, memCommit: 1 << 23, protectionShift: 24, privateMemory: 0x80000000 },
+  /** _MMVAD_FLAGS2: LongVad bit 28, Inherit 30, CopyOnWrite 31. */
+  vadFlags2: { longVad: 1 << 28, inherit: 1 << 30, copyOnWrite: 0x80000000 },
+  /** VadType (V2 plugins/vadinfo.py; MPF _MMVAD_TYPE). */
+  vadType: { none: 0, imageMap: 2 },
+
+  /** _CONTROL_AREA 0x50 (V2; MPF: FilePointer 0x24 on 32-bit up to 7601). */
+  controlArea: { size: 0x50, segment: 0x0, dereferenceList: 0x4, numberOfSectionReferences: 0xc, numberOfPfnReferences: 0x10, numberOfMappedViews: 0x14, numberOfUserReferences: 0x18, flags: 0x1c, filePointer: 0x24, viewList: 0x48 },
+  /** _MMSECTION_FLAGS bits (V2): Image 5, File 7, Accessed 14. */
+  sectionFlags: { image: 1 << 5, file: 1 << 7, commit: 1 << 13, accessed: 1 << 14 },
+  /** _SUBSECTION 0x20 / _MSUBSECTION 0x38 (V2 non-PAE; the 7601.24000 PAE _MSUBSECTION is 0x3c). */
+  subsection: { size: 0x20, msubsectionSize: 0x38, controlArea: 0x0, subsectionBase: 0x4, nextSubsection: 0x8, ptesInSubsection: 0xc, flags: 0x14, startingSector: 0x18, numberOfFullSectors: 0x1c },
+  /** _MAPPED_FILE_SEGMENT 0x20 (V2): the segment of a data-file control area (no prototype PTEs in it). */
+  mappedFileSegment: { size: 0x20, controlArea: 0x0, totalNumberOfPtes: 0x4, sizeOfSegment: 0x10 },
+
+  /** _FILE_OBJECT 0x80 and _UNICODE_STRING 8 (V2). */
+  fileObject: { size: 0x80, type: 0x0, size2: 0x2, deviceObject: 0x4, fsContext: 0xc, sectionObjectPointer: 0x14, flags: 0x2c, fileName: 0x30 },
+  /** IO_TYPE_FILE (_FILE_OBJECT.Type). */
+  fileObjectType: 5,
+  /** _SECTION_OBJECT_POINTERS (V2): DataSectionObject, SharedCacheMap, ImageSectionObject. */
+  sectionObjectPointers: { size: 0xc, dataSectionObject: 0x0, sharedCacheMap: 0x4, imageSectionObject: 0x8 },
+  unicodeString: { size: 8, length: 0x0, maximumLength: 0x2, buffer: 0x4 },
+
+  /** _POOL_HEADER (V2): u16 PreviousSize:9|PoolIndex:7, u16 BlockSize:9|PoolType:7 (8-byte units), tag @4. */
+  poolHeader: { size: 8, blockSizeShift: 0, poolTypeShift: 9, tag: 0x4 },
+  /** PoolType stored +1 for an allocated block (S03 pool.c): NonPagedPool 0 → 1, PagedPool 1 → 2. */
+  poolTypeNonPaged: 1,
+  poolTypePaged: 2,
+  /** _OBJECT_HEADER 0x18 up to Body (V2); optional headers below it in InfoMask order (V2 win7.py). */
+  objectHeader: { bodyOffset: 0x18, pointerCount: 0x0, handleCount: 0x4, typeIndex: 0xc, infoMask: 0xe, flags: 0xf, quotaInfoSize: 0x10 },
+  /** Object type indexes (V2 win7.py type_map). */
+  objectType: { process: 7, file: 28 },
+  /** InfoMask QuotaInfo bit (V2 win7.py optional_header_mask). */
+  infoMaskQuota: 0x08,
+
+  /** _LDR_DATA_TABLE_ENTRY 0x78 (V2). */
+  ldrEntry: { size: 0x78, inLoadOrderLinks: 0x0, dllBase: 0x18, entryPoint: 0x1c, sizeOfImage: 0x20, fullDllName: 0x24, baseDllName: 0x2c, flags: 0x34, loadCount: 0x38 },
+  /** _PHYSICAL_MEMORY_DESCRIPTOR / _PHYSICAL_MEMORY_RUN (V2). */
+  physicalMemoryDescriptor: { numberOfRuns: 0x0, numberOfPages: 0x4, run: 0x8, runSize: 0x8 },
+  /** _MMPFNLIST 0x14 (V2): Total, ListName, Flink, Blink (PFNs), Lock. */
+  mmpfnlist: { size: 0x14, total: 0x0, listName: 0x4, flink: 0x8, blink: 0xc, lock: 0x10 },
+  /** _TEB (V2 _TEB / _NT_TIB): StackBase, StackLimit, Self, ClientId, ProcessEnvironmentBlock. */
+  teb: { stackBase: 0x4, stackLimit: 0x8, self: 0x18, clientId: 0x20, peb: 0x30 },
+  /** _HEAP (V2): the segment signature 0xffeeffee at +8. */
+  heap: { segmentSignature: 0x8, heap: 0x18, baseAddress: 0x1c, numberOfPages: 0x20, signature: 0xffeeffee },
+  /** _KAFFINITY_EX (V2): Count, Size, Reserved, Bitmap[1]. sizeof(_ETHREAD) 0x2b8, _HANDLE_TABLE 0x3c (V2). */
+  affinity: { count: 0x0, size: 0x2, bitmap: 0x8 },
+  ethreadSize: 0x2b8,
+  handleTableSize: 0x3c,
+  /** _PEB fields (V2). */
+  peb: { imageBaseAddress: 0x8, ldr: 0xc, processParameters: 0x10, processHeap: 0x18, numberOfProcessors: 0x64, numberOfHeaps: 0x88, maximumNumberOfHeaps: 0x8c, processHeaps: 0x90, osMajorVersion: 0xa4, osMinorVersion: 0xa8, osBuildNumber: 0xac, osPlatformId: 0xb0 },
+} as const;
+
+/** PageLocation / MMLISTS (V2 _MMPFNLIST.ListName; MPF mm_pfn.h). */
+export const PageLocation = { Zeroed: 0, Free: 1, Standby: 2, Modified: 3, ModifiedNoWrite: 4, Bad: 5, Active: 6, Transition: 7 } as const;
+
+/** MM_EMPTY_LIST: the end of a PFN list (S03 pfnlist.c; WRK i386 mi386.h). */
+export const MM_EMPTY_LIST = 0xffffffff;
+
+/**
+ * Page protections as the MM encodes them in software PTEs (bits 5–9) and VadFlags.Protection
+ * (MM_READONLY 1, MM_EXECUTE 2, MM_EXECUTE_READ 3, MM_READWRITE 4, MM_WRITECOPY 5,
+ * MM_EXECUTE_READWRITE 6, MM_EXECUTE_WRITECOPY 7).
+ */
+export const MmProtect = { readOnly: 1, execute: 2, executeRead: 3, readWrite: 4, writeCopy: 5, executeReadWrite: 6, executeWriteCopy: 7 } as const;
+
+/**
+ * Windows PTE formats on x86 (V2 _MMPTE_* both kernels; MPF mm_win.c decoders):
+ * - valid: P=1; bit 11 is the MP kernels' software Write bit (V2 _MMPTE_HARDWARE.Write).
+ * - transition: P=0, Prototype(10)=0, Transition(11)=1, Protection 5–9, frame in 12+.
+ * - prototype: P=0, bit 10 = 1. Non-PAE: ProtoAddressLow bits 1–8 = address bits 2–9,
+ *   ProtoAddressHigh bits 11–31 = address bits 10–30, base 0x80000000 (MPF MMWINX86_PTE_PROTOTYPE).
+ *   PAE: ProtoAddress = bits 32–63 (the VA), Protection 11–15. "Look up the VAD" = address field all
+ *   ones (MPF: 0xfffff non-PAE, 0xffffffff PAE).
+ * - subsection (a prototype PTE of a non-resident section page): P=0, bit 10 = 1. PAE:
+ *   SubsectionAddress bits 32–63. Non-PAE: SubsectionAddressLow bits 1–9, High 11–31; the base and
+ *   scale used here (0x80000000, address bits 1–30 as for prototypes) are (inferred).
+ */
+export const WinPte = {
+  valid: 0x1,
+  write: 0x2,
+  owner: 0x4,
+  accessed: 0x20,
+  dirty: 0x40,
+  large: 0x80,
+  global: 0x100,
+  copyOnWrite: 0x200,
+  prototype: 0x400,
+  transition: 0x800,
+  swWrite: 0x800,
+  protectionShift: 5,
+  paeProtoProtectionShift: 11,
+  nxHi: 0x80000000,
+  /** Kernel page-directory entries (MPF VmmWinInit_DTB_FindValidate_X86 counts entries with low byte 0x63 / 0xe3). */
+  kernelPde: 0x63,
+  /** User page-directory entries (MPF: PDE 0 of the System directory has low byte 0x67). */
+  userPde: 0x67,
+} as const;
+
+export const WIN7_SP1_X86: Win7Layout = Object.freeze({
+  kernel: 'ntkrnlmp.exe',
+  pae: false,
+  pteSize: 4,
+  mmpfn: Object.freeze({ size: 0x18, u1: 0x0, u2: 0x4, pteAddress: 0x8, u3RefCount: 0xc, e1: 0xe, e2: 0xf, originalPte: 0x10, u4: 0x14 }),
+  segment: Object.freeze({ controlArea: 0x0, totalNumberOfPtes: 0x4, segmentFlags: 0x8, numberOfCommittedPages: 0xc, sizeOfSegment: 0x10, prototypePte: 0x28, thePtes: 0x2c }),
+  pteBase: 0xc0000000,
+  pdeBase: 0xc0300000,
+  selfMapPde: 0xc0300c00,
+  hyperSpace: 0xc0400000,
+  workingSetList: 0xc0502000,
+}) as Win7Layout;
+
+export const WIN7_SP1_X86_PAE: Win7Layout = Object.freeze({
+  kernel: 'ntkrpamp.exe',
+  pae: true,
+  pteSize: 8,
+  mmpfn: Object.freeze({ size: 0x1c, u1: 0x0, u2: 0x4, pteAddress: 0x8, u3RefCount: 0xc, e1: 0xe, e2: 0xf, originalPte: 0x10, u4: 0x18 }),
+  segment: Object.freeze({ controlArea: 0x0, totalNumberOfPtes: 0x4, segmentFlags: 0x8, numberOfCommittedPages: 0xc, sizeOfSegment: 0x10, prototypePte: 0x28, thePtes: 0x30 }),
+  pteBase: 0xc0000000,
+  pdeBase: 0xc0600000,
+  selfMapPde: 0xc0603018,
+  hyperSpace: 0xc0800000,
+  workingSetList: 0xc0902000,
+}) as Win7Layout;
+
+/** Pool tags as little-endian u32 of their 4 characters; protected tags have bit 31 set (V2 poolscan: 'Pro\xe3', 'Fil\xe5'). */
+export function poolTag(s: string, protectedTag = false): number {
+  const b = Buffer.from(s, 'latin1');
+  return (b.readUInt32LE(0) | (protectedTag ? 0x80000000 : 0)) >>> 0;
+}
