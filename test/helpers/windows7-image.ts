@@ -18,7 +18,9 @@
  * - The kernel: a PE image at KernBase (0x8284x000) whose .data holds KdVersionBlock,
  *   _KDDEBUGGER_DATA64 (KDBG, 0x340) registered on KdpDebuggerDataListHead, the variables KDBG
  *   points at (PsActiveProcessHead, PsLoadedModuleList, MmPfnDatabase, page list heads, ...), the
- *   Idle process and a KPCR; _KUSER_SHARED_DATA at 0xFFDF0000 (and 0x7FFE0000 in every process).
+ *   Idle process and a KPCR; _KUSER_SHARED_DATA at 0xFFDF0000 (and 0x7FFE0000 in every process);
+ *   drivers (Ntfs.sys, tcpip.sys, win32k.sys, ...) at scattered system VAs with 4 KiB PTEs, on
+ *   PsLoadedModuleList after the kernel and hal; the pools with pages of other tags' blocks.
  * - Processes: System (PID 4) and user processes as _EPROCESS objects in nonpaged pool ('Pro\xe3',
  *   with object and quota headers), on PsActiveProcessHead, each with a balanced VAD tree
  *   (VadS / 'Vad ' / Vadl nodes) over private regions (heap, stack, PEB, TEB), image views (VadType 2,

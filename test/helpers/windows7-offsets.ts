@@ -14,6 +14,7 @@
  *   kdinit.c, base/ntos/mm/pfnlist.c: how the fields are filled (an older kernel: behaviour, not
  *   Win7 offsets).
  * - ROS: ReactOS ntoskrnl/include/internal/i386/mm.h (a Windows-compatible layout, not Windows).
+ * Tags not in these sources (MmPd, MmSm, MmLd, IoNm, Ntff, Obtb, Devi, Toke) are plausible, unverified.
  * Items no source states for Win7 are marked (inferred); see the notes in windows7-image.ts.
  */
 
@@ -294,7 +295,7 @@ export const WIN7_SP1_X86_PAE: Win7Layout = Object.freeze({
   workingSetList: 0xc0902000,
 }) as Win7Layout;
 
-/** Pool tags as little-endian u32 of their 4 characters; protected tags have bit 31 set (V2 poolscan: 'Pro\xe3', 'Fil\xe5'). */
+/** Pool tags as little-endian u32 of their 4 characters; protected tags have bit 31 set (V2 windows.py PoolTagModification: Win7's 'Proc', 'File' ... are protected). */
 export function poolTag(s: string, protectedTag = false): number {
   const b = Buffer.from(s, 'latin1');
   return (b.readUInt32LE(0) | (protectedTag ? 0x80000000 : 0)) >>> 0;
