@@ -68,19 +68,20 @@ export function cpuCandidates(cpus: readonly CpuRegisters[] | undefined): { cand
   return { candidates, notes };
 }
 
-/** Candidates from the scan: the System/Idle DTB in both modes, then the self-maps. */
-export function scanCandidates(mem: PhysicalMemory, scan: WindowsScan): Candidate[] {
-  const out: Candidate[] = [];
+/**
+ * Candidates from the scan, lazily (a pass over memory for a PAE PDPT only when everything before
+ * it failed): the System/Idle DTB in both modes, then the self-maps.
+ */
+export function* scanCandidates(mem: PhysicalMemory, scan: WindowsScan): Generator<Candidate> {
   const procs = [...scan.eprocess].sort((a, b) => (a.name === b.name ? 0 : a.name === 'System' ? -1 : 1));
   for (const p of procs) {
-    out.push({ mode: X86_PAE, rootPa: p.dtb, source: 'scan', what: `${p.name} _EPROCESS at physical ${hex(p.pa)}: DirectoryTableBase ${hex(p.dtb)} as a PAE PDPT` });
-    if (p.dtb % PAGE_SIZE === 0) out.push({ mode: X86_NONPAE, rootPa: p.dtb, source: 'scan', what: `${p.name} _EPROCESS at physical ${hex(p.pa)}: DirectoryTableBase ${hex(p.dtb)} as a non-PAE page directory` });
+    yield { mode: X86_PAE, rootPa: p.dtb, source: 'scan', what: `${p.name} _EPROCESS at physical ${hex(p.pa)}: DirectoryTableBase ${hex(p.dtb)} as a PAE PDPT` };
+    if (p.dtb % PAGE_SIZE === 0) yield { mode: X86_NONPAE, rootPa: p.dtb, source: 'scan', what: `${p.name} _EPROCESS at physical ${hex(p.pa)}: DirectoryTableBase ${hex(p.dtb)} as a non-PAE page directory` };
   }
-  for (const pa of scan.nonPaeSelfMaps) out.push({ mode: X86_NONPAE, rootPa: pa, source: 'scan', what: `self-mapping page directory at ${hex(pa)}` });
+  for (const pa of scan.nonPaeSelfMaps) yield { mode: X86_NONPAE, rootPa: pa, source: 'scan', what: `self-mapping page directory at ${hex(pa)}` };
   if (scan.paeSelfMaps.length > 0) {
-    for (const { pd3, pdpt } of paeRoots(mem, scan.paeSelfMaps)) out.push({ mode: X86_PAE, rootPa: pdpt, source: 'scan', what: `PAE PDPT at ${hex(pdpt)} of the self-mapping PD #3 at ${hex(pd3)}` });
+    for (const { pd3, pdpt } of paeRoots(mem, scan.paeSelfMaps)) yield { mode: X86_PAE, rootPa: pdpt, source: 'scan', what: `PAE PDPT at ${hex(pdpt)} of the self-mapping PD #3 at ${hex(pd3)}` };
   }
-  return out;
 }
 
 /**
@@ -188,7 +189,7 @@ export function checkRoot(mem: PhysicalMemory, c: Candidate, kdbgs: readonly Kdb
 export function findKernelRoot(mem: PhysicalMemory, cpus: readonly CpuRegisters[] | undefined, scan: WindowsScan, kdbgs: readonly Kdbg[]): KernelRoot {
   const { candidates, notes } = cpuCandidates(cpus);
   const rejected: string[] = [...notes];
-  const tryAll = (list: Candidate[]): KernelRoot | undefined => {
+  const tryAll = (list: Iterable<Candidate>): KernelRoot | undefined => {
     for (const c of list) {
       const r = checkRoot(mem, c, kdbgs);
       if (typeof r !== 'string') return r;
