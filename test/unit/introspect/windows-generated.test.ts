@@ -1,0 +1,240 @@
+/**
+ * The Windows module against the independent Windows 7 SP1 x86 image generator
+ * (test/helpers/windows7-image.ts, built by someone else from the same published layouts, with its
+ * own offset tables): page-map agreement with the generator's truth in both paging modes, with and
+ * without the vCPU state (root by scan), the process list, and hostile edits of its structures.
+ *
+ * Truth: the generator's `truth` (PageMap vocabulary, standby pages typed by their owner) with its
+ * `truthWindows` standby class as `standby` (this module's type for them). Thresholds (issue 11):
+ * ≥ 0.99 overall, ≥ 0.97 per class, free precision ≥ 0.9999; the numbers reached are logged.
+ */
+import test from 'ava';
+import { introspect } from '../../../src/introspect/index.js';
+import type { CpuRegisters } from '../../../src/introspect/os.js';
+import { PAGE_TYPES, PageMap, PageType, PageTypeCode } from '../../../src/introspect/pagemap.js';
+import { KernelSpace } from '../../../src/introspect/windows/vmem.js';
+import { WIN7_SP1_X86, WIN7_SP1_X86_PAE } from '../../../src/introspect/windows/offsets.js';
+import { X86_NONPAE, X86_PAE } from '../../../src/introspect/x86/paging.js';
+import { IntrospectionError } from '../../../src/util/errors.js';
+import { openImage } from '../../../src/image/probe.js';
+import { tmpPath } from '../../helpers/tmp.js';
+import { saveWindows7Image, Windows7Image, windows7Image, WIN7_PAGE_CLASSES } from '../../helpers/windows7-image.js';
+
+const images = new Map<boolean, Windows7Image>();
+/** One 64 MiB image per paging mode, generated once per worker (the generator is deterministic). */
+function image(pae: boolean): Windows7Image {
+  let img = images.get(pae);
+  if (!img) images.set(pae, (img = windows7Image({ pae, ramMiB: 64 })));
+  return img;
+}
+/** A fresh copy to edit (hostile tests). */
+function fresh(pae: boolean): Windows7Image {
+  return windows7Image({ pae, ramMiB: 64 });
+}
+
+const cpusOf = (img: Windows7Image): CpuRegisters[] => [{ index: 0, cr0: BigInt(img.cpu.cr0), cr3: BigInt(img.cpu.cr3), cr4: BigInt(img.cpu.cr4) }];
+
+/** The truth in this module's vocabulary: the generator's standby class becomes `standby`. */
+function truthTypes(img: Windows7Image): Uint8Array {
+  const t = Uint8Array.from(img.truth.types);
+  const standby = WIN7_PAGE_CLASSES.indexOf('standby');
+  for (let p = 0; p < t.length; p++) if (img.truthWindows[p] === standby) t[p] = PageTypeCode.standby;
+  return t;
+}
+
+interface Agreement {
+  overall: number;
+  agree: number;
+  compared: number;
+  classes: Map<PageType, { truth: number; agree: number; predicted: number; recall: number; precision: number }>;
+  confusion: Map<string, number>;
+}
+
+/** Per-class recall and precision; introspect()'s `zero` (an all-zero untyped page) counts as the truth's other. */
+function agreement(map: PageMap, truth: Uint8Array): Agreement {
+  const classes = new Map<PageType, { truth: number; agree: number; predicted: number; recall: number; precision: number }>();
+  const confusion = new Map<string, number>();
+  const cls = (c: number) => {
+    const k = PAGE_TYPES[c];
+    let x = classes.get(k);
+    if (!x) classes.set(k, (x = { truth: 0, agree: 0, predicted: 0, recall: 1, precision: 1 }));
+    return x;
+  };
+  let agree = 0;
+  for (let p = 0; p < truth.length; p++) {
+    const want = truth[p];
+    let got = map.types[p];
+    if (got === PageTypeCode.zero && want === PageTypeCode.other) got = want;
+    cls(want).truth++;
+    cls(got).predicted++;
+    if (got === want) {
+      agree++;
+      cls(want).agree++;
+    } else {
+      const k = `${PAGE_TYPES[want]} → ${PAGE_TYPES[got]}`;
+      confusion.set(k, (confusion.get(k) ?? 0) + 1);
+    }
+  }
+  for (const x of classes.values()) {
+    x.recall = x.truth ? x.agree / x.truth : 1;
+    x.precision = x.predicted ? x.agree / x.predicted : 1;
+  }
+  return { overall: agree / truth.length, agree, compared: truth.length, classes, confusion };
+}
+
+function format(a: Agreement): string {
+  const rows = [...a.classes.entries()].filter(([, x]) => x.truth > 0).map(([k, x]) => `${k} ${x.agree}/${x.truth} = ${x.recall.toFixed(4)} (precision ${x.precision.toFixed(4)})`);
+  return [`overall ${a.agree}/${a.compared} = ${a.overall.toFixed(4)}`, ...rows, ...[...a.confusion].map(([k, n]) => `  ${k}: ${n}`)].join('\n');
+}
+
+function checkThresholds(t: import('ava').ExecutionContext, a: Agreement): void {
+  t.log(format(a));
+  t.true(a.overall >= 0.99, `overall ${a.overall}`);
+  for (const [k, x] of a.classes) if (x.truth > 0) t.true(x.recall >= 0.97, `${k} recall ${x.recall}`);
+  t.true((a.classes.get('free')?.precision ?? 1) >= 0.9999, 'free precision');
+}
+
+for (const pae of [false, true]) {
+  const name = pae ? 'PAE' : 'non-PAE';
+
+  test(`${name}: page map agrees with the generator's truth (vCPU root)`, (t) => {
+    const img = image(pae);
+    const r = introspect({ memory: img.mem, cpus: cpusOf(img) });
+    t.is(r.os, 'windows');
+    t.is(r.osRelease, '6.1.7601 SP1');
+    t.is(r.paging.mode, pae ? 'x86 PAE' : 'x86 non-PAE');
+    t.is(r.paging.rootSource, 'container-cpu');
+    t.like(r.cpuPaging, { agrees: true });
+    t.deepEqual(r.warnings, []);
+    checkThresholds(t, agreement(r.map, truthTypes(img)));
+  });
+
+  test(`${name}: without CPU state the root is found by scan and the map is the same`, (t) => {
+    const img = image(pae);
+    const withCpu = introspect({ memory: img.mem, cpus: cpusOf(img) });
+    const r = introspect({ memory: img.mem });
+    t.is(r.paging.rootSource, 'scan');
+    t.is(r.paging.rootPa, img.layout.systemDtb);
+    t.deepEqual(r.map.types, withCpu.map.types);
+  });
+
+  test(`${name}: KDBG, version, PFN database and processes as the generator laid them out`, (t) => {
+    const img = image(pae);
+    const r = introspect({ memory: img.mem, cpus: cpusOf(img) });
+    const d = r.details as unknown as import('../../../src/introspect/windows/index.js').WindowsDetails;
+    t.is(d.layout, (pae ? WIN7_SP1_X86_PAE : WIN7_SP1_X86).name);
+    t.is(d.kdbg.va, '0x' + img.layout.kdbg.toString(16));
+    t.is(d.kdbg.kernBase, '0x' + img.layout.kernBase.toString(16));
+    t.is(d.version.build, 7601);
+    t.is(d.pfn.highestPhysicalPage, img.layout.highestPfn);
+    t.deepEqual(d.pfn.physicalMemoryRuns, img.layout.physicalRuns.map(([a, b]) => [a, b]));
+    t.is(d.systemDtb, '0x' + img.layout.systemDtb.toString(16));
+    const names = d.processes.map((p) => p.name);
+    t.is(names[0], 'System');
+    for (const n of ['smss.exe', 'csrss.exe', 'explorer.exe', 'notepad.exe']) t.true(names.includes(n), n);
+    const explorer = d.processes.find((p) => p.name === 'explorer.exe')!;
+    t.true(explorer.vads > 0);
+    t.true(explorer.images.some((f) => /explorer\.exe$/i.test(f)), explorer.images.join(', '));
+    t.true(d.processes.every((p) => p.vadError === undefined));
+  });
+
+  test(`${name}: a user process in CR3 gives the same map`, (t) => {
+    const img = windows7Image({ pae, ramMiB: 64, cpuProcess: 'notepad.exe' });
+    const r = introspect({ memory: img.mem, cpus: cpusOf(img) });
+    t.is(r.paging.rootSource, 'container-cpu');
+    t.not(r.paging.rootPa, img.layout.systemDtb);
+    const a = agreement(r.map, truthTypes(img));
+    t.true(a.overall >= 0.99, format(a));
+  });
+}
+
+test('the ELF32 dump (QEMU CPU note: root from the vCPU) and the raw image (root by scan) give the same map as memory', (t) => {
+  for (const pae of [false, true]) {
+    const img = image(pae);
+    const want = introspect({ memory: img.mem, cpus: cpusOf(img) }).map.types;
+    const w = saveWindows7Image(tmpPath(pae ? 'pae' : 'nonpae'), img);
+    for (const [file, source] of [[w.elf, 'container-cpu'], [w.raw, 'scan']] as const) {
+      const opened = openImage(file);
+      try {
+        const r = introspect(opened);
+        t.is(r.os, 'windows');
+        t.is(r.paging.rootSource, source, file);
+        t.deepEqual(r.map.types, want, file);
+      } finally {
+        opened.close();
+      }
+    }
+  }
+});
+
+// Hostile edits of generated images: through the System DTB, as the guest would see them.
+
+function kernel(img: Windows7Image): { space: KernelSpace; w32: (va: number, v: number) => void; r32: (va: number) => number } {
+  const space = new KernelSpace(img.mem, img.layout.pae ? X86_PAE : X86_NONPAE, img.layout.systemDtb);
+  const w32 = (va: number, v: number) => {
+    const pa = space.vtop(va);
+    if (pa < 0) throw new Error(`VA 0x${va.toString(16)} unmapped`);
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v >>> 0);
+    img.mem.write(pa, b);
+  };
+  return { space, w32, r32: (va) => space.u32(va, 'test') };
+}
+
+const L = (pae: boolean) => (pae ? WIN7_SP1_X86_PAE : WIN7_SP1_X86);
+
+test('hostile: a process-list cycle is an IntrospectionError naming ActiveProcessLinks, not a hang', (t) => {
+  const img = fresh(false);
+  const { w32, r32 } = kernel(img);
+  const head = img.layout.vars.PsActiveProcessHead;
+  const first = r32(head);
+  const second = r32(first);
+  w32(second, first); // the second entry points back at the first
+  const e = t.throws(() => introspect({ memory: img.mem }), { instanceOf: IntrospectionError })!;
+  t.regex(e.message, /ActiveProcessLinks at 0x[0-9a-f]+ is reached twice/);
+});
+
+test('hostile: a process-list pointer outside memory names the _EPROCESS and address', (t) => {
+  const img = fresh(true);
+  const { w32, r32 } = kernel(img);
+  const first = r32(img.layout.vars.PsActiveProcessHead);
+  w32(first, 0xfe000000);
+  const e = t.throws(() => introspect({ memory: img.mem }), { instanceOf: IntrospectionError })!;
+  t.regex(e.message, /_EPROCESS \(process list entry 1, ActiveProcessLinks 0xfe000000\) at 0x[0-9a-f]+ is not mapped/);
+});
+
+for (const pae of [false, true]) {
+  test(`hostile (${pae ? 'PAE' : 'non-PAE'}): a VAD-tree cycle is a warning naming the process and node; the map is still built`, (t) => {
+    const img = fresh(pae);
+    const { w32, r32 } = kernel(img);
+    const l = L(pae);
+    const head = img.layout.vars.PsActiveProcessHead;
+    // The last process on the list (a user process with VADs): its VAD root's left child → the root.
+    const ep = r32(head + 4) - l.eprocess.activeProcessLinks;
+    const root = r32(ep + l.eprocess.vadRoot + l.mmAvlTable.balancedRootRightChild);
+    let node = root;
+    while (r32(node + l.mmvadShort.leftChild) !== 0) node = r32(node + l.mmvadShort.leftChild);
+    w32(node + l.mmvadShort.leftChild, root);
+    const r = introspect({ memory: img.mem });
+    t.true(r.warnings.some((w) => /VAD tree of .* node 0x[0-9a-f]+ is reached twice \(a cycle\)/.test(w)), r.warnings.join('\n'));
+    const a = agreement(r.map, truthTypes(img));
+    t.true(a.overall >= 0.97, format(a));
+  });
+}
+
+test('hostile: a PFN database larger than memory (MmHighestPhysicalPage 0x7fffffff) is bounded by the image', (t) => {
+  const img = fresh(false);
+  const { w32 } = kernel(img);
+  w32(img.layout.vars.MmHighestPhysicalPage, 0x7fffffff);
+  const r = introspect({ memory: img.mem });
+  t.true(r.warnings.some((w) => /MmHighestPhysicalPage 0x7fffffff is past the image's last page frame/.test(w)));
+  checkThresholds(t, agreement(r.map, truthTypes(img)));
+});
+
+test('hostile: MmPfnDatabase pointing outside memory is refused naming the PFN database', (t) => {
+  const img = fresh(true);
+  const { w32 } = kernel(img);
+  w32(img.layout.vars.MmPfnDatabase, 0xfd000000);
+  const e = t.throws(() => introspect({ memory: img.mem }), { instanceOf: IntrospectionError })!;
+  t.regex(e.message, /PFN database at 0xfd000000: the entry of the page holding KDBG .* is not mapped/);
+});
