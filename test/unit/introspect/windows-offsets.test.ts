@@ -5,7 +5,8 @@
  * kdbg.json; the cross-structure facts hold for every table.
  */
 import test from 'ava';
-import { assertLayout, BITS, KDBG, KUSER, layoutFor, LAYOUTS, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
+import { assertLayout, BITS, IO_TYPE_FILE, KDBG, KUSER, layoutFor, LAYOUTS, VAD_TYPE_IMAGE_MAP, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
+import { W7, WIN7_SP1_X86 as GEN_NONPAE, WIN7_SP1_X86_PAE as GEN_PAE } from '../../helpers/windows7-offsets.js';
 
 test('_KDDEBUGGER_DATA64 fields (kdbg.json / kdbg_vtypes.py)', (t) => {
   t.like(KDBG, {
@@ -73,4 +74,46 @@ test('layoutFor: by build and paging kernel; SP0 PAE has no verified table', (t)
   t.is(layoutFor(7600, false), WIN7_SP0_X86);
   t.is(layoutFor(7600, true), undefined);
   t.is(layoutFor(9600, false), undefined);
+});
+
+test('the generator (test/helpers/windows7-offsets.ts, written apart from the same sources) agrees on every shared offset', (t) => {
+  const g = W7;
+  const pairs: [string, number, number][] = [];
+  const add = (what: string, mine: number, theirs: number) => pairs.push([what, mine, theirs]);
+  for (const k of ['listFlink', 'listBlink', 'ownerTag', 'kernBase', 'psLoadedModuleList', 'psActiveProcessHead', 'mmPfnDatabase', 'mmLowestPhysicalPage', 'mmHighestPhysicalPage', 'mmNumberOfPhysicalPages', 'mmNonPagedPoolStart', 'mmNonPagedPoolEnd', 'mmPagedPoolStart', 'mmPagedPoolEnd', 'mmSystemRangeStart', 'ntBuildLab', 'cmNtCSDVersion', 'mmPhysicalMemoryBlock', 'sizeEProcess', 'offsetEprocessPeb', 'offsetEprocessDirectoryTableBase'] as const) add(`KDBG.${k}`, KDBG[k], g.kdbg[k]);
+  add('KDBG.headerSize', KDBG.headerSize, g.kdbg.sizeField);
+  add('KDBG size', KDBG.size, g.kdbg.size);
+  for (const k of ['imageNumberLow', 'imageNumberHigh', 'ntSystemRoot', 'ntProductType', 'productTypeIsValid', 'ntMajorVersion', 'ntMinorVersion', 'numberOfPhysicalPages', 'size'] as const) add(`KUSER.${k}`, KUSER[k], g.kuser[k]);
+  for (const l of [WIN7_SP1_X86, WIN7_SP1_X86_PAE]) {
+    const gl = l.pae ? GEN_PAE : GEN_NONPAE;
+    const n = l.pae ? 'PAE' : 'non-PAE';
+    for (const [mine, theirs] of [['flink', 'u1'], ['blink', 'u2'], ['pteAddress', 'pteAddress'], ['referenceCount', 'u3RefCount'], ['e1', 'e1'], ['e1b', 'e2'], ['originalPte', 'originalPte'], ['u4', 'u4'], ['size', 'size']] as const) add(`${n} _MMPFN.${mine}`, l.mmpfn[mine], gl.mmpfn[theirs]);
+    add(`${n} _MMPTE`, l.mmpteBytes, gl.pteSize);
+    add(`${n} _SEGMENT.TotalNumberOfPtes`, l.segment.totalNumberOfPtes, gl.segment.totalNumberOfPtes);
+    add(`${n} _SEGMENT.PrototypePte`, l.segment.prototypePte, gl.segment.prototypePte);
+    add(`${n} PTE self-map`, l.selfMapBase, gl.pteBase);
+    add(`${n} PD self-map`, l.pdSelfMap, gl.pdeBase);
+    add(`${n} self-referencing PDE (the PDE of the page-directory self-map)`, l.pdSelfMap + Math.floor(l.pdSelfMap / (l.pae ? 2 ** 21 : 2 ** 22)) * l.mmpteBytes, gl.selfMapPde);
+    for (const [mine, theirs] of [['directoryTableBase', g.kprocess.directoryTableBase], ['uniqueProcessId', g.eprocess.uniqueProcessId], ['activeProcessLinks', g.eprocess.activeProcessLinks], ['inheritedFromUniqueProcessId', g.eprocess.inheritedFromUniqueProcessId], ['imageFileName', g.eprocess.imageFileName], ['peb', g.eprocess.peb], ['vadRoot', g.eprocess.vadRoot]] as const) add(`${n} _EPROCESS.${mine}`, l.eprocess[mine], theirs);
+    add(`${n} _MM_AVL_TABLE.BalancedRoot.RightChild`, l.mmAvlTable.balancedRootRightChild, g.avl.right);
+    add(`${n} _MM_AVL_TABLE count`, l.mmAvlTable.numberGenericTableElements, g.avl.depthAndCount);
+    for (const [mine, theirs] of [['parent', g.avl.parent], ['leftChild', g.avl.left], ['rightChild', g.avl.right], ['startingVpn', g.avl.startingVpn], ['endingVpn', g.avl.endingVpn], ['vadFlags', g.vad.flags], ['size', g.vad.shortSize]] as const) add(`${n} _MMVAD_SHORT.${mine}`, l.mmvadShort[mine], theirs);
+    for (const [mine, theirs] of [['subsection', g.vad.subsection], ['firstPrototypePte', g.vad.firstPrototypePte], ['lastContiguousPte', g.vad.lastContiguousPte], ['size', g.vad.size]] as const) add(`${n} _MMVAD.${mine}`, l.mmvad[mine], theirs);
+    for (const k of ['controlArea', 'subsectionBase', 'nextSubsection', 'ptesInSubsection', 'size'] as const) add(`${n} _SUBSECTION.${k}`, l.subsection[k], g.subsection[k]);
+    for (const k of ['segment', 'flags', 'filePointer', 'size'] as const) add(`${n} _CONTROL_AREA.${k}`, l.controlArea[k], g.controlArea[k]);
+    add(`${n} _FILE_OBJECT.Type`, l.fileObject.type, g.fileObject.type);
+    add(`${n} _FILE_OBJECT.FileName`, l.fileObject.fileName, g.fileObject.fileName);
+    for (const k of ['length', 'maximumLength', 'buffer', 'size'] as const) add(`${n} _UNICODE_STRING.${k}`, l.unicodeString[k], g.unicodeString[k]);
+    add(`${n} _DISPATCHER_HEADER.Type`, l.dispatcherHeader.type, g.kprocess.headerType);
+    add(`${n} _DISPATCHER_HEADER.Size`, l.dispatcherHeader.headerSize, g.kprocess.headerSize);
+  }
+  add('VadType shift', BITS.vadTypeShift, g.vadFlags.vadTypeShift);
+  add('PrivateMemory bit', 2 ** BITS.privateMemoryBit, g.vadFlags.privateMemory);
+  add('section Image bit', 2 ** BITS.sectionImageBit, g.sectionFlags.image);
+  add('section File bit', 2 ** BITS.sectionFileBit, g.sectionFlags.file);
+  add('VadImageMap', VAD_TYPE_IMAGE_MAP, g.vadType.imageMap);
+  add('IO_TYPE_FILE', IO_TYPE_FILE, g.fileObjectType);
+  const differ = pairs.filter(([, a, b]) => a !== b).map(([w, a, b]) => `${w}: mine 0x${a.toString(16)}, generator 0x${b.toString(16)}`);
+  t.deepEqual(differ, []);
+  t.log(`${pairs.length} offsets compared`);
 });
