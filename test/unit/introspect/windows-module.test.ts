@@ -188,3 +188,13 @@ test('pages past MmHighestPhysicalPage are other; pages not in the image are hol
   for (let p = fx.expect.length - 8; p < fx.expect.length; p++) t.is(r.map.type(p), 'other');
   t.is(r.map.type(0x9f), 'hole');
 });
+
+test('Windows 7 RTM (7600): the non-PAE kernel uses the 7600 table; the PAE kernel is refused (no published profile)', (t) => {
+  const lab = '7600.16385.x86fre.win7_rtm.090713-1255';
+  const fx = windowsFixture({ pae: false, buildLab: lab });
+  const r = run(fx);
+  t.is(r.details.layout, 'Windows 7 SP0 x86 (7600), non-PAE');
+  t.deepEqual(mismatches(fx, r), []);
+  const e = t.throws(() => run(windowsFixture({ pae: true, buildLab: lab })), { instanceOf: IntrospectionError })!;
+  t.regex(e.message, /build 7600 SP1, PAE kernel, KDBG Header\.Size 0x340 .*: no offset table/);
+});
