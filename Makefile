@@ -11,7 +11,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fspro
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
   pkg-config build-essential python3 ca-certificates iproute2 qemu-user-static
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large vm-i386 vm-i386-pae
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration fuzz bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large vm-i386 vm-i386-pae
 
 # System packages (Debian 12). Skipped when every package is already installed.
 system-deps: $(STAMP_DIR)/system-deps.stamp
@@ -64,6 +64,20 @@ test-unit: build
 test-integration: build services
 	@$(GUEST) vm-small vm-large vm-i386 vm-i386-pae
 	npx ava 'dist/test/integration/**/*.test.js'
+
+# Fuzzing (test/fuzz/; not part of `make test`, which runs 300 cases of every target with a fixed seed
+# in test/unit/fuzz-harness.test.ts and replays test/fuzz/corpus/): 100,000 cases each for the four
+# image readers, the .mig decoder and the page-map parser, 25,000 for the decoder with baseline and
+# context, the context reader and introspection. One worker thread; 13 minutes on 2 shared cores
+# (figures: docs/reliability.md, "Fuzzing"). Failures are saved under test/fuzz/corpus/ or pending/.
+FUZZ_SEED ?= 1
+FUZZ_CASES ?= 100000
+FUZZ_CASES_SMALL ?= 25000
+fuzz: build
+	@mkdir -p $(STAMP_DIR)
+	node dist/test/fuzz/run.js --seed $(FUZZ_SEED) --cases $(FUZZ_CASES) \
+	  --cases mig-decode-ref=$(FUZZ_CASES_SMALL),context=$(FUZZ_CASES_SMALL),introspect=$(FUZZ_CASES_SMALL) \
+	  --why 8 --json $(STAMP_DIR)/fuzz.json
 
 # Benchmarks (not tests), on the large guest: reader throughput against cat, the general-purpose
 # compressors (gzip/zstd/xz/--patch-from; ~1 h with zstd -19 and xz -6), then mig encode/decode
