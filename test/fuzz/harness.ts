@@ -284,9 +284,16 @@ export interface Prepared {
 export async function prepare(target: Target, opts: Pick<RunOptions, 'timeoutMs' | 'outputCap'> = {}): Promise<Prepared> {
   const work = fs.mkdtempSync(path.join(scratchRoot(), `mig-fuzz-${target.name}-`));
   const resDir = path.join(work, 'res');
-  fs.mkdirSync(resDir);
-  const resources = (await target.resources?.(resDir)) ?? {};
-  const seeds = await target.seeds(resources);
+  let resources: Record<string, string>;
+  let seeds: Seed[];
+  try {
+    fs.mkdirSync(resDir);
+    resources = (await target.resources?.(resDir)) ?? {};
+    seeds = await target.seeds(resources);
+  } catch (e) {
+    fs.rmSync(work, { recursive: true, force: true });
+    throw e;
+  }
   const runner = new CaseRunner({ target: target.name, tmp: path.join(work, 'w'), resources, outputCap: opts.outputCap ?? DEFAULT_OUTPUT_CAP }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   return { target, work, resources, seeds, runner };
 }
