@@ -145,6 +145,7 @@ function* sparseChunks(k: LinuxKernel, L: StructPageLayout, pfnCount: number, st
   const msMapOff = vmOffset(v, 'mem_section.section_mem_map') ?? 0;
   const nRoots = vmLength(v, 'mem_section') ?? 0;
   if (msSize < ps || msSize > PAGE_SIZE) throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, `SIZE(mem_section)=${msSize} is implausible`);
+  if (msMapOff + ps > msSize) throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, `OFFSET(mem_section.section_mem_map)=${msMapOff} does not fit in SIZE(mem_section)=${msSize}`);
   const perRoot = Math.floor(PAGE_SIZE / msSize);
   const sections = Math.ceil(pfnCount / perSection);
   stats.sections = sections;
