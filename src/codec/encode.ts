@@ -20,7 +20,7 @@ import { ByteWriter, Op, zigzag } from './ops.js';
 import { PageIndex, pageHash } from './page-index.js';
 import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
-import { PageMap } from '../introspect/pagemap.js';
+import { PAGE_TYPES, PageMap, PageTypeCode, type PageType } from '../introspect/pagemap.js';
 import { pfnSpan } from '../introspect/os.js';
 import { Src, SubPageMatcher } from './subpage.js';
 
@@ -103,7 +103,25 @@ export interface EncodeSummary {
   techniques: { zero: TechniqueStats; free: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; history: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
   /** Memory of the sub-page indexes (bytes). */
   indexBytes: { context: number; history: number };
+  /**
+   * With a page map: pages of each type present, by how they were sent (a PATCH page counts under
+   * the source that covered most of it, or literal when none covered more than its literal bytes).
+   */
+  byType?: Partial<Record<PageType, Partial<Record<TechniqueName, number>>>>;
 }
+
+/**
+ * Page types whose bytes are file content (a mapped executable, a page-cache or mapped-file page, a
+ * Windows standby page): with a context, they try it before the whole-image duplicate index and the
+ * baseline's hash index (the same-frame baseline check still comes first: it costs one compare).
+ * The order only decides which of several equal references is sent; the decoder never sees types.
+ */
+const CONTEXT_FIRST = new Uint8Array(PAGE_TYPES.length);
+for (const t of ['image', 'cache', 'standby'] as const) CONTEXT_FIRST[PageTypeCode[t]] = 1;
+
+/** How each page was sent, per page type (only with a page map). */
+export type TechniqueName = 'zero' | 'free' | 'duplicate' | 'baseline' | 'context' | 'history' | 'literal';
+const TECHNIQUE_NAMES: TechniqueName[] = ['zero', 'free', 'duplicate', 'baseline', 'context', 'history', 'literal'];
 
 type OpKind = 'zero' | 'duplicate' | 'baseline' | 'context' | 'history' | 'structure';
 const OP_KINDS: OpKind[] = ['zero', 'duplicate', 'baseline', 'context', 'history', 'structure'];
@@ -221,9 +239,14 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       }
       runN++;
     };
-    const count = (t: TechniqueStats) => {
+    /** [type code × technique] page counts (with a page map). */
+    const typeTech = new Float64Array(PAGE_TYPES.length * TECHNIQUE_NAMES.length);
+    const T = Object.fromEntries(TECHNIQUE_NAMES.map((n, i) => [n, i])) as Record<TechniqueName, number>;
+    let typeCode = 0;
+    const count = (t: TechniqueStats, name: TechniqueName) => {
       t.pages++;
       t.bytesIn += PAGE_SIZE;
+      typeTech[typeCode * TECHNIQUE_NAMES.length + T[name]]++;
     };
     let lastBase = -1;
     let lastCtx = -1;
@@ -302,17 +325,18 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         opts.onProgress?.(reader.pos, img.fileSize);
         room();
         const pfn = slots.pfn[k];
+        typeCode = pageMap !== undefined && pfn >= 0 && pfn < pageMap.types.length ? pageMap.types[pfn] : 0;
         if (isZeroPage(page, 0)) {
           sha.update(page);
           extend(Op.ZERO, 'zero');
-          count(tech.zero);
+          count(tech.zero, 'zero');
           continue;
         }
-        if (dropFree && pfn >= 0 && pageMap!.isFree(pfn)) {
+        if (dropFree && typeCode === PageTypeCode.free) {
           // Free in the guest: not sent; the decoded image holds zeros there (and its SHA-256 says so).
           sha.update(ZERO_PAGE);
           extend(Op.ZERO, 'zero');
-          count(tech.free);
+          count(tech.free, 'free');
           opts.onFreeDropped?.(slots.fileOffset[k]);
           continue;
         }
@@ -323,7 +347,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
           if (sameFrame.equals(page)) {
             ref(pfn, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
             lastBase = pfn;
-            count(tech.baseline);
+            count(tech.baseline, 'baseline');
             continue;
           }
           hasSameFrame = !isZeroPage(sameFrame, 0);
@@ -332,42 +356,50 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         if (ctx && lastCtx >= 0 && ctx.readPage(lastCtx + 1, cand) && cand.equals(page)) {
           extend(Op.CTX_RUN, 'context');
           lastCtx++;
-          count(tech.context);
+          count(tech.context, 'context');
           continue;
         }
         pageHash(page, 0, h);
-        const earlier = index.get(h[0], h[1]);
-        if (earlier >= 0) {
-          file.readInto(cand, 0, PAGE_SIZE, slots.fileOffset[earlier]);
-          if (cand.equals(page)) {
-            endRuns();
-            op(Op.DUP, k - earlier, 'duplicate');
-            count(tech.duplicate);
+        const contextFirst = ctx !== undefined && CONTEXT_FIRST[typeCode] === 1;
+        let c = contextFirst ? ctx!.lookup(h[0], h[1], page, cand) : -1;
+        if (c < 0) {
+          const earlier = index.get(h[0], h[1]);
+          if (earlier >= 0) {
+            file.readInto(cand, 0, PAGE_SIZE, slots.fileOffset[earlier]);
+            if (cand.equals(page)) {
+              endRuns();
+              op(Op.DUP, k - earlier, 'duplicate');
+              count(tech.duplicate, 'duplicate');
+              continue;
+            }
+          }
+          const f = base ? base.lookup(h[0], h[1], page, cand) : -1;
+          if (f >= 0) {
+            ref(f, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
+            lastBase = f;
+            count(tech.baseline, 'baseline');
             continue;
           }
+          if (ctx && !contextFirst) c = ctx.lookup(h[0], h[1], page, cand);
         }
-        const f = base ? base.lookup(h[0], h[1], page, cand) : -1;
-        if (f >= 0) {
-          ref(f, lastBase, Op.BASE, Op.BASE_RUN, 'baseline');
-          lastBase = f;
-          count(tech.baseline);
-          continue;
-        }
-        const c = ctx ? ctx.lookup(h[0], h[1], page, cand) : -1;
         if (c >= 0) {
           ref(c, lastCtx, Op.CTX, Op.CTX_RUN, 'context');
           lastCtx = c;
-          count(tech.context);
+          count(tech.context, 'context');
           continue;
         }
         endRuns();
         index.add(h[0], h[1], k);
-        if (sub && sub.match(page, k, hasSameFrame ? sameFrame : undefined, pfn) >= MIN_PATCH) {
+        const covered = sub ? sub.match(page, k, hasSameFrame ? sameFrame : undefined, pfn) : 0;
+        if (covered >= MIN_PATCH) {
           patch(page, k);
+          const cv = sub!.covered;
+          const main = cv[0] >= cv[1] && cv[0] >= cv[2] ? 0 : cv[1] >= cv[2] ? 1 : 2;
+          typeTech[typeCode * TECHNIQUE_NAMES.length + (PAGE_SIZE - covered > cv[main] ? T.literal : T[SRC_KIND[main] as TechniqueName])]++;
         } else {
           ops.u8(Op.LIT);
           lits.bytes(page);
-          count(tech.literal);
+          count(tech.literal, 'literal');
         }
         sub?.remember(k, page);
       }
@@ -392,10 +424,28 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       image: path, format: img.format, imageBytes: img.fileSize, outputBytes: out, ratio: out / img.fileSize,
       slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, freePagesDropped: tech.free.pages, techniques: tech,
       indexBytes: sub?.indexBytes ?? { context: 0, history: 0 },
+      byType: pageMap ? byTypeSummary(typeTech) : undefined,
     };
   } finally {
     img?.close();
     base?.close();
     ctx?.close();
   }
+}
+
+function byTypeSummary(counts: Float64Array): NonNullable<EncodeSummary['byType']> {
+  const out: NonNullable<EncodeSummary['byType']> = {};
+  PAGE_TYPES.forEach((type, t) => {
+    const row: Partial<Record<TechniqueName, number>> = {};
+    let any = false;
+    TECHNIQUE_NAMES.forEach((name, i) => {
+      const n = counts[t * TECHNIQUE_NAMES.length + i];
+      if (n > 0) {
+        row[name] = n;
+        any = true;
+      }
+    });
+    if (any) out[type] = row;
+  });
+  return out;
 }

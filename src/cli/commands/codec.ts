@@ -14,7 +14,7 @@ import { readSomeSync } from '../../util/fd.js';
 import { registerTemp } from '../../util/temp-files.js';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../util/errors.js';
-import { mib, printJson } from '../output.js';
+import { mib, table, printJson } from '../output.js';
 import { progress } from '../progress.js';
 import { PageMap } from '../../introspect/pagemap.js';
 import { introspectPageMap, PageMapSource } from './page-map-source.js';
@@ -60,6 +60,12 @@ function printEncode(s: EncodeSummary): void {
   process.stdout.write('technique    pages    MiB in    bytes out\n');
   for (const [k, t] of Object.entries(s.techniques)) {
     process.stdout.write(`${k.padEnd(11)}${String(t.pages).padStart(8)}${(t.bytesIn / 1048576).toFixed(1).padStart(10)}${String(t.bytesOut).padStart(13)}\n`);
+  }
+  if (s.byType) {
+    // Pages of each type by how they were sent (the page map's types; PATCH pages under their main source).
+    const names = ['zero', 'free', 'duplicate', 'baseline', 'context', 'history', 'literal'] as const;
+    process.stdout.write('\npages by type\n');
+    table(['type', ...names], Object.entries(s.byType).map(([type, row]) => [type, ...names.map((n) => String(row?.[n] ?? ''))]));
   }
 }
 
