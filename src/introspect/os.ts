@@ -6,7 +6,7 @@
  * walked, plus OS-specific details. The codec and the CLI never branch on the OS.
  */
 import { PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
-import { PageMap, PageTypeCode } from './pagemap.js';
+import { PageMap, PageTypeCode, type PageType } from './pagemap.js';
 
 /** Control registers of one vCPU as the container recorded them (ELF QEMU note, save-image CPU state). */
 export interface CpuRegisters {
@@ -52,6 +52,23 @@ export interface PagingInfo {
   rootSource: RootSource;
 }
 
+/** A table an OS module adds to `mig analyze` (printed as is; `--json` has it too). */
+export interface ReportTable {
+  title: string;
+  columns: string[];
+  rows: string[][];
+}
+
+/**
+ * What `mig analyze` shows of an OS beyond the shared page types, without knowing the OS: the OS's
+ * own name for each shared type it produces (Windows: 'Zeroed + Free lists' for free, 'pool' for
+ * slab, …), and tables (Windows: the PFN lists, the processes with their VADs and images).
+ */
+export interface OsReport {
+  typeNames: Partial<Record<PageType, string>>;
+  tables: ReportTable[];
+}
+
 /** What an OS module's build returns. */
 export interface OsIntrospection<D = unknown> {
   map: PageMap;
@@ -62,6 +79,7 @@ export interface OsIntrospection<D = unknown> {
   /** Non-fatal problems (kallsyms unreadable, …). */
   warnings: string[];
   details: D;
+  report?: OsReport;
 }
 
 export interface OsModule<P = unknown, D = unknown> {

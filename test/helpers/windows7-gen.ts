@@ -155,6 +155,8 @@ export interface Win7ImageLayout {
   vars: Record<string, number>;
   /** List heads (VAs): zeroed, free, standby[0..7], modified, modifiedNoWrite, bad. */
   lists: { zeroed: number; free: number; standby: number[]; modified: number; modifiedNoWrite: number; bad: number };
+  /** Pages on each standby list (priority 0–7). */
+  standbyTotals: number[];
   processes: Win7ProcessLayout[];
   sections: Win7SectionLayout[];
   pools: { nonPaged: [number, number]; paged: [number, number] };

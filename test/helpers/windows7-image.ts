@@ -124,6 +124,7 @@ export function windows7Image(o: Windows7ImageOptions): Windows7Image {
       modifiedNoWrite: g.lists.modifiedNoWrite.va,
       bad: g.lists.bad.va,
     },
+    standbyTotals: g.lists.standby.map((l) => l.total),
     processes: procs.processes,
     sections: procs.sections,
     pools: { nonPaged: [WIN7_VA.nonPagedPool, WIN7_VA.nonPagedPoolEnd], paged: [WIN7_VA.pagedPool, WIN7_VA.pagedPoolEnd] },

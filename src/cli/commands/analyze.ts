@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { openImage } from '../../image/probe.js';
 import type { ImageFormat } from '../../image/types.js';
 import { CpuPaging, introspect, LinuxDetails } from '../../introspect/index.js';
-import type { Arch, OsName, PagingInfo } from '../../introspect/os.js';
+import type { Arch, OsName, OsReport, PagingInfo } from '../../introspect/os.js';
 import { renderHtml, renderSvg } from '../../introspect/report.js';
 import { TypeRow, typeStats } from '../../introspect/type-stats.js';
 import { UsageError } from '../../util/errors.js';
@@ -39,6 +39,8 @@ export interface AnalyzeResult {
   pageMapSeconds: number;
   warnings: string[];
   details: LinuxDetails;
+  /** The OS's names for the page types and its own tables (Windows: PFN lists, processes). */
+  report?: OsReport;
   pageMapFile?: string;
   reportFile?: string;
 }
@@ -86,6 +88,7 @@ export function analyzeImage(file: string, o: AnalyzeOptions = {}): AnalyzeResul
       pageMapSeconds: built.seconds,
       warnings: built.warnings,
       details: built.details,
+      report: built.report,
       pageMapFile: o.pageMap,
       reportFile: o.report,
     };
@@ -99,8 +102,17 @@ const osLabel = (os: OsName) => (os === 'linux' ? 'Linux' : 'Windows');
 function printText(r: AnalyzeResult): void {
   process.stdout.write(`${r.file}: ${r.format}, ${osLabel(r.os)} ${r.osRelease} ${r.arch}, ${r.paging.mode} (root 0x${r.paging.root.slice(2)} from ${r.paging.rootSource}), ${r.presentPages} pages present; page map in ${r.pageMapSeconds.toFixed(2)} s${r.details.vmcoreinfoSource !== undefined ? ` (VMCOREINFO from ${r.details.vmcoreinfoSource})` : ''}\n\n`);
   const ratio = (v?: number) => (v === undefined ? '' : v.toFixed(2));
-  table(['type', 'pages', 'MiB', '%', 'zstd ×', 'gzip ×', 'sampled'],
-    r.types.map((t) => [t.type, String(t.pages), (t.bytes / (1 << 20)).toFixed(1), t.percent.toFixed(1), ratio(t.zstdRatio), ratio(t.gzipRatio), t.sampled === t.pages ? 'all' : String(t.sampled)]));
+  const names = r.report?.typeNames;
+  const cols = ['type', 'pages', 'MiB', '%', 'zstd ×', 'gzip ×', 'sampled'];
+  table(names ? [...cols, `${osLabel(r.os)} class`] : cols,
+    r.types.map((t) => {
+      const row = [t.type, String(t.pages), (t.bytes / (1 << 20)).toFixed(1), t.percent.toFixed(1), ratio(t.zstdRatio), ratio(t.gzipRatio), t.sampled === t.pages ? 'all' : String(t.sampled)];
+      return names ? [...row, names[t.type] ?? ''] : row;
+    }));
+  for (const tb of r.report?.tables ?? []) {
+    process.stdout.write(`\n${tb.title}\n`);
+    table(tb.columns, tb.rows);
+  }
   for (const w of r.warnings) process.stderr.write(`mig: warning: ${w}\n`);
   if (r.pageMapFile) process.stdout.write(`\npage map written to ${r.pageMapFile}\n`);
   if (r.reportFile) process.stdout.write(`report written to ${r.reportFile}\n`);
@@ -109,7 +121,7 @@ function printText(r: AnalyzeResult): void {
 export function registerAnalyze(program: Command): void {
   program
     .command('analyze')
-    .description('introspect the guest (Linux x86-64 and i386): paging mode, page types, their share and compressibility; page map and report files')
+    .description('introspect the guest (Linux x86-64 and i386, Windows 7 x86): paging mode, page types, their share and compressibility (with the OS\'s own class names and tables: Windows PFN lists and processes); page map and report files')
     .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file')
     .option('--format <format>', 'skip detection: libvirt-save | qemu-stream | elf-dump | raw')
     .option('--json', 'print a JSON object instead of text')

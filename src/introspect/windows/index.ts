@@ -12,7 +12,7 @@
  * database → one type per PFN (pfn.ts).
  */
 import { IntrospectionError, IntrospectionErrorCode } from '../../util/errors.js';
-import type { IntrospectableImage, IntrospectOptions, OsIntrospection, OsModule } from '../os.js';
+import type { IntrospectableImage, IntrospectOptions, OsIntrospection, OsModule, OsReport } from '../os.js';
 import { pfnSpan } from '../os.js';
 import { findKernelRoot, kdbgVirtualAddress } from './dtb.js';
 import { describeKdbg, kdbgPointersPlausible } from './kdbg.js';
@@ -108,6 +108,7 @@ function build(image: IntrospectableImage, probed: WindowsProbe, _opts: Introspe
   const counts: Record<SectionKind, number> = { image: 0, file: 0, pagefile: 0 };
   for (const s of sections.values()) counts[s.kind]++;
   const build = version.build !== undefined ? `.${version.build}` : '';
+  const processInfos = processes.map((p) => processInfo(p, sections));
   return {
     map,
     os: 'windows',
@@ -132,9 +133,49 @@ function build(image: IntrospectableImage, probed: WindowsProbe, _opts: Introspe
       systemDtb: systemDtb !== undefined ? hex(systemDtb) : undefined,
       rootsRejected: root.rejected,
       pfn: stats,
-      processes: processes.map((p) => processInfo(p, sections)),
+      processes: processInfos,
       sections: counts,
     },
+    report: windowsReport(stats, processInfos),
+  };
+}
+
+/** Windows' names for the shared page types this module produces (docs/introspection.md, "Windows"). */
+const TYPE_NAMES: OsReport['typeNames'] = {
+  free: 'Zeroed + Free lists',
+  standby: 'Standby lists (cached file pages, SuperFetch)',
+  image: 'image: section pages of executables, MEM_IMAGE views',
+  cache: 'mapped file: data-file section pages',
+  shmem: 'pagefile-backed section',
+  anon: 'private: heaps, stacks (MEM_PRIVATE)',
+  pagetable: 'page tables, page directories, PDPTs',
+  slab: 'paged and nonpaged pool',
+  kernel: 'kernel: images, stacks, PFN database, system PTEs',
+  hwpoison: 'Bad list',
+  other: 'not in the PFN database (firmware, ROM, ACPI)',
+  zero: 'all-zero, not in the PFN database',
+};
+
+function windowsReport(stats: PfnStats, processes: WindowsProcessInfo[]): OsReport {
+  const lists: string[][] = Object.entries(stats.locations).map(([name, n]) => [name, String(n)]);
+  const prio = stats.standbyByPriority.map((n, i) => `${i}:${n}`).filter((_, i) => stats.standbyByPriority[i] > 0);
+  const standby = lists.find((r) => r[0] === 'Standby');
+  if (standby) standby.push(`by priority ${prio.join(' ')}`);
+  // File names without their directories; the first eight, then how many more (--json has them all).
+  const short = (names: string[]) => {
+    const base = names.map((n) => n.slice(n.lastIndexOf('\\') + 1));
+    return base.length > 8 ? `${base.slice(0, 8).join(' ')} … (+${base.length - 8})` : base.join(' ');
+  };
+  return {
+    typeNames: TYPE_NAMES,
+    tables: [
+      { title: 'PFN database: pages per PageLocation', columns: ['location', 'pages', ''], rows: lists },
+      {
+        title: 'processes (PsActiveProcessHead)',
+        columns: ['pid', 'ppid', 'name', 'VADs', 'mapped files', 'images', 'image files'],
+        rows: processes.map((p) => [String(p.pid), String(p.ppid), p.name, p.vadError ? `${p.vads} (${p.vadError})` : String(p.vads), String(p.mappedFiles), String(p.images.length), short(p.images)]),
+      },
+    ],
   };
 }
 

@@ -50,6 +50,8 @@ export interface PfnStats {
   physicalMemoryRuns?: [number, number][];
   /** Pages per PageLocation name. */
   locations: Record<string, number>;
+  /** Standby pages per priority 0–7 (u3.e1.Priority; Windows repurposes the lowest-priority standby list first). */
+  standbyByPriority: number[];
   /** Owner decisions (4a–4d above). */
   prototype: { image: number; file: number; pagefile: number; unknown: number };
   largePages: number;
@@ -101,13 +103,13 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
 
   // Pass 1: the entries into typed arrays (house style 9: one buffer per batch, no allocation per entry).
   const loc = new Uint8Array(entries).fill(0xff); // 0xff = unreadable
-  const flags = new Uint8Array(entries); // bit 0 PrototypePte
+  const flags = new Uint8Array(entries); // bit 0 PrototypePte, bits 1–3 Priority
   const pteAddr = new Uint32Array(entries);
   const pteFrame = new Uint32Array(entries);
   // One page more than a chunk: an entry that starts in the chunk may end in the next page.
   const chunk = Buffer.alloc((CHUNK_PAGES + 1) * PAGE_SIZE);
   const valid = new Uint8Array(CHUNK_PAGES + 1);
-  const e1 = l.mmpfn.e1, pa = l.mmpfn.pteAddress, u4 = l.mmpfn.u4;
+  const e1 = l.mmpfn.e1, e1b = l.mmpfn.e1b, pa = l.mmpfn.pteAddress, u4 = l.mmpfn.u4;
   const protoMask = 1 << BITS.prototypePteBit;
   const firstPage = Math.floor(dbVa / PAGE_SIZE);
   const lastPage = entries > 0 ? Math.floor((dbVa + entries * size - 1) / PAGE_SIZE) : firstPage - 1;
@@ -128,7 +130,8 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
       if (valid[Math.floor(off / PAGE_SIZE)] === 0 || valid[Math.floor((off + size - 1) / PAGE_SIZE)] === 0) continue;
       loc[pfn] = chunk[off + e1] & BITS.pageLocationMask;
       const w4 = chunk.readUInt32LE(off + u4);
-      flags[pfn] = (w4 & protoMask) !== 0 ? 1 : 0;
+      // bit 0 PrototypePte, bits 1–3 the standby priority (u3.e1 byte 1 bits 0–2).
+      flags[pfn] = ((w4 & protoMask) !== 0 ? 1 : 0) | ((chunk[off + e1b] & BITS.priorityMask) << 1);
       pteFrame[pfn] = w4 & BITS.pteFrameMask;
       pteAddr[pfn] = chunk.readUInt32LE(off + pa);
     }
@@ -151,6 +154,7 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
     unreadable,
     physicalMemoryRuns: runs,
     locations: {},
+    standbyByPriority: [0, 0, 0, 0, 0, 0, 0, 0],
     prototype: { image: 0, file: 0, pagefile: 0, unknown: 0 },
     largePages: 0,
     imageVadPrivate: 0,
@@ -181,10 +185,11 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
         continue;
       case PageLocation.Standby:
         types[pfn] = PageTypeCode.standby;
+        stats.standbyByPriority[(flags[pfn] >> 1) & 7]++;
         continue;
     }
     const addr = pteAddr[pfn];
-    if (flags[pfn] !== 0) {
+    if ((flags[pfn] & 1) !== 0) {
       const kind = lookupSection(protoIndex, addr);
       if (kind === 'image') stats.prototype.image++;
       else if (kind === 'file') stats.prototype.file++;
