@@ -83,7 +83,9 @@ fuzz: build
 # compressors (gzip/zstd/xz/--patch-from; ~1 h with zstd -19 and xz -6), then mig encode/decode
 # next to them with the migration-time model and the targets; introspection (page map vs one read)
 # on the large and the two i386 guests, and the i386 guests' save images next to gzip -6 and
-# zstd --patch-from=<their /usr> (bench/guest-bytes.ts). Results: bench/results/ (git-ignored).
+# zstd --patch-from=<their /usr> (bench/guest-bytes.ts); generated 512 MiB Windows 7 x86 guests,
+# non-PAE and PAE (page map vs one read; bytes vs gzip -6, zstd and zstd --patch-from=<the guest's
+# files>, mig per technique: bench/windows.ts). Results: bench/results/ (git-ignored).
 # `make bench-quick` skips the two slow compressor lines (~10 min).
 BENCH_LINES ?=
 bench: build services
@@ -93,6 +95,7 @@ bench: build services
 	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
 	node dist/bench/introspect.js $(VM_CACHE)/mig-large $(VM_CACHE)/mig-i386 $(VM_CACHE)/mig-i386-pae
 	node dist/bench/guest-bytes.js $(VM_CACHE)/mig-i386 $(VM_CACHE)/mig-i386-pae
+	node dist/bench/windows.js
 
 bench-quick:
 	$(MAKE) bench BENCH_LINES=gzip-1,gzip-6,zstd-3,zstd-3-long,patch-rootfs,patch-save1
