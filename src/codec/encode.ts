@@ -218,7 +218,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const sub = opts.subpage === false ? undefined : new SubPageMatcher({
       context: ctx?.content,
       historyBudget: opts.historyBudget ?? indexBudget,
-      readSlot: (kk, out) => file.readInto(out, 0, PAGE_SIZE, slots.fileOffset[kk]),
+      readSlot: (kk, out, at) => file.readInto(out, at, PAGE_SIZE, slots.fileOffset[kk]),
       baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
     });
     let lastCtxEnd = 0;
