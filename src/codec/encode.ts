@@ -53,6 +53,8 @@ export interface EncodeOptions {
   onProgress?: (bytesRead: number, imageBytes: number) => void;
   /** Baseline and context opened ahead by prepareSources (instead of `baseline`/`context`); encodeImage closes them. */
   prepared?: PreparedSources;
+  /** `path` already opened (by introspection): used instead of parsing the file again; encodeImage closes it. */
+  opened?: OpenedImage;
 }
 
 /** The baseline and context with their indexes built. */
@@ -143,7 +145,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   let ctx: ContextPages | undefined = opts.prepared?.ctx;
   let img: OpenedImage | undefined;
   try {
-    img = openImage(path);
+    img = opts.opened ?? openImage(path);
     if (img.fileSize > MAX_IMAGE_BYTES) throw new UnsupportedImageError(`${img.fileSize} bytes: a .mig describes images of at most ${MAX_IMAGE_BYTES} bytes (4 TiB)`, { file: path, offset: 0, field: 'image size' });
     // A page map never covers more page frames than the image's guest-physical span.
     if (pageMap === undefined && opts.pageMapFile !== undefined) pageMap = PageMap.read(opts.pageMapFile, pfnSpan(img.memory));

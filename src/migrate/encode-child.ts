@@ -40,7 +40,7 @@ try {
   let dropped = new Float64Array(1024);
   let nDropped = 0;
   const summary = encodeImage(a.image, { write: (c) => writeAllSync(1, c) }, {
-    prepared, threads: a.threads, pageMap: pm?.map, freePages: 'drop',
+    prepared, opened: pm?.opened, threads: a.threads, pageMap: pm?.map, freePages: 'drop',
     onFreeDropped: (off) => {
       if (nDropped === dropped.length) {
         const grown = new Float64Array(dropped.length * 2);

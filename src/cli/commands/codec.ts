@@ -17,6 +17,7 @@ import { UsageError } from '../../util/errors.js';
 import { mib, table, printJson } from '../output.js';
 import { progress } from '../progress.js';
 import { PageMap } from '../../introspect/pagemap.js';
+import type { OpenedImage } from '../../image/types.js';
 import { introspectPageMap, PageMapSource } from './page-map-source.js';
 
 function intOption(name: string, min: number, max: number) {
@@ -97,13 +98,14 @@ export function registerCodec(program: Command): void {
         if (o.freePages !== undefined && !o.pageMap && !o.introspect) throw new UsageError('--free-pages needs a page map (--page-map FILE, or guest introspection without --no-introspect)');
         let pageMapSource: PageMapSource = { source: 'none' };
         let pageMap: PageMap | undefined;
+        let opened: OpenedImage | undefined;
         // --page-map is read by the encoder once the image is open (bounded by its page frames).
         if (o.pageMap) pageMapSource = { source: 'file', file: o.pageMap };
-        else if (o.introspect) ({ map: pageMap, info: pageMapSource } = introspectPageMap(image));
+        else if (o.introspect) ({ map: pageMap, info: pageMapSource, opened } = introspectPageMap(image));
         if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
         if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
         const report = progress('encode');
-        const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, pageMapFile: o.pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, subpage: o.subpage, onProgress: report.update };
+        const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, opened, pageMapFile: o.pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, subpage: o.subpage, onProgress: report.update };
         let summary: EncodeSummary;
         if (o.output === '-') {
           summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);

@@ -3,6 +3,7 @@
  * reason printed (`mig: no page map (<reason>); encoding generically`) — encoding never fails for it.
  */
 import { openImage } from '../../image/probe.js';
+import type { OpenedImage } from '../../image/types.js';
 import { introspect, pageMapFailureReason } from '../../introspect/index.js';
 import type { PageMap } from '../../introspect/pagemap.js';
 
@@ -11,23 +12,25 @@ export type PageMapSource =
   | { source: 'file'; file?: string }
   | { source: 'introspection'; os: string; osRelease: string; seconds: number };
 
-export function introspectPageMap(image: string): { map?: PageMap; info: PageMapSource } {
-  let img;
+/**
+ * Introspect `image`. The opened image is returned (`opened`, the caller closes it) so that the
+ * encoder reuses it instead of parsing the file a second time; when it cannot be opened, `opened` is
+ * undefined and the encoder opens it itself and reports what is wrong with it.
+ */
+export function introspectPageMap(image: string): { map?: PageMap; info: PageMapSource; opened?: OpenedImage } {
+  let img: OpenedImage;
   try {
     img = openImage(image);
   } catch {
-    // The encoder opens the image next and reports what is wrong with it.
     return { info: { source: 'none', error: 'image could not be opened' } };
   }
   try {
     // The encoder finds zero pages itself: skip reading the untyped pages for that.
     const b = introspect(img, { zero: false });
-    return { map: b.map, info: { source: 'introspection', os: b.os, osRelease: b.osRelease, seconds: Math.round(b.seconds * 1000) / 1000 } };
+    return { map: b.map, info: { source: 'introspection', os: b.os, osRelease: b.osRelease, seconds: Math.round(b.seconds * 1000) / 1000 }, opened: img };
   } catch (e) {
     const reason = pageMapFailureReason(e);
     process.stderr.write(`mig: no page map (${reason}); encoding generically\n`);
-    return { info: { source: 'none', error: reason } };
-  } finally {
-    img.close();
+    return { info: { source: 'none', error: reason }, opened: img };
   }
 }
