@@ -23,11 +23,15 @@ export interface Baseline {
   close(): void;
 }
 
-/** Open a baseline for decoding: digest and frame reads; with `indexed`, also a page-hash index (encoding). */
-export function openBaseline(path: string, indexed = true, anchorBudget = 0): Baseline {
+/**
+ * Open a baseline for decoding: digest and frame reads; with `indexed`, also a page-hash index
+ * (encoding). `knownDigest`: the file's SHA-256 as the baseline store recorded it (the file unchanged
+ * since, by its stat), instead of reading and hashing the whole file again.
+ */
+export function openBaseline(path: string, indexed = true, anchorBudget = 0, knownDigest?: Buffer): Baseline {
   const img: OpenedImage = openImage(path);
   try {
-    const digest = fileSha256(path);
+    const digest = knownDigest ?? fileSha256(path);
     const readFrame = (pfn: number, out: Buffer) => img.memory.readPage(pfn, out);
     let lookup: Baseline['lookup'] = () => -1;
     let baseAnchors: AnchorTable | undefined;

@@ -24,6 +24,12 @@ import * as fs from 'node:fs';
 
 export interface DecodeOptions {
   baseline?: string;
+  /**
+   * The baseline's SHA-256 when the caller already knows it (the baseline store, whose files are
+   * named by digest and unchanged since stored): not hashed again. The decoded image's SHA-256 is
+   * still checked at the end, so a baseline that is not what its digest says fails the decode.
+   */
+  baselineDigest?: Buffer;
   context?: string;
   /** Worker threads for decompression (default: the number of CPUs). */
   threads?: number;
@@ -46,17 +52,19 @@ export interface DecodeSummary {
   slots: number;
   frames: number;
   seconds: number;
+  /** SHA-256 of the decoded image (hex), verified against the END frame. */
+  sha256: string;
 }
 
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /** The baseline check happens before any output exists. */
-function checkBaseline(h: MigHeader, migPath: string, baselinePath: string | undefined): Baseline | undefined {
+function checkBaseline(h: MigHeader, migPath: string, baselinePath: string | undefined, knownDigest?: Buffer): Baseline | undefined {
   if (!(h.flags & Flag.BASELINE)) return undefined;
   if (!baselinePath) {
     throw new UsageError(`${migPath} was encoded against a baseline (sha256 ${h.baselineDigest.toString('hex')}); pass it with --baseline`, { baselineDigest: h.baselineDigest.toString('hex') });
   }
-  const b = openBaseline(baselinePath, false);
+  const b = openBaseline(baselinePath, false, 0, knownDigest);
   if (!b.digest.equals(h.baselineDigest)) {
     b.close();
     throw new MigError('MIG_WRONG_BASELINE', `${baselinePath} is not the baseline ${migPath} was encoded against (sha256 ${b.digest.toString('hex')}, expected ${h.baselineDigest.toString('hex')})`,
@@ -104,7 +112,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       throw ended(head.got, `input ends inside the ${HEADER_SIZE}-byte header`);
     }
     const h = decodeHeader(head.buf, migPath);
-    base = checkBaseline(h, migPath, opts.baseline);
+    base = checkBaseline(h, migPath, opts.baseline, opts.baselineDigest);
     ctx = checkContext(h, migPath, opts.context);
     const sha = createHash('sha256');
     // Output offset of every slot decoded so far (DUP and HISTORY sources). Grown as slots are
@@ -351,12 +359,13 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const slots = Number(payload.readBigUInt64LE(8));
     if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
     if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
-    if (!sha.digest().equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
+    const digest = sha.digest();
+    if (!digest.equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
     if (!opts.trailing && !mig.atEnd()) throw fail(pos, 'data after the END frame');
     sink.commit();
     sink = undefined;
     keepState = false;
-    return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frames + 1, seconds: (performance.now() - t0) / 1000 };
+    return { input: migPath, output: outPath, format: h.sourceFormat, imageBytes: h.imageBytes, slots: h.slots, frames: frames + 1, seconds: (performance.now() - t0) / 1000, sha256: digest.toString('hex') };
   } catch (e) {
     // Resumable: only an input that ended early keeps the state (and the image so far) for a resume.
     if (!(e instanceof CorruptFrameError && e.data.truncated === true)) keepState = false;

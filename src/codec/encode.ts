@@ -32,6 +32,8 @@ export interface EncodeOptions {
   level?: number;
   /** Previous image of the same VM (or a blank VM) that the decoder will also have. */
   baseline?: string;
+  /** The baseline's SHA-256 when the caller knows it (the baseline store): not hashed again. */
+  baselineDigest?: Buffer;
   /** A CTX file built from the guest's disk (mig context build) that the decoder will also have. */
   context?: string;
   /** Raw bytes per frame (default 4 MiB). */
@@ -72,9 +74,9 @@ const indexBudgetFor = (imageBytes: number) => Math.max(1 << 20, Math.floor(imag
  * a good guess: the same VM). Indexing a baseline reads and hashes all of it, the longest part of a
  * repeated migration's encode.
  */
-export function prepareSources(opts: Pick<EncodeOptions, 'baseline' | 'context' | 'subpage'>, expectedImageBytes: number): PreparedSources {
+export function prepareSources(opts: Pick<EncodeOptions, 'baseline' | 'baselineDigest' | 'context' | 'subpage'>, expectedImageBytes: number): PreparedSources {
   const indexBudget = indexBudgetFor(expectedImageBytes);
-  const base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget) : undefined;
+  const base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget, opts.baselineDigest) : undefined;
   try {
     const ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
     return { base, ctx };
@@ -105,6 +107,8 @@ export interface EncodeSummary {
   techniques: { zero: TechniqueStats; free: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; history: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
   /** Memory of the sub-page indexes (bytes). */
   indexBytes: { context: number; history: number };
+  /** SHA-256 of the image the decoder will write (free pages dropped are zeros in it), hex. */
+  sha256: string;
   /**
    * With a page map: pages of each type present, by how they were sent (a PATCH page counts under
    * the source that covered most of it, or literal when none covered more than its literal bytes).
@@ -417,7 +421,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     end.writeBigUInt64LE(BigInt(img.fileSize), 0);
     end.writeBigUInt64LE(BigInt(slots.count), 8);
     end.writeUInt32LE(frames, 16);
-    sha.digest().copy(end, 24);
+    const imageSha = sha.digest();
+    imageSha.copy(end, 24);
     sink.write(encodeFrameHeader(FrameType.END, frames, END_PAYLOAD_SIZE, end));
     sink.write(end);
     out += 24 + END_PAYLOAD_SIZE;
@@ -426,6 +431,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       image: path, format: img.format, imageBytes: img.fileSize, outputBytes: out, ratio: out / img.fileSize,
       slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, freePagesDropped: tech.free.pages, techniques: tech,
       indexBytes: sub?.indexBytes ?? { context: 0, history: 0 },
+      sha256: imageSha.toString('hex'),
       byType: pageMap ? byTypeSummary(typeTech) : undefined,
     };
   } finally {

@@ -15,6 +15,8 @@ import { writeAllSync } from '../util/fd.js';
 export interface EncodeChildArgs {
   image: string;
   baseline?: string;
+  /** The baseline's SHA-256 (hex) when the store vouches for the file: not hashed again. */
+  baselineDigest?: string;
   context?: string;
   threads?: number;
   waitForGo?: boolean;
@@ -29,7 +31,7 @@ const line = (o: object) => writeAllSync(2, Buffer.from(JSON.stringify(o) + '\n'
 try {
   const a = JSON.parse(process.argv[2]) as EncodeChildArgs;
   let last = 0;
-  const prepared = prepareSources({ baseline: a.baseline, context: a.context }, a.expectedBytes ?? 0);
+  const prepared = prepareSources({ baseline: a.baseline, baselineDigest: a.baselineDigest ? Buffer.from(a.baselineDigest, 'hex') : undefined, context: a.context }, a.expectedBytes ?? 0);
   if (a.waitForGo) {
     line({ prepared: true });
     if (readLineSync(0) !== 'go') process.exit(1);

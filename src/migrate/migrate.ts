@@ -309,7 +309,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const freeList = o.freePages === 'keep' ? undefined : path.join(saves, `${domain}.free`);
     freeListFile = freeList;
     const args: EncodeChildArgs = {
-      image: saveFile, baseline: basePath, context: contextPath, threads: o.threads, waitForGo: true, freeList,
+      image: saveFile, baseline: basePath, baselineDigest: baseline ? store.trustedDigest(baseline.digest)?.toString('hex') : undefined,
+      context: contextPath, threads: o.threads, waitForGo: true, freeList,
       expectedBytes: basePath ? fs.statSync(basePath).size : 0,
     };
     const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -447,7 +448,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
     // Free pages went as zeros: the image kept here as the next baseline must be the one the destination decoded.
     if (freeList) zeroPages(saveFile, freeList);
-    const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource });
+    // The encoder hashed the image the destination decodes (free pages as zeros): that is this file now.
+    const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource, digest: summary.sha256 });
     if (destinationBaseline && destinationBaseline !== sourceBaseline) warnings.push(`baseline digests differ: here ${sourceBaseline}, there ${destinationBaseline}`);
     let undefinedOnSource = false;
     // The definition moves only once the destination holds it: a persistent domain is never left undefined everywhere.

@@ -68,9 +68,11 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   const domain = checkDomainName(req.domain);
   const store = new BaselineStore(o.stateDir);
   let baseline: string | undefined;
+  let baselineDigest: Buffer | undefined;
   if (req.baseline) {
     if (!store.has(req.baseline)) throw new MigError('MIG_WRONG_BASELINE', `this host has no baseline ${req.baseline} (in ${store.imagesDir})`, { baseline: req.baseline });
     baseline = store.pathOf(req.baseline);
+    baselineDigest = store.trustedDigest(req.baseline);
   }
   let context: string | undefined;
   if (req.context) {
@@ -97,9 +99,11 @@ export async function receive(o: ReceiveOptions): Promise<void> {
       } catch { /* the link is gone: the next read sees the end of the input */ }
     };
     const s = decodeImage('-', image, {
-      baseline, context, threads: o.threads, trailing: true,
+      baseline, baselineDigest, context, threads: o.threads, trailing: true,
       resumable: req.resumable || resume ? { dir: partial, id: req.id, resume, onCheckpoint: ack } : undefined,
     });
+    // The file as decoded (and hashed): if restoring changes it, the store hashes it again.
+    const decodedStat = fs.statSync(image, { bigint: true });
     // Only a libvirt save image of this very domain is restored.
     let xml: string;
     try {
@@ -137,7 +141,11 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     }
     writeMessage(OUT, { event: 'running', seconds: (performance.now() - t1) / 1000, defined, defineError });
     // The image just restored becomes this domain's baseline for the next migration.
-    const digest = store.addForDomain(domain, image, { origin: 'receive', move: true });
+    // The decoder verified the image's SHA-256 as it wrote it: unless the restore rewrote the file,
+    // the store need not hash it again.
+    const st = fs.statSync(image, { bigint: true });
+    const unchanged = st.size === decodedStat.size && st.mtimeNs === decodedStat.mtimeNs && st.ino === decodedStat.ino;
+    const digest = store.addForDomain(domain, image, { origin: 'receive', move: true, digest: unchanged ? s.sha256 : undefined });
     writeMessage(OUT, { event: 'stored', digest });
   } finally {
     fs.rmSync(image, { force: true });

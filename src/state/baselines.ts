@@ -24,6 +24,20 @@ export interface ImageMeta {
   bytes: number;
   format: string;
   addedAt: string;
+  /** The stored file's identity when it was stored (a later open trusts the digest while it is unchanged). */
+  file?: FileIdentity;
+}
+
+/** What changes when a file is rewritten, replaced or truncated: size, modification time, inode. */
+export interface FileIdentity {
+  size: number;
+  mtimeNs: string;
+  ino: string;
+}
+
+function identityOf(file: string): FileIdentity {
+  const st = fs.statSync(file, { bigint: true });
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
 }
 
 export interface BaselineListing {
@@ -59,6 +73,25 @@ export class BaselineStore {
   pathOf(digest: string): string {
     if (!DIGEST.test(digest)) throw new StateError(`not a SHA-256 digest: ${JSON.stringify(digest)}`);
     return path.join(this.imagesDir, digest);
+  }
+
+  /**
+   * The digest of a stored baseline when its file is unchanged since it was stored (same size,
+   * modification time and inode as recorded then, like git's index), so that opening it need not read
+   * and hash the whole file again; undefined otherwise (the caller hashes it). Bit rot under an
+   * unchanged stat is not seen here: the decoder's end-to-end SHA-256 of the image it writes is.
+   */
+  trustedDigest(digest: string): Buffer | undefined {
+    if (!this.has(digest)) return undefined;
+    const rec = this.imageMeta(digest)?.file;
+    if (!rec) return undefined;
+    let now: FileIdentity;
+    try {
+      now = identityOf(this.pathOf(digest));
+    } catch {
+      return undefined;
+    }
+    return now.size === rec.size && now.mtimeNs === rec.mtimeNs && now.ino === rec.ino ? Buffer.from(digest, 'hex') : undefined;
   }
 
   has(digest: string): boolean {
@@ -134,7 +167,7 @@ export class BaselineStore {
       fs.chmodSync(tmp, 0o600);
       const bytes = fs.statSync(tmp).size;
       fs.renameSync(tmp, dest);
-      writeFileAtomic(`${dest}.json`, JSON.stringify({ digest, bytes, format, addedAt: new Date().toISOString() } satisfies ImageMeta) + '\n');
+      writeFileAtomic(`${dest}.json`, JSON.stringify({ digest, bytes, format, addedAt: new Date().toISOString(), file: identityOf(dest) } satisfies ImageMeta) + '\n');
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       if (e instanceof StateError) throw e;

@@ -6,6 +6,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { encodeImage } from '../../../src/codec/encode.js';
 import { decodeImage } from '../../../src/codec/decode.js';
 import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, xxh64 } from '../../../src/codec/container.js';
@@ -109,3 +110,33 @@ test('CLI: a crafted header with 2^33 slots exits 3 naming the file, offset and 
   t.regex(r.stderr, new RegExp(`^mig: ${file}: offset 16: image bytes \\d+ exceed the format's limit`));
   t.false(fs.existsSync(out));
 });
+
+test('a baseline digest the caller vouches for is not re-hashed, but a file that is not that baseline still fails the decode at the SHA-256, with no output', (t) => {
+  const pages = (seed: number) => Buffer.concat(Array.from({ length: 24 }, (_, i) => page(seed * 100 + i)));
+  const base = tmpFile(pages(1), 'base.img');
+  // The new image: mostly the baseline's pages, a few new.
+  const img = Buffer.from(pages(1));
+  page(999).copy(img, 5 * 4096);
+  const src = tmpFile(img, 'new.img');
+  const out = tmpPath('b.mig');
+  const s = writeAtomically(out, (sink) => encodeImage(src, sink, { baseline: base, threads: 1 }));
+  t.true(s.techniques.baseline.pages >= 20);
+  const digest = Buffer.from(sha256Of(base), 'hex');
+  // Vouched for and right: decodes to the image, and the summary gives the image's SHA-256.
+  const ok = decodeImage(out, tmpPath('ok.img'), { baseline: base, baselineDigest: digest, threads: 1 });
+  t.is(ok.sha256, s.sha256);
+  t.true(fs.readFileSync(ok.output).equals(img));
+  // Another file passed off as that baseline: the header check passes on the claim, the decoded bytes do not.
+  const other = Buffer.from(pages(1));
+  page(555).copy(other, 3 * 4096);
+  const liar = tmpFile(other, 'liar.img');
+  const dest = tmpPath('bad.img');
+  const err = t.throws(() => decodeImage(out, dest, { baseline: liar, baselineDigest: digest, threads: 1 }), { instanceOf: MigError });
+  t.regex(err!.message, /SHA-256 of the decoded image does not match/);
+  t.false(fs.existsSync(dest));
+  t.deepEqual(fs.readdirSync(path.dirname(dest)).filter((f) => f.includes('bad.img')), []);
+});
+
+function sha256Of(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}

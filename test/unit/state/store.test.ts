@@ -79,3 +79,27 @@ test('lock: a live holder is waited for, a dead holder\'s lock is taken over', a
   t.is(Number(fs.readFileSync(f, 'utf8')), process.pid);
   r2();
 });
+
+test('store: a stored file unchanged since it was stored is trusted by digest; rewritten, touched or replaced, it is not', (t) => {
+  const store = new BaselineStore(tmpPath('state-trust'));
+  const img = rawImage(7);
+  const digest = store.addForDomain('vm-trust', img, { origin: 'add' });
+  t.deepEqual(store.trustedDigest(digest), Buffer.from(digest, 'hex'));
+  t.is(store.trustedDigest('0'.repeat(64)), undefined, 'not stored');
+  const file = store.pathOf(digest);
+  // Same bytes, new modification time: no longer vouched for (the caller hashes it).
+  const later = new Date(Date.now() + 5000);
+  fs.utimesSync(file, later, later);
+  t.is(store.trustedDigest(digest), undefined);
+  // Replaced by another file (new inode) with the old time restored: still not trusted.
+  const d2 = store.addForDomain('vm-trust-2', rawImage(8), { origin: 'add' });
+  fs.copyFileSync(file, `${file}.copy`);
+  fs.renameSync(`${file}.copy`, file);
+  t.is(store.trustedDigest(digest), undefined);
+  t.deepEqual(store.trustedDigest(d2), Buffer.from(d2, 'hex'));
+  // Metadata written before the file identity was recorded: not trusted.
+  const meta = JSON.parse(fs.readFileSync(`${store.pathOf(d2)}.json`, 'utf8'));
+  delete meta.file;
+  fs.writeFileSync(`${store.pathOf(d2)}.json`, JSON.stringify(meta));
+  t.is(store.trustedDigest(d2), undefined);
+});
