@@ -8,7 +8,7 @@ import { MigError } from '../util/errors.js';
 export const ExitStatus = { OK: 0, ERROR: 1, USAGE: 2, BAD_IMAGE: 3, INTERNAL: 70 } as const;
 
 export function exitStatusFor(e: unknown): number {
-  if (!(e instanceof MigError)) return ExitStatus.INTERNAL;
+  if (!(e instanceof MigError) || e.code === 'INTERNAL') return ExitStatus.INTERNAL;
   if (e.code === 'USAGE') return ExitStatus.USAGE;
   if (e.code.startsWith('IMAGE_') || e.code === 'MIG_CORRUPT') return ExitStatus.BAD_IMAGE;
   return ExitStatus.ERROR;

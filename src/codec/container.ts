@@ -51,7 +51,8 @@ export class CorruptFrameError extends MigError {
   }
 }
 
-export function xxh64(data: Uint8Array): bigint {
+/** XXH3-64 (seed 0) of data: the checksum of the header and of every frame (docs/format/mig-v1.md). */
+export function xxh3_64(data: Uint8Array): bigint {
   return XXHash3.hash(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).readBigUInt64BE(0);
 }
 
@@ -69,7 +70,7 @@ export function encodeHeader(h: MigHeader): Buffer {
   h.contextDigest.copy(b, 32);
   h.baselineDigest.copy(b, 64);
   b.writeUInt32LE(h.frameRawLimit, 96);
-  b.writeBigUInt64LE(xxh64(b.subarray(0, 104)), 104);
+  b.writeBigUInt64LE(xxh3_64(b.subarray(0, 104)), 104);
   return b;
 }
 
@@ -80,7 +81,7 @@ export function decodeHeader(b: Buffer, file: string): MigHeader {
   const version = b.readUInt16LE(4);
   if (version !== MIG_VERSION) throw bad(4, `unsupported .mig version ${version} (this mig reads ${MIG_VERSION})`);
   if (b.readUInt16LE(6) !== HEADER_SIZE) throw bad(6, `header length ${b.readUInt16LE(6)} is not ${HEADER_SIZE}`);
-  if (b.readBigUInt64LE(104) !== xxh64(b.subarray(0, 104))) throw bad(104, 'header checksum mismatch');
+  if (b.readBigUInt64LE(104) !== xxh3_64(b.subarray(0, 104))) throw bad(104, 'header checksum mismatch');
   const sourceFormat = FORMAT_BY_ID[b[8]];
   if (!sourceFormat) throw bad(8, `unknown source format ${b[8]}`);
   const codec = CODEC_BY_ID[b[9]];
@@ -115,7 +116,7 @@ export function encodeFrameHeader(type: number, index: number, rawLength: number
   h.writeUInt32LE(rawLength, 4);
   h.writeUInt32LE(coded.length, 8);
   h.writeUInt32LE(index, 12);
-  h.writeBigUInt64LE(xxh64(coded), 16);
+  h.writeBigUInt64LE(xxh3_64(coded), 16);
   return h;
 }
 

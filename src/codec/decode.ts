@@ -12,7 +12,7 @@ import { StreamReader } from '../util/stream-reader.js';
 import { MigError, UsageError } from '../util/errors.js';
 import { AtomicFileSink, checkOutputPath, StdoutSpoolSink } from '../util/sink.js';
 import {
-  CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh64,
+  CorruptFrameError, decodeFrameHeader, decodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MigHeader, xxh3_64,
 } from './container.js';
 import { CodecPool, CodecWorkerError, type PoolJob } from './pool.js';
 import { Op, OpReader, unzigzag } from './ops.js';
@@ -198,7 +198,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
       const body = mig.readExactly(fh.codedLength);
       if (body.got < fh.codedLength) throw ended(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the input`);
       const payload = body.buf;
-      if (xxh64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${readIndex} checksum mismatch (damaged data)`);
+      if (xxh3_64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${readIndex} checksum mismatch (damaged data)`);
       pos = payloadAt + fh.codedLength;
       if (fh.type === FrameType.END) {
         if (fh.codedLength !== END_PAYLOAD_SIZE) throw fail(payloadAt, 'END frame has the wrong size');

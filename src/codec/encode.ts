@@ -1,9 +1,13 @@
 /**
- * Encoder: image → .mig. Reads the image once, front to back, as verbatim bytes + page slots
- * (src/image/slots.ts) and sends each slot the cheapest way it knows: zero pages as a run count,
- * pages equal to an earlier page of the image or to a baseline page as references (every candidate
- * from the xxh3 index verified byte for byte), the rest as literals; structure bytes and references
- * go to the op stream, literals to the literal stream; each frame's two streams are entropy-coded.
+ * Encoder: image → .mig. Walks the image front to back as verbatim bytes + page slots
+ * (src/image/slots.ts; the reader's parse, shared with introspection when `opened` is given) and
+ * sends each slot the cheapest way it knows: zero pages and pages the page map types free as a run
+ * count; pages equal to the same baseline frame, to a context page, to an earlier page of the image
+ * or to any baseline page as references (every candidate from the xxh3 index verified byte for
+ * byte; image, cache and standby pages try the context first); else a PATCH of sub-page matches
+ * against the context, earlier pages and the baseline (subpage.ts; earlier pages are read back from
+ * the file through a cache), else a literal. Structure bytes and references go to the op stream,
+ * literals to the literal stream; each frame's two streams are entropy-coded on worker threads.
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';

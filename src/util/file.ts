@@ -17,6 +17,21 @@ export function fileKind(st: fs.Stats): string {
   return 'not a regular file';
 }
 
+/** Bytes of a block device: /sys/dev/block/MAJOR:MINOR/size counts 512-byte sectors. */
+export function blockDeviceSize(st: fs.Stats, path: string): number {
+  const major = Math.floor(st.rdev / 256) & 0xfff;
+  const minor = (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00);
+  const sys = `/sys/dev/block/${major}:${minor}/size`;
+  let sectors: number;
+  try {
+    sectors = Number(fs.readFileSync(sys, 'utf8').trim());
+  } catch (e) {
+    throw new UsageError(`cannot find the size of block device ${path} (${sys}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file: path });
+  }
+  if (!Number.isSafeInteger(sectors) || sectors < 0) throw new UsageError(`cannot find the size of block device ${path} (${sys} says ${sectors})`, { file: path });
+  return sectors * 512;
+}
+
 /** A file opened for positional reads. Every read is checked against the file size first. */
 export class RandomAccessFile {
   readonly path: string;
@@ -37,7 +52,8 @@ export class RandomAccessFile {
       fs.closeSync(this.fd);
       throw new UsageError(`${path} is ${fileKind(st)}, not a regular file (mig reads it at random offsets)`, { file: path });
     }
-    this.size = st.size;
+    // A block device's stat size is 0: its size is in sysfs (512-byte sectors).
+    this.size = st.isBlockDevice() ? blockDeviceSize(st, path) : st.size;
   }
 
   /** Throw a truncation error unless [pos, pos+len) lies inside the file. */
@@ -107,8 +123,8 @@ export class SequentialReader {
   }
 
   /**
-   * Make sure n bytes are in the buffer at `at`. Returns false at clean end of data when n bytes
-   * are not available and `required` is false; otherwise throws a truncation error naming the field.
+   * Make sure n bytes are in the buffer at `at`, refilling it from the file; throws a truncation
+   * error naming the field when the data ends first.
    */
   ensure(n: number, field: string): void {
     if (this.at + n <= this.bufLen) return;

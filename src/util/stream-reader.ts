@@ -44,8 +44,7 @@ export class StreamReader {
     return readSomeSync(this.fd, buf, off, n);
   }
 
-
-  /** Exactly n bytes, or undefined with pos at the end of input when it ends first (got = bytes read). */
+  /** n bytes into a new buffer: got = n, or fewer when the input ends first (then pos is at its end). */
   readExactly(n: number): { buf: Buffer; got: number } {
     const buf = Buffer.allocUnsafe(n);
     let got = 0;

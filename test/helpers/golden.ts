@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, xxh64 } from '../../src/codec/container.js';
+import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, xxh3_64 } from '../../src/codec/container.js';
 import { CODEC_BY_ID, CodecName, entropyCompress, entropyDecompress } from '../../src/codec/entropy.js';
 import { Op, OpReader } from '../../src/codec/ops.js';
 import { Src } from '../../src/codec/subpage.js';
@@ -122,13 +122,13 @@ export const ALL_OP_KINDS = [...Object.keys(Op), ...Object.keys(Src).map((s) => 
 
 /** Re-seal the header checksum (bytes 0–103 → 104) after a header field was changed. */
 export function resealHeader(mig: Buffer): Buffer {
-  mig.writeBigUInt64LE(xxh64(mig.subarray(0, 104)), 104);
+  mig.writeBigUInt64LE(xxh3_64(mig.subarray(0, 104)), 104);
   return mig;
 }
 
 /** Re-seal a frame's payload checksum after its payload was changed in place. */
 export function resealFrame(mig: Buffer, f: FrameInfo): Buffer {
-  mig.writeBigUInt64LE(xxh64(mig.subarray(f.payloadAt, f.payloadAt + f.codedLength)), f.at + 16);
+  mig.writeBigUInt64LE(xxh3_64(mig.subarray(f.payloadAt, f.payloadAt + f.codedLength)), f.at + 16);
   return mig;
 }
 
@@ -150,6 +150,6 @@ export function rewriteFrame(mig: Buffer, f: FrameInfo, edit: (s: { ops: Buffer;
   const fh = Buffer.from(mig.subarray(f.at, f.payloadAt));
   fh.writeUInt32LE(16 + ops.length + lits.length, 4);
   fh.writeUInt32LE(payload.length, 8);
-  fh.writeBigUInt64LE(xxh64(payload), 16);
+  fh.writeBigUInt64LE(xxh3_64(payload), 16);
   return Buffer.concat([mig.subarray(0, f.at), fh, payload, mig.subarray(f.payloadAt + f.codedLength)]);
 }

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeImage, type EncodeOptions } from '../../src/codec/encode.js';
 import { decodeImage } from '../../src/codec/decode.js';
-import { Flag, FRAME_HEADER_SIZE, HEADER_SIZE, xxh64 } from '../../src/codec/container.js';
+import { Flag, FRAME_HEADER_SIZE, HEADER_SIZE, xxh3_64 } from '../../src/codec/container.js';
 import { entropyCompress } from '../../src/codec/entropy.js';
 import { Op } from '../../src/codec/ops.js';
 import { layOut, writeContext } from '../../src/context/build.js';
@@ -252,7 +252,7 @@ function replacePayload(m: Buffer, f: FrameInfo, payload: Buffer, rawLength: num
   const fh = Buffer.from(m.subarray(f.at, f.payloadAt));
   fh.writeUInt32LE(rawLength, 4);
   fh.writeUInt32LE(payload.length, 8);
-  fh.writeBigUInt64LE(xxh64(payload), 16);
+  fh.writeBigUInt64LE(xxh3_64(payload), 16);
   return Buffer.concat([m.subarray(0, f.at), fh, payload, m.subarray(f.payloadAt + f.codedLength)]);
 }
 /** Frame 0 with its ops stream coded by `code` (a zstd frame that is not exactly the ops). */
@@ -327,7 +327,7 @@ const ERR: ErrSpec[] = [
   { name: 'end-sha256', description: 'END SHA-256 with a flipped bit (checksum re-sealed)', from: RF, damage: (m, f) => (m[endOf(f).payloadAt + 40] ^= 1, resealFrame(m, endOf(f))), code: 'MIG_CORRUPT', offset: (_m, f) => endOf(f).payloadAt + 24 },
   { name: 'end-checksum', description: 'a flipped byte in the END payload: frame checksum mismatch', from: RF, damage: (m, f) => (m[endOf(f).payloadAt + 30] ^= 4, m), code: 'MIG_CORRUPT', offset: (_m, f) => endOf(f).at + 16 },
   { name: 'end-raw-length', description: 'END frame raw length 57', from: RF, damage: (m, f) => (m.writeUInt32LE(57, endOf(f).at + 4), m), code: 'MIG_CORRUPT', offset: (_m, f) => endOf(f).at + 4 },
-  { name: 'end-coded-length', description: 'END frame coded length 57 with a 57-byte payload (checksum re-sealed): the END payload is stored, 56 bytes', from: RF, damage: (m, f) => { const e = endOf(f); const p = cat(m.subarray(e.payloadAt), Buffer.from([0])); const h = Buffer.from(m.subarray(e.at, e.payloadAt)); h.writeUInt32LE(57, 8); h.writeBigUInt64LE(xxh64(p), 16); return cat(m.subarray(0, e.at), h, p); }, code: 'MIG_CORRUPT', offset: (_m, f) => endOf(f).at + 8 },
+  { name: 'end-coded-length', description: 'END frame coded length 57 with a 57-byte payload (checksum re-sealed): the END payload is stored, 56 bytes', from: RF, damage: (m, f) => { const e = endOf(f); const p = cat(m.subarray(e.payloadAt), Buffer.from([0])); const h = Buffer.from(m.subarray(e.at, e.payloadAt)); h.writeUInt32LE(57, 8); h.writeBigUInt64LE(xxh3_64(p), 16); return cat(m.subarray(0, e.at), h, p); }, code: 'MIG_CORRUPT', offset: (_m, f) => endOf(f).at + 8 },
   { name: 'end-coded-length-past-eof', description: 'END frame coded length 1000 in a file that ends after 56 payload bytes: refused at the field, not taken for a truncation', from: RF, damage: (m, f) => (m.writeUInt32LE(1000, endOf(f).at + 8), m), code: 'MIG_CORRUPT', offset: (_m, f) => endOf(f).at + 8 },
   { name: 'trailing-byte', description: 'one byte after the END frame', from: RF, damage: (m) => cat(m, Buffer.from([0])), code: 'MIG_CORRUPT', offset: (m) => m.length },
   // truncations (data.truncated: what a resumable decode keeps its checkpoint for)

@@ -73,14 +73,14 @@ function printEncode(s: EncodeSummary): void {
 export function registerCodec(program: Command): void {
   program
     .command('encode')
-    .description('encode a memory image into a .mig file (zero pages, duplicate pages, baseline and context references, entropy coding)')
+    .description('encode a memory image into a .mig file: zero and free pages dropped (free by guest introspection or --page-map), duplicate, baseline and context pages as references, sub-page matches against the context, earlier pages and the baseline, the rest entropy-coded')
     .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file; - for stdin (spooled to $TMPDIR first)')
     .requiredOption('-o, --output <file>', 'the .mig to write (- for stdout)')
     .option('--baseline <image>', 'an image the decoder also has (the previous migration of this VM); pages equal to its pages become references')
     .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references')
     .option('--codec <codec>', 'entropy coder: zstd | deflate', 'zstd')
     .option('--level <n>', 'entropy coder level (zstd 1..19, deflate 1..9)', intOption('--level', 1, 19))
-    .option('--page-map <file>', 'page types per PFN ("start_pfn count type" lines, as `mig analyze --page-map` will write); pages typed free are not sent')
+    .option('--page-map <file>', 'page types per PFN ("start_pfn count type" lines, as `mig analyze --page-map` writes); pages typed free are not sent')
     .option('--free-pages <mode>', 'with a page map: drop (default; free pages decode as zeros) or keep')
     .option('--no-introspect', 'without --page-map, do not build a page map from the guest (Linux VMCOREINFO); encode generically')
     .option('--threads <n>', 'worker threads for the entropy stage (default: CPU count); the output is the same for any value', intOption('--threads', 1, 256))

@@ -1,7 +1,7 @@
 /**
  * A page map from a raw copy of Linux's /proc/kpageflags (one u64 of KPF_* bits per PFN,
- * include/uapi/linux/kernel-page-flags.h) — the ground truth the vm-images guests capture, and a way
- * to give `mig encode` a page map before guest introspection exists. The mapping follows the
+ * include/uapi/linux/kernel-page-flags.h) — the ground truth the vm-images guests capture, against
+ * which tests and benchmarks check introspection's page maps. The mapping follows the
  * accuracy rules of the introspection issue: BUDDY → free, SLAB → slab, PGTABLE → pagetable,
  * ANON → anon, LRU without SWAPBACKED → cache, LRU with SWAPBACKED → shmem.
  */

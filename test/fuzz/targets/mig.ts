@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { decodeImage } from '../../../src/codec/decode.js';
 import { encodeImage } from '../../../src/codec/encode.js';
-import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MAX_FRAME_RAW, xxh64 } from '../../../src/codec/container.js';
+import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, MAX_FRAME_RAW, xxh3_64 } from '../../../src/codec/container.js';
 import { CODEC_BY_ID, entropyCompress, entropyDecompress, type CodecName } from '../../../src/codec/entropy.js';
 import { layOut, writeContext } from '../../../src/context/build.js';
 import { PageMap, PageTypeCode } from '../../../src/introspect/pagemap.js';
@@ -301,7 +301,7 @@ function dataFrame(codec: CodecName, index: number, opsRaw: Buffer, litRaw: Buff
   hdr.writeUInt32LE(16 + opsRaw.length + litRaw.length, 4);
   hdr.writeUInt32LE(payload.length, 8);
   hdr.writeUInt32LE(index, 12);
-  hdr.writeBigUInt64LE(xxh64(payload), 16);
+  hdr.writeBigUInt64LE(xxh3_64(payload), 16);
   return { type: FrameType.DATA, hdr, payload };
 }
 
@@ -316,8 +316,8 @@ function streamsOf(codec: CodecName, f: MFrame): { ops: Buffer; lits: Buffer } {
   };
 }
 
-const reseal = (f: MFrame) => f.hdr.writeBigUInt64LE(xxh64(f.payload), 16);
-const resealHeader = (h: Buffer) => h.writeBigUInt64LE(xxh64(h.subarray(0, 104)), 104);
+const reseal = (f: MFrame) => f.hdr.writeBigUInt64LE(xxh3_64(f.payload), 16);
+const resealHeader = (h: Buffer) => h.writeBigUInt64LE(xxh3_64(h.subarray(0, 104)), 104);
 
 const HEADER_FIELDS: Field[] = [
   { off: 4, size: 2, name: 'version' }, { off: 6, size: 2, name: 'header length' }, { off: 8, size: 1, name: 'source format' }, { off: 9, size: 1, name: 'codec' },

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { encodeImage } from '../../../src/codec/encode.js';
 import { decodeImage } from '../../../src/codec/decode.js';
-import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, xxh64 } from '../../../src/codec/container.js';
+import { FRAME_HEADER_SIZE, FrameType, HEADER_SIZE, xxh3_64 } from '../../../src/codec/container.js';
 import { MigError } from '../../../src/util/errors.js';
 import { writeAtomically } from '../../../src/util/sink.js';
 import { page } from '../../helpers/stream-writer.js';
@@ -35,12 +35,12 @@ function frameOffsets(m: Buffer): number[] {
 /** Re-seal a frame's checksum after its payload was changed. */
 function reseal(m: Buffer, at: number): void {
   const payload = m.subarray(at + FRAME_HEADER_SIZE, at + FRAME_HEADER_SIZE + m.readUInt32LE(at + 8));
-  m.writeBigUInt64LE(xxh64(payload), at + 16);
+  m.writeBigUInt64LE(xxh3_64(payload), at + 16);
 }
 
 /** Re-seal the header's checksum after a header field was changed. */
 function resealHeader(m: Buffer): void {
-  m.writeBigUInt64LE(xxh64(m.subarray(0, 104)), 104);
+  m.writeBigUInt64LE(xxh3_64(m.subarray(0, 104)), 104);
 }
 
 function refused(t: import('ava').ExecutionContext, m: Buffer, offset: number, match: RegExp): void {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CorruptFrameError, decodeFrameHeader, decodeHeader, encodeFrameHeader, encodeHeader, END_PAYLOAD_SIZE, Flag, FRAME_HEADER_SIZE, FrameType,
-  HEADER_SIZE, MAX_FRAME_RAW, MAX_IMAGE_BYTES, MIG_MAGIC, MIG_VERSION, type MigHeader, xxh64,
+  HEADER_SIZE, MAX_FRAME_RAW, MAX_IMAGE_BYTES, MIG_MAGIC, MIG_VERSION, type MigHeader, xxh3_64,
 } from '../../../src/codec/container.js';
 import { CODEC_IDS } from '../../../src/codec/entropy.js';
 import { ByteWriter, Op, OpReader, zigzag } from '../../../src/codec/ops.js';
@@ -116,7 +116,7 @@ const sample: MigHeader = {
 function headerRefusedAt(edit: (b: Buffer) => void): number {
   const b = encodeHeader(sample);
   edit(b);
-  b.writeBigUInt64LE(xxh64(b.subarray(0, 104)), 104);
+  b.writeBigUInt64LE(xxh3_64(b.subarray(0, 104)), 104);
   try {
     decodeHeader(b, 'spec.mig');
   } catch (e) {
@@ -167,7 +167,7 @@ test('header fields: the encoder writes each at the spec offset and size', (t) =
   t.is(read(b, row(HEADER, /^reserved/)), 0);
   const sum = row(HEADER, /^xxh3-64 of bytes/);
   const [, from, to] = /bytes (\d+)–(\d+)/.exec(sum.field)!.map(Number);
-  t.is(read(b, sum), xxh64(b.subarray(from, to + 1)));
+  t.is(read(b, sum), xxh3_64(b.subarray(from, to + 1)));
   t.is(to + 1, sum.offset, 'the checksum covers everything before it');
 });
 
@@ -237,7 +237,7 @@ test('frame header: types, fields and the checks at their offsets', (t) => {
   t.is(read(b, row(FRAME, /^raw length/)), 5000);
   t.is(read(b, row(FRAME, /^coded length/)), coded.length);
   t.is(read(b, row(FRAME, /^frame index/)), 7);
-  t.is(read(b, row(FRAME, /^xxh3-64 of the payload/)), xxh64(coded));
+  t.is(read(b, row(FRAME, /^xxh3-64 of the payload/)), xxh3_64(coded));
   t.deepEqual(read(b, row(FRAME, /^reserved/), true), Buffer.alloc(3));
   t.regex(row(FRAME, /^raw length/).check, new RegExp(`END: ${END_PAYLOAD_SIZE}$`));
   const h = { ...sample, frameRawLimit: 1 << 20 };
