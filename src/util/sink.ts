@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ByteSink } from '../image/types.js';
 import { writeAllSync } from './fd.js';
-import { UsageError } from './errors.js';
+import { MigError, UsageError } from './errors.js';
 import { fileKind } from './file.js';
 import { registerTemp } from './temp-files.js';
 
@@ -170,16 +170,37 @@ export class AtomicFileSink implements ByteSink {
   private pwrite(b: Uint8Array, start: number, end: number): void {
     let off = start;
     while (off < end) {
-      const n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
+      let n: number;
+      try {
+        n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
+      } catch (e) {
+        throw this.failed(e, 'write');
+      }
       off += n;
       this.filePos += n;
     }
   }
 
+  /**
+   * An I/O error on the output (ENOSPC, EDQUOT, EIO, EFBIG, …) as an OUTPUT error naming the file and
+   * the errno; the caller's abort() then removes the temp file, so nothing appears under the name.
+   */
+  private failed(e: unknown, what: string): Error {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code) return e as Error;
+    const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : code === 'EFBIG' ? 'file too large for the file system' : (e as Error).message;
+    return new MigError('OUTPUT', `cannot write ${this.finalPath}: ${what} of its temp file ${this.tmpPath} failed at byte ${this.filePos}: ${code} (${why}); nothing was written under ${this.finalPath}`,
+      { file: this.finalPath, errno: code, offset: this.filePos });
+  }
+
   /** Flush and fsync the temp file (a checkpoint is about to claim what it holds). */
   sync(): void {
     this.flush();
-    fs.fsyncSync(this.fd);
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw this.failed(e, 'fsync');
+    }
   }
 
   /** Flush and close the temp file, keeping it (a resumable decode that stops early). */
@@ -192,7 +213,11 @@ export class AtomicFileSink implements ByteSink {
 
   commit(): void {
     this.flush();
-    fs.fsyncSync(this.fd);
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw this.failed(e, 'fsync');
+    }
     fs.closeSync(this.fd);
     this.fd = -1;
     fs.renameSync(this.tmpPath, this.finalPath);
