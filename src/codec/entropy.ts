@@ -4,7 +4,8 @@
  * by the container header) is the only size; output goes into a buffer of that length and a stream
  * that would produce more, or less, is an error. zstd's declared content size must equal it too.
  */
-import { deflateSync, inflateSync } from 'fflate';
+import { deflateSync } from 'fflate';
+import { inflateRawSync } from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
 import zstdBinding from 'zstd-napi/binding.js';
 
@@ -61,9 +62,23 @@ function zstdDecompressExactly(coded: Uint8Array, rawLength: number): Buffer {
 /** Decompress to exactly rawLength bytes or throw an Error saying why (the caller adds the location). */
 export function entropyDecompress(codec: CodecName, coded: Uint8Array, rawLength: number): Buffer {
   if (codec === 'zstd') return zstdDecompressExactly(coded, rawLength);
-  // One byte of room past rawLength: fflate stops silently at the end of the buffer it is given.
-  const room = Buffer.alloc(rawLength + 1);
-  const got = inflateSync(coded, { out: room });
-  if (got.length !== rawLength) throw new Error(`deflate produced ${got.length > rawLength ? 'more than ' : ''}${got.length > rawLength ? rawLength : got.length} bytes, header says ${rawLength}`);
-  return room.subarray(0, rawLength);
+  return inflateExactly(coded, rawLength);
+}
+
+/**
+ * Inflate one raw DEFLATE stream (RFC 1951; fflate writes it, node:zlib reads it) into exactly
+ * rawLength bytes: output capped at one byte more than that, and the stream must end exactly at the
+ * end of `coded` (zlib reports the input bytes it consumed; a stream followed by other bytes is refused).
+ */
+function inflateExactly(coded: Uint8Array, rawLength: number): Buffer {
+  let r: { buffer: Buffer; engine: { bytesWritten: number } };
+  try {
+    r = inflateRawSync(coded, { info: true, maxOutputLength: rawLength + 1 }) as unknown as typeof r;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`deflate produces more than the ${rawLength} bytes the header says`);
+    throw new Error(`not a complete deflate stream (${(e as Error).message})`);
+  }
+  if (r.buffer.length !== rawLength) throw new Error(`deflate produced ${r.buffer.length} bytes, header says ${rawLength}`);
+  if (r.engine.bytesWritten !== coded.length) throw new Error(`${coded.length - r.engine.bytesWritten} bytes follow the deflate stream (one stream per frame)`);
+  return r.buffer;
 }

@@ -51,6 +51,14 @@ test('zstd: a frame that declares 0 bytes but holds data is refused', (t) => {
 
 test('deflate: a stream that inflates to more than the raw length is refused, not cut short', (t) => {
   const coded = entropyCompress('deflate', 6, raw);
-  t.regex(t.throws(() => entropyDecompress('deflate', coded, raw.length - 10))!.message, /deflate produced more than 19990 bytes, header says 19990/);
+  t.regex(t.throws(() => entropyDecompress('deflate', coded, raw.length - 10))!.message, /deflate produces more than the 19990 bytes the header says/);
   t.regex(t.throws(() => entropyDecompress('deflate', coded, raw.length + 10))!.message, /deflate produced 20000 bytes, header says 20010/);
+});
+
+test('deflate: bytes after the final block, a truncated stream and a non-stream are refused', (t) => {
+  const coded = Buffer.from(entropyCompress('deflate', 6, raw));
+  t.true(entropyDecompress('deflate', coded, raw.length).equals(raw));
+  t.regex(t.throws(() => entropyDecompress('deflate', Buffer.concat([coded, Buffer.from([0, 1, 2])]), raw.length))!.message, /3 bytes follow the deflate stream/);
+  t.regex(t.throws(() => entropyDecompress('deflate', coded.subarray(0, coded.length - 2), raw.length))!.message, /not a complete deflate stream/);
+  t.regex(t.throws(() => entropyDecompress('deflate', Buffer.from([0xff, 0xff, 0xff, 0xff]), raw.length))!.message, /not a complete deflate stream/);
 });
