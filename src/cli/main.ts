@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `mig` command. encode and decode run under a supervisor (supervise.ts: a child process does
+ * The `mig` command. encode, decode, analyze and context run under a supervisor (supervise.ts: a child process does
  * the work, this one removes its temp files when a signal stops it); everything else runs here.
  * Kept small: the supervisor starts without loading the commands.
  */

@@ -1,5 +1,6 @@
 /**
- * Signals during `mig encode` / `mig decode`. The work is synchronous (the codec never yields to
+ * Signals during `mig encode` / `mig decode` (and `mig analyze`, `mig context build`, which write
+ * output files and, for a disk image, a scratch tree). The work is synchronous (the codec never yields to
  * the event loop), so a signal handler in the process doing it would run only after the work is
  * done. Instead that process is a child of a supervisor that only waits:
  *
@@ -21,10 +22,11 @@ import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { SUPERVISOR_FD_ENV } from '../util/temp-files.js';
 
-const SUPERVISED_COMMANDS = new Set(['encode', 'decode']);
+/** Commands that write temp files or scratch trees: the codec's, analyze's output files, context build's extraction. */
+const SUPERVISED_COMMANDS = new Set(['encode', 'decode', 'analyze', 'context']);
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** Whether this command line runs under a supervisor (its command is encode or decode). */
+/** Whether this command line runs under a supervisor (encode, decode, analyze, context). */
 export function needsSupervisor(argv: string[]): boolean {
   return SUPERVISED_COMMANDS.has(argv[2]);
 }

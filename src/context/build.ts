@@ -10,12 +10,13 @@
  * The digest depends only on the selected paths and their bytes: not on mtimes, owners, build
  * time, or whether the source was a directory or an image of it.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { MigError, UsageError } from '../util/errors.js';
 import { writeAtomically } from '../util/sink.js';
+import { registerTemp } from '../util/temp-files.js';
 import { extractDirs, isExtImage, makeOwnerAccessible } from './ext4.js';
 import { alignPage, CTX_HEADER_SIZE, digestPrefix, encodeHeader, encodeTable } from './format.js';
 import { collectTree, makeSelection, MAX_FILE_BYTES, walkDirs, type SkippedFile, type TreeFile } from './tree.js';
@@ -100,7 +101,10 @@ export async function buildContext(source: string, opts: ContextBuildOptions = {
   if (kind === 'directory') {
     tree = collectTree(source, sel, onFile, onSkip);
   } else {
-    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-context-'));
+    // Registered before it exists: a signal that stops the build (under the CLI's supervisor) removes it.
+    const work = path.join(os.tmpdir(), `mig-context-${process.pid}-${randomBytes(6).toString('hex')}`);
+    registerTemp(work);
+    fs.mkdirSync(work, { mode: 0o700 });
     try {
       const root = path.join(work, 'root');
       fs.mkdirSync(root);
