@@ -7,7 +7,7 @@
  * pool's shared `dead` word is set, so a waiting caller never waits for a thread that is gone.
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { entropyCompress, entropyDecompress, type CodecName } from './entropy.js';
+import { entropyCompress, entropyDecompress, zstdBound, zstdCompressInto, type CodecName } from './entropy.js';
 import { JobState, writeJobError, type WorkerInit } from './pool.js';
 
 interface Job {
@@ -54,10 +54,17 @@ parentPort!.on('message', (job: Job) => {
   if (init.fault === 'throw') throw new Error('injected codec worker fault');
   if (init.fault === 'exit') process.exit(3);
   try {
-    const result = job.kind === 'compress' ? entropyCompress(job.codec, job.level, job.input) : entropyDecompress(job.codec, job.input, job.rawLength);
-    if (result.length > job.out.byteLength) throw new Error(`${result.length} bytes exceed the ${job.out.byteLength}-byte result buffer`);
-    new Uint8Array(job.out).set(result);
-    new Int32Array(job.ctrl)[1] = result.length;
+    let length: number;
+    if (job.kind === 'compress' && job.codec === 'zstd' && job.out.byteLength >= zstdBound(job.input.length)) {
+      // Straight into the shared result buffer.
+      length = zstdCompressInto(job.level, job.input, new Uint8Array(job.out));
+    } else {
+      const result = job.kind === 'compress' ? entropyCompress(job.codec, job.level, job.input) : entropyDecompress(job.codec, job.input, job.rawLength);
+      if (result.length > job.out.byteLength) throw new Error(`${result.length} bytes exceed the ${job.out.byteLength}-byte result buffer`);
+      new Uint8Array(job.out).set(result);
+      length = result.length;
+    }
+    new Int32Array(job.ctrl)[1] = length;
     finish(job, JobState.DONE);
   } catch (e) {
     finish(job, JobState.FAILED, (e as Error)?.message ?? String(e));

@@ -204,7 +204,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       const opsRaw = ops.length;
       const litRaw = lits.length;
       pending.push({
-        index: frames++, opsRaw, litRaw, ops: pool.compress(ops.take()), lits: litRaw ? pool.compress(lits.take()) : undefined, opShare: { ...opBytes },
+        index: frames++, opsRaw, litRaw, ops: pool.compress(ops.takeView()), lits: litRaw ? pool.compress(lits.takeView()) : undefined, opShare: { ...opBytes },
       });
       for (const k of OP_KINDS) opBytes[k] = 0;
       while (pending.length > Math.max(1, 2 * threads)) complete();

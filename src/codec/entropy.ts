@@ -6,18 +6,40 @@
  */
 import { deflateSync } from 'fflate';
 import { inflateRawSync } from 'node:zlib';
-import { compress as zstdCompress } from 'zstd-napi';
 import zstdBinding from 'zstd-napi/binding.js';
 
-const { DCtx, getFrameContentSize, ResetDirective } = zstdBinding;
+const { CCtx, CParameter, compressBound, DCtx, getFrameContentSize, ResetDirective } = zstdBinding;
 
 export type CodecName = 'zstd' | 'deflate';
 export const CODEC_IDS: Record<CodecName, number> = { zstd: 1, deflate: 2 };
 export const CODEC_BY_ID: Record<number, CodecName | undefined> = { 1: 'zstd', 2: 'deflate' };
 export const DEFAULT_LEVEL: Record<CodecName, number> = { zstd: 3, deflate: 6 };
 
+/** One compression context per thread, reused; its level is set when it changes. */
+let cctx: InstanceType<typeof CCtx> | undefined;
+let cctxLevel = NaN;
+
+/**
+ * One zstd frame of `raw` (ZSTD_compress2: content size in the frame header, checksum off) written
+ * into `dest`, which must hold compressBound(raw.length) bytes; returns its length. Into the caller's
+ * buffer (a worker's shared result buffer) instead of a new one trimmed by a copy.
+ */
+export function zstdCompressInto(level: number, raw: Uint8Array, dest: Uint8Array): number {
+  cctx ??= new CCtx();
+  if (cctxLevel !== level) {
+    cctx.setParameter(CParameter.compressionLevel, level);
+    cctxLevel = level;
+  }
+  return cctx.compress2(dest, raw);
+}
+
+export const zstdBound = (n: number): number => compressBound(n);
+
 export function entropyCompress(codec: CodecName, level: number, raw: Uint8Array): Uint8Array {
-  if (codec === 'zstd') return zstdCompress(raw, { compressionLevel: level });
+  if (codec === 'zstd') {
+    const dest = Buffer.allocUnsafe(compressBound(raw.length));
+    return dest.subarray(0, zstdCompressInto(level, raw, dest));
+  }
   return deflateSync(raw, { level: level as 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 });
 }
 

@@ -58,8 +58,12 @@ export class ByteWriter {
     this.buf.set(b.subarray(off, off + len), this.length);
     this.length += len;
   }
-  take(): Buffer {
-    const out = Buffer.from(this.buf.subarray(0, this.length));
+  /**
+   * The bytes written so far, as a view of the internal buffer, and the writer emptied: the view is
+   * valid until the next write (CodecPool.compress copies or consumes it before returning).
+   */
+  takeView(): Buffer {
+    const out = this.buf.subarray(0, this.length);
     this.length = 0;
     return out;
   }

@@ -83,6 +83,7 @@ export class CodecPool {
     }
   }
 
+  /** Compress `raw`; it is read (inline) or copied (for a worker) before this returns, so the caller may reuse it. */
   compress(raw: Buffer): PoolJob {
     if (this.workers.length === 0) {
       const coded = entropyCompress(this.codec, this.level, raw);
