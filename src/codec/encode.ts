@@ -27,6 +27,8 @@ import { ContextPages, openContextPages } from './context-pages.js';
 import { PAGE_TYPES, PageMap, PageTypeCode, type PageType } from '../introspect/pagemap.js';
 import { pfnSpan } from '../introspect/os.js';
 import { Src, SubPageMatcher } from './subpage.js';
+import { contextAnchorsFor, type ContextAnchors } from './context-index.js';
+import { WINDOW } from './fingerprint.js';
 
 /** A page is sent as PATCH when sub-page matches cover at least this many of its bytes. */
 const MIN_PATCH = 64;
@@ -67,6 +69,8 @@ export interface EncodeOptions {
 export interface PreparedSources {
   base?: Baseline;
   ctx?: ContextPages;
+  /** The context's sub-page anchor table (from its `.anchors` cache file, or built). */
+  ctxAnchors?: ContextAnchors;
 }
 
 /** Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB. */
@@ -83,7 +87,8 @@ export function prepareSources(opts: Pick<EncodeOptions, 'baseline' | 'baselineD
   const base = opts.baseline ? openBaseline(opts.baseline, true, opts.subpage === false ? 0 : indexBudget, opts.baselineDigest) : undefined;
   try {
     const ctx = opts.context ? openContextPages(opts.context, { inMemory: opts.subpage !== false }) : undefined;
-    return { base, ctx };
+    const ctxAnchors = ctx?.content && ctx.content.length >= WINDOW ? contextAnchorsFor(ctx.path, ctx.digest, ctx.content) : undefined;
+    return { base, ctx, ctxAnchors };
   } catch (e) {
     base?.close();
     throw e;
@@ -111,6 +116,8 @@ export interface EncodeSummary {
   techniques: { zero: TechniqueStats; free: TechniqueStats; duplicate: TechniqueStats; baseline: TechniqueStats; context: TechniqueStats; history: TechniqueStats; literal: TechniqueStats; structure: TechniqueStats };
   /** Memory of the sub-page indexes (bytes). */
   indexBytes: { context: number; history: number };
+  /** Where the context's anchor table came from: its cache file beside the CTX, or built now. */
+  contextIndex?: 'cache' | 'built';
   /** SHA-256 of the image the decoder will write (free pages dropped are zeros in it), hex. */
   sha256: string;
   /**
@@ -151,6 +158,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
   const dropFree = (pageMap !== undefined || opts.pageMapFile !== undefined) && (opts.freePages ?? 'drop') === 'drop';
   let base: Baseline | undefined = opts.prepared?.base;
   let ctx: ContextPages | undefined = opts.prepared?.ctx;
+  let ctxAnchors: ContextAnchors | undefined = opts.prepared?.ctxAnchors;
   let img: OpenedImage | undefined;
   try {
     img = opts.opened ?? openImage(path);
@@ -162,6 +170,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       const p = prepareSources(opts, img.fileSize);
       base = p.base;
       ctx = p.ctx;
+      ctxAnchors = p.ctxAnchors;
     }
     const slots = img.pageSlots();
     const header = encodeHeader({
@@ -227,6 +236,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const sameFrame = Buffer.allocUnsafe(PAGE_SIZE);
     const sub = opts.subpage === false ? undefined : new SubPageMatcher({
       context: ctx?.content,
+      contextTable: ctxAnchors?.table,
       historyBudget: opts.historyBudget ?? indexBudget,
       readSlot: (kk, out, at) => file.readInto(out, at, PAGE_SIZE, slots.fileOffset[kk]),
       baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
@@ -436,6 +446,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       slots: slots.count, frames: frames + 1, seconds: (performance.now() - t0) / 1000, freePagesDropped: tech.free.pages, techniques: tech,
       indexBytes: sub?.indexBytes ?? { context: 0, history: 0 },
       sha256: imageSha.toString('hex'),
+      contextIndex: sub && ctxAnchors ? ctxAnchors.source : undefined,
       byType: pageMap ? byTypeSummary(typeTech) : undefined,
     };
   } finally {

@@ -64,14 +64,21 @@ export class AnchorTable {
   private readonly shift: number;
   entries = 0;
 
-  /** The largest power-of-two table that fits in budgetBytes (at least 2^10 slots). */
-  constructor(budgetBytes: number) {
+  /** The largest power-of-two table that fits in budgetBytes (at least 2^10 slots); or a table's saved state. */
+  constructor(budgetBytes: number, saved?: { keys: Uint32Array; vals: Float64Array; entries: number }) {
     let bits = 10;
     while (bits < 30 && (2 ** (bits + 1)) * 12 <= budgetBytes) bits++;
     this.slots = 2 ** bits;
-    this.keys = new Uint32Array(this.slots);
-    this.vals = new Float64Array(this.slots).fill(-1);
+    if (saved && (saved.keys.length !== this.slots || saved.vals.length !== this.slots)) throw new Error(`anchor table state of ${saved.keys.length} slots, expected ${this.slots}`);
+    this.keys = saved?.keys ?? new Uint32Array(this.slots);
+    this.vals = saved?.vals ?? new Float64Array(this.slots).fill(-1);
+    this.entries = saved?.entries ?? 0;
     this.shift = 32 - bits;
+  }
+
+  /** The table's state (shared, not copied): keys and positions per slot. */
+  state(): { keys: Uint32Array; vals: Float64Array; entries: number } {
+    return { keys: this.keys, vals: this.vals, entries: this.entries };
   }
 
   get bytes(): number {

@@ -45,12 +45,32 @@ if (process.env.MIG_TUNING) Object.assign(TUNING, JSON.parse(process.env.MIG_TUN
 export interface SubPageSources {
   /** The CTX content area, in memory. */
   context?: Buffer;
+  /** Its anchor table, when already built (buildContextAnchors, or loaded from its cache file). */
+  contextTable?: AnchorTable;
   /** Bytes for the history index (0: no history matching). */
   historyBudget: number;
   /** Copy the original 4096 bytes of slot k into out at `at` (encoder side: read the image file). */
   readSlot?: (k: number, out: Buffer, at: number) => void;
   /** Anchors of the baseline's pages and how to read its frames (BASELINE_AT matches). */
   baseline?: { anchors: AnchorTable; readFrame: (f: number, out: Buffer) => boolean };
+}
+
+/** Size of the context's anchor table for `bytes` of content: two slots per expected anchor. */
+export const contextAnchorBudget = (bytes: number): number => Math.ceil(bytes / 2 ** TUNING.contextAnchorBits) * 2 * 12;
+
+/** The context's anchor table: first occurrence of each window hash (deterministic in the content). */
+export function buildContextAnchors(context: Buffer): AnchorTable {
+  const table = new AnchorTable(contextAnchorBudget(context.length));
+  const CH = 1 << 20;
+  const pos = new Int32Array(CH);
+  const hash = new Uint32Array(CH);
+  for (let off = 0; off < context.length; off += CH) {
+    // Chunks overlap by WINDOW − 1 bytes so no window is lost at a boundary.
+    const start = Math.max(0, off - (WINDOW - 1));
+    const n = anchors(context, start, Math.min(context.length, off + CH) - start, TUNING.contextAnchorBits, pos, hash);
+    for (let i = 0; i < n; i++) table.putFirst(hash[i], start + pos[i]);
+  }
+  return table;
 }
 
 export class SubPageMatcher {
@@ -92,17 +112,7 @@ export class SubPageMatcher {
     this.base = s.baseline;
     if (s.context && s.context.length >= WINDOW) {
       this.ctx = s.context;
-      const expected = Math.ceil(s.context.length / 2 ** TUNING.contextAnchorBits);
-      this.ctxTable = new AnchorTable(expected * 2 * 12);
-      const CH = 1 << 20;
-      const pos = new Int32Array(CH);
-      const hash = new Uint32Array(CH);
-      for (let off = 0; off < s.context.length; off += CH) {
-        // Chunks overlap by WINDOW − 1 bytes so no window is lost at a boundary.
-        const start = Math.max(0, off - (WINDOW - 1));
-        const n = anchors(s.context, start, Math.min(s.context.length, off + CH) - start, TUNING.contextAnchorBits, pos, hash);
-        for (let i = 0; i < n; i++) this.ctxTable.putFirst(hash[i], start + pos[i]);
-      }
+      this.ctxTable = s.contextTable ?? buildContextAnchors(s.context);
     }
     if (s.historyBudget > 0 && s.readSlot) this.histTable = new AnchorTable(s.historyBudget);
     const entries = this.histTable ? Math.max(WAYS, Math.floor(TUNING.cachePages / WAYS) * WAYS) : 0;

@@ -77,7 +77,7 @@ export function registerCodec(program: Command): void {
     .argument('<image>', 'libvirt save image, QEMU migration stream, QEMU ELF dump, or raw memory file; - for stdin (spooled to $TMPDIR first)')
     .requiredOption('-o, --output <file>', 'the .mig to write (- for stdout)')
     .option('--baseline <image>', 'an image the decoder also has (the previous migration of this VM); pages equal to its pages become references')
-    .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references')
+    .option('--context <ctx>', 'a context file (mig context build) from the guest disk, which the decoder also has; pages equal to its pages become references (its sub-page index is cached beside it as CTX.anchors when the directory is writable)')
     .option('--codec <codec>', 'entropy coder: zstd | deflate', 'zstd')
     .option('--level <n>', 'entropy coder level (zstd 1..19, deflate 1..9)', intOption('--level', 1, 19))
     .option('--page-map <file>', 'page types per PFN ("start_pfn count type" lines, as `mig analyze --page-map` writes); pages typed free are not sent')
