@@ -10,6 +10,11 @@
  *                   every field here, _EPROCESS 0x2d8)
  *   - W7SP1_PAE  = win7_sp1_x86_24000_vtypes.py    (7601.24000, ntkrpamp: PAE, _MMPTE 8 bytes)
  *   - W7SP0      = win7_sp0_x86_vtypes.py          (7600, non-PAE)
+ *   - VISTA2     = vista_sp2_x86_vtypes.py         (6002, ntkrnlmp: non-PAE, _MMPTE 4 bytes), with
+ *                  vista.py (VistaSP1KDBG: KDBG size 0x330 from build 6001; Vistax86DTB: the
+ *                  _KPROCESS signature 03 00 20 00). Checked again against ntdiff/headers 34fa37e4
+ *                  WinVista_SP2/x86/System32/ntoskrnl.exe/Standalone/_MMPFN.h (PDB-derived; equal).
+ *                  No PAE (ntkrpamp) Vista layout is published in these sources: Vista PAE is refused.
  *   - KDBG       = kdbg_vtypes.py, and volatility3 a1961401 symbols/windows/kdbg.json (identical)
  * MemProcFS c3aa8106 vmm/mm/mm_vad.c (`_MMVAD32_7`, ControlArea.FilePointer 0x24 for 32-bit ≤ 7601)
  * and vmm/mm/mm_pfn.c (u3 PageLocation byte, u4 bits) agree with them.
@@ -69,18 +74,21 @@ export const KDBG_OWNER_TAG = 0x4742444b;
 
 /**
  * _KDDEBUGGER_DATA64 Header.Size by Windows generation: what the x86 needle carries after 'KDBG'
- * (V2 overlays/windows/windows.py AbstractKDBGMod: XP 0x290; win2003.py 0x318; vista.py 0x328;
- * win7.py 0x340). Used to name what an unsupported image holds.
+ * (V2 overlays/windows/windows.py AbstractKDBGMod: XP 0x290; win2003.py 0x318; vista.py VistaKDBG
+ * 0x328 (6000), VistaSP1KDBG 0x330 (build ≥ 6001); win7.py 0x340). Used to name what an
+ * unsupported image holds.
  */
 export const KDBG_SIZES: ReadonlyMap<number, string> = new Map([
   [0x290, 'Windows XP'],
   [0x318, 'Windows Server 2003'],
-  [0x328, 'Windows Vista / Server 2008'],
+  [0x328, 'Windows Vista RTM'],
+  [0x330, 'Windows Vista SP1/SP2 / Server 2008'],
   [0x340, 'Windows 7 / Server 2008 R2'],
 ]);
 
 /**
- * _KUSER_SHARED_DATA at VA 0xFFDF0000 on x86 (W7SP1, W7SP1_PAE, W7SP0 — identical). Windows 7 has
+ * _KUSER_SHARED_DATA at VA 0xFFDF0000 on x86 (W7SP1, W7SP1_PAE, W7SP0 — identical; VISTA2 has every
+ * field below at the same offset, its structure ending at 0x3b8). Windows 7 (and Vista) has
  * no NtBuildNumber here: 0x248–0x263 is Reserved2[7] in all three (NtBuildNumber at 0x260 only from
  * Windows 10: V2 win10_x86_vtypes.py). The build comes from KDBG's NtBuildLab.
  */
@@ -138,8 +146,13 @@ export interface WindowsLayout {
   readonly pdSelfMap: number;
   readonly pdSelfMapEnd: number;
   readonly dispatcherHeader: Struct<'type' | 'headerSize'>;
+  /**
+   * _KPROCESS.Header.Size of a process (sizeof(_KPROCESS) / 4): with Type 3 the signature the
+   * Idle/System _EPROCESS scan looks for (V2 DTBSignature: 0x26 win7.py, 0x20 vista.py).
+   */
+  readonly kprocessHeaderSize: number;
   readonly eprocess: Struct<'directoryTableBase' | 'uniqueProcessId' | 'activeProcessLinks' | 'inheritedFromUniqueProcessId' | 'imageFileName' | 'peb' | 'vadRoot'>;
-  /** ImageFileName is UCHAR[15]. */
+  /** ImageFileName: UCHAR[15] on Windows 7, [16] on Vista (the name is NUL-terminated either way). */
   readonly imageFileNameBytes: number;
   readonly mmpfn: Struct<'flink' | 'blink' | 'pteAddress' | 'referenceCount' | 'e1' | 'e1b' | 'originalPte' | 'u4'>;
   readonly mmAvlTable: Struct<'balancedRootRightChild' | 'numberGenericTableElements'>;
@@ -152,7 +165,7 @@ export interface WindowsLayout {
   readonly unicodeString: Struct<'length' | 'maximumLength' | 'buffer'>;
 }
 
-/** Bit fields (the same in every table here: W7SP1, W7SP1_PAE, W7SP0, W7SP1_23418 all agree). */
+/** Bit fields (the same in every table here: W7SP1, W7SP1_PAE, W7SP0, W7SP1_23418 and VISTA2 all agree). */
 export const BITS = Object.freeze({
   /** _MMPFNENTRY byte 0 bits 0–2 (u3.e1 at _MMPFN+0xE). */
   pageLocationMask: 0x7,
@@ -252,6 +265,7 @@ export const WIN7_SP1_X86: WindowsLayout = Object.freeze({
   pdSelfMap: 0xc0300000,
   pdSelfMapEnd: 0xc0301000,
   dispatcherHeader: W7_DISPATCHER_HEADER,
+  kprocessHeaderSize: 0x26, // sizeof(_KPROCESS) 0x98 / 4 — W7SP1; V2 win7.py DTBSignature 03 00 26 00
   eprocess: w7Eprocess(0x2c0), // _EPROCESS 0x2c0 — W7SP1 (0x2d8 in W7SP1_23418; offsets equal)
   imageFileNameBytes: 15,
   mmpfn: struct('_MMPFN', 0x18, {
@@ -289,6 +303,7 @@ export const WIN7_SP1_X86_PAE: WindowsLayout = Object.freeze({
   pdSelfMap: 0xc0600000,
   pdSelfMapEnd: 0xc0604000,
   dispatcherHeader: W7_DISPATCHER_HEADER,
+  kprocessHeaderSize: 0x26, // sizeof(_KPROCESS) 0x98 / 4 — W7SP1_PAE
   eprocess: w7Eprocess(0x2e0), // _EPROCESS 0x2e0 in the 7601.24000 profile (the only PAE one published); offsets equal W7SP1
   imageFileNameBytes: 15,
   mmpfn: struct('_MMPFN', 0x1c, {
@@ -319,8 +334,92 @@ export const WIN7_SP0_X86: WindowsLayout = Object.freeze({
   eprocess: w7Eprocess(0x2c0), // _EPROCESS 0x2c0 — W7SP0
 });
 
+/**
+ * Windows Vista SP2 x86, non-PAE kernel (ntkrnlmp, build 6002). Against Windows 7: a smaller
+ * _KPROCESS (0x80: the Idle/System signature is 03 00 20 00) and _EPROCESS (every field below
+ * moved), _MMVAD 0x30 (no ViewLinks/VadsProcess; Subsection and the prototype-PTE fields where
+ * Windows 7 has them), _CONTROL_AREA 0x48 (FilePointer still an _EX_FAST_REF at 0x24), KDBG 0x330.
+ * The same _MMPFN, _MM_AVL_TABLE tree shape, _MMVAD_SHORT, _MMVAD_FLAGS (VadType 20–22),
+ * _SUBSECTION, _SEGMENT and _FILE_OBJECT, so the logic is Windows 7's.
+ */
+export const VISTA_SP2_X86: WindowsLayout = Object.freeze({
+  name: 'Windows Vista SP2 x86 (6002), non-PAE',
+  major: 6,
+  minor: 0,
+  build: 6002,
+  pae: false,
+  kdbgSize: 0x330, // V2 vista.py VistaSP1KDBG (build >= 6001) kdbgsize
+  mmpteBytes: 4, // _MMPTE 0x4 — VISTA2
+  selfMapBase: 0xc0000000,
+  selfMapEnd: 0xc0400000,
+  pdSelfMap: 0xc0300000,
+  pdSelfMapEnd: 0xc0301000,
+  dispatcherHeader: struct('_DISPATCHER_HEADER', 0x10, {
+    type: [0x0, 1], // Type — VISTA2
+    headerSize: [0x2, 1], // Size — VISTA2
+  }),
+  kprocessHeaderSize: 0x20, // sizeof(_KPROCESS) 0x80 / 4 — VISTA2; V2 vista.py Vistax86DTB "\x03\x00\x20\x00"
+  eprocess: struct('_EPROCESS', 0x270, {
+    directoryTableBase: [0x18, 4], // Pcb (_KPROCESS @0) .DirectoryTableBase @0x18 — VISTA2
+    uniqueProcessId: [0x9c, 4], // UniqueProcessId — VISTA2
+    activeProcessLinks: [0xa0, 8], // ActiveProcessLinks — VISTA2
+    inheritedFromUniqueProcessId: [0x124, 4], // InheritedFromUniqueProcessId — VISTA2
+    imageFileName: [0x14c, 16], // ImageFileName UCHAR[16] — VISTA2
+    peb: [0x188, 4], // Peb — VISTA2
+    vadRoot: [0x238, 0x20], // VadRoot (_MM_AVL_TABLE, 0x20) — VISTA2
+  }),
+  imageFileNameBytes: 16,
+  mmpfn: struct('_MMPFN', 0x18, {
+    flink: [0x0, 4], // u1.Flink — VISTA2 (ntdiff _MMPFN.h equal)
+    blink: [0x4, 4], // u2.Blink / ShareCount — VISTA2
+    pteAddress: [0x8, 4], // PteAddress — VISTA2
+    referenceCount: [0xc, 2], // u3.ReferenceCount — VISTA2
+    e1: [0xe, 1], // u3.e1 byte 0: PageLocation 0–2 — VISTA2 _MMPFNENTRY
+    e1b: [0xf, 1], // u3.e1 byte 1: Priority 0–2 — VISTA2 _MMPFNENTRY
+    originalPte: [0x10, 4], // OriginalPte (_MMPTE, 4 bytes) — VISTA2
+    u4: [0x14, 4], // u4: PteFrame 0–24, PrototypePte 27 — VISTA2 (__unnamed_1432)
+  }),
+  mmAvlTable: struct('_MM_AVL_TABLE', 0x20, {
+    balancedRootRightChild: [0x8, 4], // BalancedRoot (_MMADDRESS_NODE @0) .RightChild @8 — VISTA2
+    numberGenericTableElements: [0x14, 4], // DepthOfTree:5, Unused:3, NumberGenericTableElements:24 — VISTA2
+  }),
+  mmvadShort: struct('_MMVAD_SHORT', 0x20, {
+    parent: [0x0, 4], // u1: Parent | Balance:2 — VISTA2 (__unnamed_149d)
+    leftChild: [0x4, 4], // LeftChild — VISTA2
+    rightChild: [0x8, 4], // RightChild — VISTA2
+    startingVpn: [0xc, 4], // StartingVpn — VISTA2
+    endingVpn: [0x10, 4], // EndingVpn — VISTA2
+    vadFlags: [0x14, 4], // u.VadFlags (_MMVAD_FLAGS: VadType 20–22, PrivateMemory 31) — VISTA2
+  }),
+  mmvad: struct('_MMVAD', 0x30, {
+    subsection: [0x24, 4], // Subsection — VISTA2
+    firstPrototypePte: [0x28, 4], // FirstPrototypePte — VISTA2
+    lastContiguousPte: [0x2c, 4], // LastContiguousPte — VISTA2
+  }),
+  subsection: struct('_SUBSECTION', 0x20, {
+    controlArea: [0x0, 4], // ControlArea — VISTA2
+    subsectionBase: [0x4, 4], // SubsectionBase — VISTA2
+    nextSubsection: [0x8, 4], // NextSubsection — VISTA2
+    ptesInSubsection: [0xc, 4], // PtesInSubsection — VISTA2
+  }),
+  controlArea: struct('_CONTROL_AREA', 0x48, {
+    segment: [0x0, 4], // Segment — VISTA2
+    flags: [0x1c, 4], // u.Flags (_MMSECTION_FLAGS: Image 5, File 7) — VISTA2
+    filePointer: [0x24, 4], // FilePointer (_EX_FAST_REF, RefCnt bits 0–2) — VISTA2
+  }),
+  segment: struct('_SEGMENT', 0x30, {
+    totalNumberOfPtes: [0x4, 4], // TotalNumberOfPtes — VISTA2
+    prototypePte: [0x28, 4], // PrototypePte — VISTA2
+  }),
+  fileObject: struct('_FILE_OBJECT', 0x80, {
+    type: [0x0, 2], // Type — VISTA2
+    fileName: [0x30, 8], // FileName (_UNICODE_STRING) — VISTA2
+  }),
+  unicodeString: UNICODE_STRING_32,
+});
+
 /** The layouts mig knows, by build and paging kernel. */
-export const LAYOUTS: readonly WindowsLayout[] = Object.freeze([WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86]);
+export const LAYOUTS: readonly WindowsLayout[] = Object.freeze([WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86, VISTA_SP2_X86]);
 
 /** The table for a build on a paging kernel, or undefined. */
 export function layoutFor(build: number, pae: boolean): WindowsLayout | undefined {
@@ -341,6 +440,8 @@ export function assertLayout(l: WindowsLayout): void {
   if (l.pdSelfMap !== l.selfMapBase + (l.selfMapBase / 4096) * l.mmpteBytes) fail('page-directory self-map is not the PTE of the self-map');
   if (l.pdSelfMapEnd - l.pdSelfMap !== (l.pae ? 4 : 1) * 4096) fail('page-directory self-map size');
   if (l.kdbgSize > KDBG.size) fail('KDBG larger than the fields known');
+  if (l.kprocessHeaderSize * 4 > l.eprocess.uniqueProcessId) fail('_KPROCESS (Header.Size · 4) overlaps _EPROCESS fields');
+  if (l.kprocessHeaderSize * 4 <= l.eprocess.directoryTableBase) fail('DirectoryTableBase is not in _KPROCESS');
 }
 
 for (const l of LAYOUTS) assertLayout(l);

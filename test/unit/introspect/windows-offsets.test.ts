@@ -1,12 +1,13 @@
 /**
  * The Windows offset tables (src/introspect/windows/offsets.ts) against the published layouts they
  * cite: every value here was read again from volatility's win7_sp1_x86_vtypes.py (non-PAE),
- * win7_sp1_x86_24000_vtypes.py (PAE), win7_sp0_x86_vtypes.py and kdbg_vtypes.py / volatility3
- * kdbg.json; the cross-structure facts hold for every table.
+ * win7_sp1_x86_24000_vtypes.py (PAE), win7_sp0_x86_vtypes.py, vista_sp2_x86_vtypes.py (+ vista.py
+ * for the KDBG size and DTB signature) and kdbg_vtypes.py / volatility3 kdbg.json; the
+ * cross-structure facts hold for every table; the generator's own tables agree on every shared offset.
  */
 import test from 'ava';
-import { assertLayout, BITS, IO_TYPE_FILE, KDBG, KUSER, layoutFor, LAYOUTS, VAD_TYPE_IMAGE_MAP, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
-import { W7, WIN7_SP1_X86 as GEN_NONPAE, WIN7_SP1_X86_PAE as GEN_PAE } from '../../helpers/windows7-offsets.js';
+import { assertLayout, BITS, IO_TYPE_FILE, KDBG, KDBG_SIZES, KUSER, layoutFor, LAYOUTS, VAD_TYPE_IMAGE_MAP, VISTA_SP2_X86, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
+import { VISTA2, VISTA_SP2_X86 as GEN_VISTA, W7, WIN7_SP1_X86 as GEN_NONPAE, WIN7_SP1_X86_PAE as GEN_PAE, Win7Layout, WinGenBuild } from '../../helpers/windows7-offsets.js';
 
 test('_KDDEBUGGER_DATA64 fields (kdbg.json / kdbg_vtypes.py)', (t) => {
   t.like(KDBG, {
@@ -58,6 +59,26 @@ test('Windows 7 SP0 x86 non-PAE (win7_sp0_x86_vtypes.py) equals SP1 but for the 
   t.deepEqual(WIN7_SP0_X86.mmpfn, WIN7_SP1_X86.mmpfn);
 });
 
+test('Windows Vista SP2 x86 non-PAE (vista_sp2_x86_vtypes.py, vista.py)', (t) => {
+  const l = VISTA_SP2_X86;
+  t.like(l, { name: 'Windows Vista SP2 x86 (6002), non-PAE', major: 6, minor: 0, build: 6002, pae: false, kdbgSize: 0x330, mmpteBytes: 4, kprocessHeaderSize: 0x20, imageFileNameBytes: 16 });
+  t.like(l, { selfMapBase: 0xc0000000, selfMapEnd: 0xc0400000, pdSelfMap: 0xc0300000, pdSelfMapEnd: 0xc0301000 });
+  t.like(l.dispatcherHeader, { type: 0x0, headerSize: 0x2 });
+  t.like(l.eprocess, { size: 0x270, directoryTableBase: 0x18, uniqueProcessId: 0x9c, activeProcessLinks: 0xa0, inheritedFromUniqueProcessId: 0x124, imageFileName: 0x14c, peb: 0x188, vadRoot: 0x238 });
+  t.like(l.mmpfn, { size: 0x18, flink: 0x0, blink: 0x4, pteAddress: 0x8, referenceCount: 0xc, e1: 0xe, e1b: 0xf, originalPte: 0x10, u4: 0x14 });
+  t.like(l.mmAvlTable, { size: 0x20, balancedRootRightChild: 0x8, numberGenericTableElements: 0x14 });
+  t.like(l.mmvadShort, { size: 0x20, parent: 0x0, leftChild: 0x4, rightChild: 0x8, startingVpn: 0xc, endingVpn: 0x10, vadFlags: 0x14 });
+  t.like(l.mmvad, { size: 0x30, subsection: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c });
+  t.like(l.subsection, { size: 0x20, controlArea: 0x0, subsectionBase: 0x4, nextSubsection: 0x8, ptesInSubsection: 0xc });
+  t.like(l.controlArea, { size: 0x48, segment: 0x0, flags: 0x1c, filePointer: 0x24 });
+  t.like(l.segment, { size: 0x30, totalNumberOfPtes: 0x4, prototypePte: 0x28 });
+  t.like(l.fileObject, { size: 0x80, type: 0x0, fileName: 0x30 });
+  t.like(l.unicodeString, { size: 0x8, length: 0x0, maximumLength: 0x2, buffer: 0x4 });
+  t.is(KDBG_SIZES.get(0x330), 'Windows Vista SP1/SP2 / Server 2008');
+  // Windows 7's _KPROCESS signature is not Vista's: the scan looks for both.
+  t.is(WIN7_SP1_X86.kprocessHeaderSize, 0x26);
+});
+
 test('bit fields (_MMPFNENTRY, u4, _MMVAD_FLAGS, _MMSECTION_FLAGS)', (t) => {
   t.like(BITS, { pageLocationMask: 7, priorityMask: 7, pteFrameMask: 0x1ffffff, prototypePteBit: 27, vadTypeShift: 20, vadTypeMask: 7, privateMemoryBit: 31, avlElementsShift: 8, sectionImageBit: 5, sectionFileBit: 7, fastRefMask: 7 });
 });
@@ -73,6 +94,10 @@ test('layoutFor: by build and paging kernel; SP0 PAE has no verified table', (t)
   t.is(layoutFor(7601, true), WIN7_SP1_X86_PAE);
   t.is(layoutFor(7600, false), WIN7_SP0_X86);
   t.is(layoutFor(7600, true), undefined);
+  t.is(layoutFor(6002, false), VISTA_SP2_X86);
+  t.is(layoutFor(6002, true), undefined, 'no published Vista PAE (ntkrpamp) layout');
+  t.is(layoutFor(6001, false), undefined);
+  t.is(layoutFor(2600, false), undefined);
   t.is(layoutFor(9600, false), undefined);
 });
 
@@ -84,9 +109,19 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
   add('KDBG.headerSize', KDBG.headerSize, g.kdbg.sizeField);
   add('KDBG size', KDBG.size, g.kdbg.size);
   for (const k of ['imageNumberLow', 'imageNumberHigh', 'ntSystemRoot', 'ntProductType', 'productTypeIsValid', 'ntMajorVersion', 'ntMinorVersion', 'numberOfPhysicalPages', 'size'] as const) add(`KUSER.${k}`, KUSER[k], g.kuser[k]);
-  for (const l of [WIN7_SP1_X86, WIN7_SP1_X86_PAE]) {
-    const gl = l.pae ? GEN_PAE : GEN_NONPAE;
-    const n = l.pae ? 'PAE' : 'non-PAE';
+  const tables: [WindowsLayout, WinGenBuild, Win7Layout, string][] = [
+    [WIN7_SP1_X86, W7, GEN_NONPAE, 'Windows 7 non-PAE'],
+    [WIN7_SP1_X86_PAE, W7, GEN_PAE, 'Windows 7 PAE'],
+    [VISTA_SP2_X86, VISTA2, GEN_VISTA, 'Vista SP2 non-PAE'],
+  ];
+  for (const [l, g, gl, n] of tables) {
+    add(`${n} KDBG size`, l.kdbgSize, g.kdbg.size);
+    add(`${n} build`, l.build, g.build);
+    add(`${n} NtMajorVersion`, l.major, g.ntMajor);
+    add(`${n} NtMinorVersion`, l.minor, g.ntMinor);
+    // SizeEProcess: the PAE 7601.24000 profile's _EPROCESS (0x2e0) is larger than the SP1 RTM one the generator writes.
+    if (!l.pae) add(`${n} _EPROCESS size`, l.eprocess.size, g.eprocess.size);
+    add(`${n} _KPROCESS Header.Size`, l.kprocessHeaderSize, g.processHeaderSize);
     for (const [mine, theirs] of [['flink', 'u1'], ['blink', 'u2'], ['pteAddress', 'pteAddress'], ['referenceCount', 'u3RefCount'], ['e1', 'e1'], ['e1b', 'e2'], ['originalPte', 'originalPte'], ['u4', 'u4'], ['size', 'size']] as const) add(`${n} _MMPFN.${mine}`, l.mmpfn[mine], gl.mmpfn[theirs]);
     add(`${n} _MMPTE`, l.mmpteBytes, gl.pteSize);
     add(`${n} _SEGMENT.TotalNumberOfPtes`, l.segment.totalNumberOfPtes, gl.segment.totalNumberOfPtes);
