@@ -128,6 +128,49 @@ export const PAGE_LOCATION_NAMES = ['Zeroed', 'Free', 'Standby', 'Modified', 'Mo
 /** _MMVAD_FLAGS.VadType values (V2 plugins/vadinfo.py); 2 = VadImageMap (MEM_IMAGE). */
 export const VAD_TYPE_IMAGE_MAP = 2;
 
+/** A bit field: (u32 >>> shift) & mask. */
+export interface BitField {
+  readonly shift: number;
+  readonly mask: number;
+}
+
+/**
+ * How _MMPFN's bit fields are read: offsets within the entry and bit positions. They moved between
+ * XP (u3.e1 a ULONG: PrototypePte bit 3, PageLocation bits 8–10; u4 PteFrame 26 bits; no priority)
+ * and Vista/7 (u3.e1 two bytes: PageLocation byte 0 bits 0–2, Priority byte 1 bits 0–2; u4
+ * PteFrame 25 bits, PrototypePte bit 27).
+ */
+export interface PfnBits {
+  /** The byte whose bits 0–2 are PageLocation. */
+  readonly pageLocationByte: number;
+  /** The ULONG holding PrototypePte, and its bit. */
+  readonly prototypePte: readonly [offset: number, bit: number];
+  /** The ULONG holding PteFrame, and its mask (from bit 0). */
+  readonly pteFrame: readonly [offset: number, mask: number];
+  /** The byte whose bits 0–2 are the standby list priority (Vista+); undefined: one standby list (XP). */
+  readonly priorityByte?: number;
+}
+
+/**
+ * The VAD tree's shape: where its root is, how a MEM_IMAGE view is told, what a view's section
+ * pointer points at, and how the control area names its file.
+ */
+export interface VadShape {
+  /**
+   * _EPROCESS.VadRoot + this holds the root node's address: 8 on Vista/7 (VadRoot is an
+   * _MM_AVL_TABLE whose BalancedRoot.RightChild is the root), 0 on XP (VadRoot is the root).
+   */
+  readonly rootPointer: number;
+  /** Bytes of _EPROCESS.VadRoot (0x20 _MM_AVL_TABLE; 4, a pointer, on XP). */
+  readonly vadRootBytes: number;
+  /** _MMVAD_FLAGS: MEM_IMAGE ⇔ field == imageValue (Vista/7 VadType bits 20–22 == 2; XP ImageMap bit 20 == 1). */
+  readonly image: BitField & { readonly value: number };
+  /** What _MMVAD.section points at: a _SUBSECTION (Vista/7: its ControlArea at +0) or the _CONTROL_AREA itself (XP). */
+  readonly sectionPointer: 'subsection' | 'controlArea';
+  /** _CONTROL_AREA.FilePointer & this = the _FILE_OBJECT: an _EX_FAST_REF on Vista/7 (RefCnt bits 0–2), a plain pointer on XP. */
+  readonly filePointerMask: number;
+}
+
 /** Everything the Windows module reads, for one build on one paging kernel. */
 export interface WindowsLayout {
   /** For messages and details: 'Windows 7 SP1 x86 (7601), PAE'. */
@@ -154,10 +197,14 @@ export interface WindowsLayout {
   readonly eprocess: Struct<'directoryTableBase' | 'uniqueProcessId' | 'activeProcessLinks' | 'inheritedFromUniqueProcessId' | 'imageFileName' | 'peb' | 'vadRoot'>;
   /** ImageFileName: UCHAR[15] on Windows 7, [16] on Vista (the name is NUL-terminated either way). */
   readonly imageFileNameBytes: number;
-  readonly mmpfn: Struct<'flink' | 'blink' | 'pteAddress' | 'referenceCount' | 'e1' | 'e1b' | 'originalPte' | 'u4'>;
-  readonly mmAvlTable: Struct<'balancedRootRightChild' | 'numberGenericTableElements'>;
+  readonly mmpfn: Struct<'flink' | 'blink' | 'pteAddress' | 'referenceCount' | 'e1' | 'originalPte' | 'u4'>;
+  readonly pfnBits: PfnBits;
+  /** Vista/7 only: XP has no _MM_AVL_TABLE (vad.rootPointer says where the root is). */
+  readonly mmAvlTable?: Struct<'balancedRootRightChild' | 'numberGenericTableElements'>;
+  readonly vad: VadShape;
   readonly mmvadShort: Struct<'parent' | 'leftChild' | 'rightChild' | 'startingVpn' | 'endingVpn' | 'vadFlags'>;
-  readonly mmvad: Struct<'subsection' | 'firstPrototypePte' | 'lastContiguousPte'>;
+  /** `section`: Subsection (Vista/7) or ControlArea (XP), as vad.sectionPointer says. */
+  readonly mmvad: Struct<'section' | 'firstPrototypePte' | 'lastContiguousPte'>;
   readonly subsection: Struct<'controlArea' | 'subsectionBase' | 'nextSubsection' | 'ptesInSubsection'>;
   readonly controlArea: Struct<'segment' | 'flags' | 'filePointer'>;
   readonly segment: Struct<'totalNumberOfPtes' | 'prototypePte'>;
@@ -165,18 +212,13 @@ export interface WindowsLayout {
   readonly unicodeString: Struct<'length' | 'maximumLength' | 'buffer'>;
 }
 
-/** Bit fields (the same in every table here: W7SP1, W7SP1_PAE, W7SP0, W7SP1_23418 and VISTA2 all agree). */
+/** Bit fields the same in every table here (W7SP1, W7SP1_PAE, W7SP0, W7SP1_23418, VISTA2 and XP3 agree); the rest are per table (PfnBits, VadShape). */
 export const BITS = Object.freeze({
-  /** _MMPFNENTRY byte 0 bits 0–2 (u3.e1 at _MMPFN+0xE). */
+  /** PageLocation: 3 bits (MMLISTS 0–7) wherever PfnBits.pageLocationByte puts them. */
   pageLocationMask: 0x7,
-  /** _MMPFNENTRY byte 1 bits 0–2: the standby list priority. */
+  /** The standby list priority: 3 bits (Vista/7 _MMPFNENTRY byte 1). */
   priorityMask: 0x7,
-  /** u4 bits 0–24 PteFrame, bit 27 PrototypePte (__unnamed_14fd / __unnamed_14ff). */
-  pteFrameMask: 0x1ffffff,
-  prototypePteBit: 27,
-  /** _MMVAD_FLAGS: VadType bits 20–22, PrivateMemory bit 31. */
-  vadTypeShift: 20,
-  vadTypeMask: 0x7,
+  /** _MMVAD_FLAGS: PrivateMemory bit 31 (XP, Vista, 7). */
   privateMemoryBit: 31,
   /** _MM_AVL_TABLE +0x14: DepthOfTree 0–4, Unused 5–7, NumberGenericTableElements 8–31. */
   avlElementsShift: 8,
@@ -191,6 +233,26 @@ export const BITS = Object.freeze({
 
 /** _FILE_OBJECT.Type: IO_TYPE_FILE (wdm.h; 5). Used only as a plausibility check. */
 export const IO_TYPE_FILE = 5;
+
+/**
+ * Vista/7 _MMPFN bit fields at `m`'s offsets: u3.e1 (_MMPFNENTRY) byte 0 PageLocation 0–2, byte 1
+ * Priority 0–2; u4 PteFrame 0–24, PrototypePte 27 (W7SP1 __unnamed_14fd/_14ff, W7SP1_PAE, VISTA2
+ * __unnamed_1432; ntdiff Vista SP2 _MMPFN.h; MemProcFS mm_pfn.c).
+ */
+const avlPfnBits = (m: { e1: number; u4: number }): PfnBits => Object.freeze({ pageLocationByte: m.e1, priorityByte: m.e1 + 1, prototypePte: [m.u4, 27] as const, pteFrame: [m.u4, 0x1ffffff] as const });
+
+/**
+ * Vista/7 VAD shape: VadRoot an _MM_AVL_TABLE (root = BalancedRoot.RightChild, MemProcFS mm_vad.c),
+ * _MMVAD_FLAGS.VadType bits 20–22 == 2 VadImageMap (V2 vadinfo.py), _MMVAD.Subsection,
+ * FilePointer an _EX_FAST_REF (RefCnt bits 0–2) — W7SP1, W7SP1_PAE, W7SP0, VISTA2.
+ */
+const AVL_VADS: VadShape = Object.freeze({
+  rootPointer: 0x8,
+  vadRootBytes: 0x20,
+  image: Object.freeze({ shift: 20, mask: 0x7, value: VAD_TYPE_IMAGE_MAP }),
+  sectionPointer: 'subsection',
+  filePointerMask: ~0x7 >>> 0,
+});
 
 // Structures shared by every Windows 7 x86 table below (offsets identical in W7SP1, W7SP1_PAE,
 // W7SP0 and W7SP1_23418; sizes where they differ are given per table).
@@ -220,7 +282,7 @@ const W7_MMVAD_SHORT = struct('_MMVAD_SHORT', 0x20, {
   vadFlags: [0x14, 4], // u.VadFlags (_MMVAD_FLAGS)
 });
 const W7_MMVAD = struct('_MMVAD', 0x3c, {
-  subsection: [0x24, 4], // Subsection — W7SP1, W7SP1_PAE; MemProcFS _MMVAD32_7
+  section: [0x24, 4], // Subsection — W7SP1, W7SP1_PAE; MemProcFS _MMVAD32_7
   firstPrototypePte: [0x28, 4], // FirstPrototypePte
   lastContiguousPte: [0x2c, 4], // LastContiguousPte
 });
@@ -273,12 +335,13 @@ export const WIN7_SP1_X86: WindowsLayout = Object.freeze({
     blink: [0x4, 4], // u2.Blink / ShareCount — W7SP1
     pteAddress: [0x8, 4], // PteAddress (VA of the PTE or prototype PTE) — W7SP1
     referenceCount: [0xc, 2], // u3.ReferenceCount — W7SP1
-    e1: [0xe, 1], // u3.e1 byte 0: PageLocation 0–2, WriteInProgress 3, Modified 4, ReadInProgress 5, CacheAttribute 6–7 — W7SP1 _MMPFNENTRY
-    e1b: [0xf, 1], // u3.e1 byte 1: Priority 0–2, Rom 3, InPageError 4, KernelStack 5, RemovalRequested 6, ParityError 7 — W7SP1
+    e1: [0xe, 2], // u3.e1 (_MMPFNENTRY, 2 bytes): byte 0 PageLocation 0–2, WriteInProgress 3, Modified 4, ReadInProgress 5, CacheAttribute 6–7; byte 1 Priority 0–2, Rom 3, InPageError 4, KernelStack 5, RemovalRequested 6, ParityError 7 — W7SP1
     originalPte: [0x10, 4], // OriginalPte (_MMPTE, 4 bytes) — W7SP1
     u4: [0x14, 4], // u4: PteFrame 0–24, PfnImageVerified 25, AweAllocation 26, PrototypePte 27, PageColor 28–31 — W7SP1
   }),
+  pfnBits: avlPfnBits({ e1: 0xe, u4: 0x14 }),
   mmAvlTable: W7_MM_AVL_TABLE,
+  vad: AVL_VADS,
   mmvadShort: W7_MMVAD_SHORT,
   mmvad: W7_MMVAD,
   subsection: W7_SUBSECTION,
@@ -311,12 +374,13 @@ export const WIN7_SP1_X86_PAE: WindowsLayout = Object.freeze({
     blink: [0x4, 4], // u2.Blink — W7SP1_PAE
     pteAddress: [0x8, 4], // PteAddress — W7SP1_PAE
     referenceCount: [0xc, 2], // u3.ReferenceCount — W7SP1_PAE
-    e1: [0xe, 1], // u3.e1 byte 0 (PageLocation 0–2) — W7SP1_PAE
-    e1b: [0xf, 1], // u3.e1 byte 1 (Priority 0–2) — W7SP1_PAE
+    e1: [0xe, 2], // u3.e1: byte 0 PageLocation 0–2, byte 1 Priority 0–2 — W7SP1_PAE
     originalPte: [0x10, 8], // OriginalPte (_MMPTE, 8 bytes) — W7SP1_PAE
     u4: [0x18, 4], // u4 (PteFrame 0–24, PrototypePte 27) — W7SP1_PAE
   }),
+  pfnBits: avlPfnBits({ e1: 0xe, u4: 0x18 }),
   mmAvlTable: W7_MM_AVL_TABLE,
+  vad: AVL_VADS,
   mmvadShort: W7_MMVAD_SHORT,
   mmvad: W7_MMVAD,
   subsection: W7_SUBSECTION,
@@ -374,11 +438,12 @@ export const VISTA_SP2_X86: WindowsLayout = Object.freeze({
     blink: [0x4, 4], // u2.Blink / ShareCount — VISTA2
     pteAddress: [0x8, 4], // PteAddress — VISTA2
     referenceCount: [0xc, 2], // u3.ReferenceCount — VISTA2
-    e1: [0xe, 1], // u3.e1 byte 0: PageLocation 0–2 — VISTA2 _MMPFNENTRY
-    e1b: [0xf, 1], // u3.e1 byte 1: Priority 0–2 — VISTA2 _MMPFNENTRY
+    e1: [0xe, 2], // u3.e1 (_MMPFNENTRY): byte 0 PageLocation 0–2, byte 1 Priority 0–2 — VISTA2
     originalPte: [0x10, 4], // OriginalPte (_MMPTE, 4 bytes) — VISTA2
     u4: [0x14, 4], // u4: PteFrame 0–24, PrototypePte 27 — VISTA2 (__unnamed_1432)
   }),
+  pfnBits: avlPfnBits({ e1: 0xe, u4: 0x14 }),
+  vad: AVL_VADS,
   mmAvlTable: struct('_MM_AVL_TABLE', 0x20, {
     balancedRootRightChild: [0x8, 4], // BalancedRoot (_MMADDRESS_NODE @0) .RightChild @8 — VISTA2
     numberGenericTableElements: [0x14, 4], // DepthOfTree:5, Unused:3, NumberGenericTableElements:24 — VISTA2
@@ -392,7 +457,7 @@ export const VISTA_SP2_X86: WindowsLayout = Object.freeze({
     vadFlags: [0x14, 4], // u.VadFlags (_MMVAD_FLAGS: VadType 20–22, PrivateMemory 31) — VISTA2
   }),
   mmvad: struct('_MMVAD', 0x30, {
-    subsection: [0x24, 4], // Subsection — VISTA2
+    section: [0x24, 4], // Subsection — VISTA2
     firstPrototypePte: [0x28, 4], // FirstPrototypePte — VISTA2
     lastContiguousPte: [0x2c, 4], // LastContiguousPte — VISTA2
   }),
@@ -434,8 +499,12 @@ export function assertLayout(l: WindowsLayout): void {
   if (l.mmpfn.originalPte + l.mmpteBytes > l.mmpfn.u4) fail('_MMPFN.OriginalPte overlaps u4');
   if (l.mmpfn.u4 + 4 !== l.mmpfn.size) fail('_MMPFN.u4 is not the last field');
   if (l.eprocess.imageFileName + l.imageFileNameBytes > l.eprocess.size) fail('ImageFileName past _EPROCESS');
-  if (l.eprocess.vadRoot + l.mmAvlTable.size > l.eprocess.size) fail('VadRoot past _EPROCESS');
-  if (l.mmvad.subsection < l.mmvadShort.size) fail('_MMVAD fields overlap _MMVAD_SHORT');
+  if (l.eprocess.vadRoot + l.vad.vadRootBytes > l.eprocess.size) fail('VadRoot past _EPROCESS');
+  if (l.mmAvlTable && l.mmAvlTable.size !== l.vad.vadRootBytes) fail('VadRoot is not an _MM_AVL_TABLE');
+  if (l.vad.rootPointer + 4 > l.vad.vadRootBytes) fail('the VAD root pointer is past VadRoot');
+  if (l.mmvad.section < l.mmvadShort.size) fail('_MMVAD fields overlap _MMVAD_SHORT');
+  const b = l.pfnBits;
+  if (b.pageLocationByte + 1 > l.mmpfn.size || b.prototypePte[0] + 4 > l.mmpfn.size || b.pteFrame[0] + 4 > l.mmpfn.size || (b.priorityByte ?? 0) + 1 > l.mmpfn.size) fail('_MMPFN bit fields past the entry');
   if (l.selfMapEnd - l.selfMapBase !== 2 ** 20 * l.mmpteBytes) fail('self-map size is not 2^20 PTEs');
   if (l.pdSelfMap !== l.selfMapBase + (l.selfMapBase / 4096) * l.mmpteBytes) fail('page-directory self-map is not the PTE of the self-map');
   if (l.pdSelfMapEnd - l.pdSelfMap !== (l.pae ? 4 : 1) * 4096) fail('page-directory self-map size');

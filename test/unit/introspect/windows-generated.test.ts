@@ -230,7 +230,7 @@ for (const cfg of CONFIGS) {
     const head = img.layout.vars.PsActiveProcessHead;
     // The last process on the list (a user process with VADs): its VAD root's left child → the root.
     const ep = r32(head + 4) - l.eprocess.activeProcessLinks;
-    const root = r32(ep + l.eprocess.vadRoot + l.mmAvlTable.balancedRootRightChild);
+    const root = r32(ep + l.eprocess.vadRoot + l.vad.rootPointer);
     let node = root;
     while (r32(node + l.mmvadShort.leftChild) !== 0) node = r32(node + l.mmvadShort.leftChild);
     w32(node + l.mmvadShort.leftChild, root);

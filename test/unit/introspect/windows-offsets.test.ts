@@ -26,7 +26,8 @@ const common = (l: WindowsLayout) => ({
   eprocess: { directoryTableBase: 0x18, uniqueProcessId: 0xb4, activeProcessLinks: 0xb8, inheritedFromUniqueProcessId: 0x140, imageFileName: 0x16c, peb: 0x1a8, vadRoot: 0x278 },
   mmAvlTable: { size: 0x20, balancedRootRightChild: 0x8, numberGenericTableElements: 0x14 },
   mmvadShort: { size: 0x20, parent: 0x0, leftChild: 0x4, rightChild: 0x8, startingVpn: 0xc, endingVpn: 0x10, vadFlags: 0x14 },
-  mmvad: { size: 0x3c, subsection: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c },
+  mmvad: { size: 0x3c, section: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c },
+  vad: { rootPointer: 0x8, vadRootBytes: 0x20, image: { shift: 20, mask: 7, value: 2 }, sectionPointer: 'subsection', filePointerMask: 0xfffffff8 },
   subsection: { size: 0x20, controlArea: 0x0, subsectionBase: 0x4, nextSubsection: 0x8, ptesInSubsection: 0xc },
   controlArea: { size: 0x50, segment: 0x0, flags: 0x1c, filePointer: 0x24 },
   segment: { totalNumberOfPtes: 0x4, prototypePte: 0x28 },
@@ -41,7 +42,8 @@ const common = (l: WindowsLayout) => ({
 test('Windows 7 SP1 x86 non-PAE (win7_sp1_x86_vtypes.py)', (t) => {
   t.like(WIN7_SP1_X86, common(WIN7_SP1_X86));
   t.like(WIN7_SP1_X86, { build: 7601, pae: false, mmpteBytes: 4, selfMapBase: 0xc0000000, selfMapEnd: 0xc0400000, pdSelfMap: 0xc0300000 });
-  t.like(WIN7_SP1_X86.mmpfn, { size: 0x18, flink: 0x0, blink: 0x4, pteAddress: 0x8, referenceCount: 0xc, e1: 0xe, e1b: 0xf, originalPte: 0x10, u4: 0x14 });
+  t.like(WIN7_SP1_X86.mmpfn, { size: 0x18, flink: 0x0, blink: 0x4, pteAddress: 0x8, referenceCount: 0xc, e1: 0xe, originalPte: 0x10, u4: 0x14 });
+  t.deepEqual(WIN7_SP1_X86.pfnBits, { pageLocationByte: 0xe, priorityByte: 0xf, prototypePte: [0x14, 27], pteFrame: [0x14, 0x1ffffff] });
   t.is(WIN7_SP1_X86.eprocess.size, 0x2c0);
   t.is(WIN7_SP1_X86.segment.size, 0x30);
 });
@@ -49,7 +51,8 @@ test('Windows 7 SP1 x86 non-PAE (win7_sp1_x86_vtypes.py)', (t) => {
 test('Windows 7 SP1 x86 PAE (win7_sp1_x86_24000_vtypes.py): 8-byte OriginalPte, u4 at 0x18', (t) => {
   t.like(WIN7_SP1_X86_PAE, common(WIN7_SP1_X86_PAE));
   t.like(WIN7_SP1_X86_PAE, { build: 7601, pae: true, mmpteBytes: 8, selfMapBase: 0xc0000000, selfMapEnd: 0xc0800000, pdSelfMap: 0xc0600000, pdSelfMapEnd: 0xc0604000 });
-  t.like(WIN7_SP1_X86_PAE.mmpfn, { size: 0x1c, flink: 0x0, blink: 0x4, pteAddress: 0x8, e1: 0xe, e1b: 0xf, originalPte: 0x10, u4: 0x18 });
+  t.like(WIN7_SP1_X86_PAE.mmpfn, { size: 0x1c, flink: 0x0, blink: 0x4, pteAddress: 0x8, e1: 0xe, originalPte: 0x10, u4: 0x18 });
+  t.deepEqual(WIN7_SP1_X86_PAE.pfnBits, { pageLocationByte: 0xe, priorityByte: 0xf, prototypePte: [0x18, 27], pteFrame: [0x18, 0x1ffffff] });
   t.is(WIN7_SP1_X86_PAE.segment.size, 0x38);
 });
 
@@ -65,10 +68,12 @@ test('Windows Vista SP2 x86 non-PAE (vista_sp2_x86_vtypes.py, vista.py)', (t) =>
   t.like(l, { selfMapBase: 0xc0000000, selfMapEnd: 0xc0400000, pdSelfMap: 0xc0300000, pdSelfMapEnd: 0xc0301000 });
   t.like(l.dispatcherHeader, { type: 0x0, headerSize: 0x2 });
   t.like(l.eprocess, { size: 0x270, directoryTableBase: 0x18, uniqueProcessId: 0x9c, activeProcessLinks: 0xa0, inheritedFromUniqueProcessId: 0x124, imageFileName: 0x14c, peb: 0x188, vadRoot: 0x238 });
-  t.like(l.mmpfn, { size: 0x18, flink: 0x0, blink: 0x4, pteAddress: 0x8, referenceCount: 0xc, e1: 0xe, e1b: 0xf, originalPte: 0x10, u4: 0x14 });
+  t.like(l.mmpfn, { size: 0x18, flink: 0x0, blink: 0x4, pteAddress: 0x8, referenceCount: 0xc, e1: 0xe, originalPte: 0x10, u4: 0x14 });
+  t.deepEqual(l.pfnBits, { pageLocationByte: 0xe, priorityByte: 0xf, prototypePte: [0x14, 27], pteFrame: [0x14, 0x1ffffff] });
   t.like(l.mmAvlTable, { size: 0x20, balancedRootRightChild: 0x8, numberGenericTableElements: 0x14 });
+  t.like(l.vad, { rootPointer: 0x8, vadRootBytes: 0x20, image: { shift: 20, mask: 7, value: 2 }, sectionPointer: 'subsection', filePointerMask: 0xfffffff8 });
   t.like(l.mmvadShort, { size: 0x20, parent: 0x0, leftChild: 0x4, rightChild: 0x8, startingVpn: 0xc, endingVpn: 0x10, vadFlags: 0x14 });
-  t.like(l.mmvad, { size: 0x30, subsection: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c });
+  t.like(l.mmvad, { size: 0x30, section: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c });
   t.like(l.subsection, { size: 0x20, controlArea: 0x0, subsectionBase: 0x4, nextSubsection: 0x8, ptesInSubsection: 0xc });
   t.like(l.controlArea, { size: 0x48, segment: 0x0, flags: 0x1c, filePointer: 0x24 });
   t.like(l.segment, { size: 0x30, totalNumberOfPtes: 0x4, prototypePte: 0x28 });
@@ -80,7 +85,13 @@ test('Windows Vista SP2 x86 non-PAE (vista_sp2_x86_vtypes.py, vista.py)', (t) =>
 });
 
 test('bit fields (_MMPFNENTRY, u4, _MMVAD_FLAGS, _MMSECTION_FLAGS)', (t) => {
-  t.like(BITS, { pageLocationMask: 7, priorityMask: 7, pteFrameMask: 0x1ffffff, prototypePteBit: 27, vadTypeShift: 20, vadTypeMask: 7, privateMemoryBit: 31, avlElementsShift: 8, sectionImageBit: 5, sectionFileBit: 7, fastRefMask: 7 });
+  t.like(BITS, { pageLocationMask: 7, priorityMask: 7, privateMemoryBit: 31, avlElementsShift: 8, sectionImageBit: 5, sectionFileBit: 7, fastRefMask: 7 });
+  for (const l of [WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86, VISTA_SP2_X86]) {
+    // Vista/7: PteFrame u4 bits 0–24, PrototypePte u4 bit 27; VadType bits 20–22 == VadImageMap.
+    t.deepEqual(l.pfnBits.pteFrame, [l.mmpfn.u4, 0x1ffffff], l.name);
+    t.deepEqual(l.pfnBits.prototypePte, [l.mmpfn.u4, 27], l.name);
+    t.deepEqual(l.vad.image, { shift: 20, mask: 7, value: VAD_TYPE_IMAGE_MAP }, l.name);
+  }
 });
 
 test('every table passes its cross-structure checks; a broken one is refused', (t) => {
@@ -122,7 +133,9 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
     // SizeEProcess: the PAE 7601.24000 profile's _EPROCESS (0x2e0) is larger than the SP1 RTM one the generator writes.
     if (!l.pae) add(`${n} _EPROCESS size`, l.eprocess.size, g.eprocess.size);
     add(`${n} _KPROCESS Header.Size`, l.kprocessHeaderSize, g.processHeaderSize);
-    for (const [mine, theirs] of [['flink', 'u1'], ['blink', 'u2'], ['pteAddress', 'pteAddress'], ['referenceCount', 'u3RefCount'], ['e1', 'e1'], ['e1b', 'e2'], ['originalPte', 'originalPte'], ['u4', 'u4'], ['size', 'size']] as const) add(`${n} _MMPFN.${mine}`, l.mmpfn[mine], gl.mmpfn[theirs]);
+    for (const [mine, theirs] of [['flink', 'u1'], ['blink', 'u2'], ['pteAddress', 'pteAddress'], ['referenceCount', 'u3RefCount'], ['e1', 'e1'], ['originalPte', 'originalPte'], ['u4', 'u4'], ['size', 'size']] as const) add(`${n} _MMPFN.${mine}`, l.mmpfn[mine], gl.mmpfn[theirs]);
+    add(`${n} _MMPFN PageLocation byte`, l.pfnBits.pageLocationByte, gl.mmpfn.e1);
+    add(`${n} _MMPFN Priority byte`, l.pfnBits.priorityByte ?? -1, gl.mmpfn.e2);
     add(`${n} _MMPTE`, l.mmpteBytes, gl.pteSize);
     add(`${n} _SEGMENT.TotalNumberOfPtes`, l.segment.totalNumberOfPtes, gl.segment.totalNumberOfPtes);
     add(`${n} _SEGMENT.PrototypePte`, l.segment.prototypePte, gl.segment.prototypePte);
@@ -130,10 +143,13 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
     add(`${n} PD self-map`, l.pdSelfMap, gl.pdeBase);
     add(`${n} self-referencing PDE (the PDE of the page-directory self-map)`, l.pdSelfMap + Math.floor(l.pdSelfMap / (l.pae ? 2 ** 21 : 2 ** 22)) * l.mmpteBytes, gl.selfMapPde);
     for (const [mine, theirs] of [['directoryTableBase', g.kprocess.directoryTableBase], ['uniqueProcessId', g.eprocess.uniqueProcessId], ['activeProcessLinks', g.eprocess.activeProcessLinks], ['inheritedFromUniqueProcessId', g.eprocess.inheritedFromUniqueProcessId], ['imageFileName', g.eprocess.imageFileName], ['peb', g.eprocess.peb], ['vadRoot', g.eprocess.vadRoot]] as const) add(`${n} _EPROCESS.${mine}`, l.eprocess[mine], theirs);
-    add(`${n} _MM_AVL_TABLE.BalancedRoot.RightChild`, l.mmAvlTable.balancedRootRightChild, g.avl.right);
-    add(`${n} _MM_AVL_TABLE count`, l.mmAvlTable.numberGenericTableElements, g.avl.depthAndCount);
+    add(`${n} _MM_AVL_TABLE.BalancedRoot.RightChild`, l.mmAvlTable!.balancedRootRightChild, g.avl.right);
+    add(`${n} VAD root pointer`, l.vad.rootPointer, g.avl.right);
+    add(`${n} _MM_AVL_TABLE count`, l.mmAvlTable!.numberGenericTableElements, g.avl.depthAndCount);
+    add(`${n} VadType shift`, l.vad.image.shift, g.vadFlags.vadTypeShift);
+    add(`${n} VadImageMap`, l.vad.image.value, g.vadType.imageMap);
     for (const [mine, theirs] of [['parent', g.avl.parent], ['leftChild', g.avl.left], ['rightChild', g.avl.right], ['startingVpn', g.avl.startingVpn], ['endingVpn', g.avl.endingVpn], ['vadFlags', g.vad.flags], ['size', g.vad.shortSize]] as const) add(`${n} _MMVAD_SHORT.${mine}`, l.mmvadShort[mine], theirs);
-    for (const [mine, theirs] of [['subsection', g.vad.subsection], ['firstPrototypePte', g.vad.firstPrototypePte], ['lastContiguousPte', g.vad.lastContiguousPte], ['size', g.vad.size]] as const) add(`${n} _MMVAD.${mine}`, l.mmvad[mine], theirs);
+    for (const [mine, theirs] of [['section', g.vad.subsection], ['firstPrototypePte', g.vad.firstPrototypePte], ['lastContiguousPte', g.vad.lastContiguousPte], ['size', g.vad.size]] as const) add(`${n} _MMVAD.${mine}`, l.mmvad[mine], theirs);
     for (const k of ['controlArea', 'subsectionBase', 'nextSubsection', 'ptesInSubsection', 'size'] as const) add(`${n} _SUBSECTION.${k}`, l.subsection[k], g.subsection[k]);
     for (const k of ['segment', 'flags', 'filePointer', 'size'] as const) add(`${n} _CONTROL_AREA.${k}`, l.controlArea[k], g.controlArea[k]);
     add(`${n} _FILE_OBJECT.Type`, l.fileObject.type, g.fileObject.type);
@@ -142,7 +158,6 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
     add(`${n} _DISPATCHER_HEADER.Type`, l.dispatcherHeader.type, g.kprocess.headerType);
     add(`${n} _DISPATCHER_HEADER.Size`, l.dispatcherHeader.headerSize, g.kprocess.headerSize);
   }
-  add('VadType shift', BITS.vadTypeShift, g.vadFlags.vadTypeShift);
   add('PrivateMemory bit', 2 ** BITS.privateMemoryBit, g.vadFlags.privateMemory);
   add('section Image bit', 2 ** BITS.sectionImageBit, g.sectionFlags.image);
   add('section File bit', 2 ** BITS.sectionFileBit, g.sectionFlags.file);
