@@ -7,7 +7,7 @@ import { PageType, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { FakeMemory } from './fake-memory.js';
 import { fillStackPage, Rng } from './windows7-content.js';
 import { KernelPool, KernelVm, newList, PfnDatabase, PfnList, PfnState, PhysAllocator, WinSpace } from './windows7-memory.js';
-import { ABSENT, MmProtect, VISTA_SP2_X86, VISTA2, W7, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WinGenBuild, Win7Layout, WinPte } from './windows7-offsets.js';
+import { ABSENT, MmProtect, VISTA_SP2_X86, VISTA2, W7, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WinGenBuild, Win7Layout, WinPte, XP_SP3_X86, XP3 } from './windows7-offsets.js';
 import type { PeImage } from './windows7-pe.js';
 
 /** Windows page classes of the truth (`truthWindows[pfn]` indexes this). */
@@ -162,14 +162,14 @@ export interface Win7ImageLayout {
   pools: { nonPaged: [number, number]; paged: [number, number] };
 }
 
-/** Builds the generator writes: Windows 7 SP1 (non-PAE and PAE) and Vista SP2 (non-PAE: no published PAE layout). */
-export type WinGenBuildName = 'win7sp1' | 'vistasp2';
+/** Builds the generator writes: Windows 7 SP1 (non-PAE and PAE), Vista SP2 and XP SP3 (non-PAE: no published PAE layout). */
+export type WinGenBuildName = 'win7sp1' | 'vistasp2' | 'xpsp3';
 
 /** The build table and paging-kernel table for a build and mode, or an Error when no layout is published. */
 export function genLayouts(build: WinGenBuildName, pae: boolean): { B: WinGenBuild; L: Win7Layout } {
   if (build === 'win7sp1') return { B: W7, L: pae ? WIN7_SP1_X86_PAE : WIN7_SP1_X86 };
-  if (pae) throw new Error('Vista SP2 PAE: no published ntkrpamp layout in the sources (windows7-offsets.ts)');
-  return { B: VISTA2, L: VISTA_SP2_X86 };
+  if (pae) throw new Error(`${build} PAE: no published PAE kernel layout in the sources (windows7-offsets.ts)`);
+  return build === 'vistasp2' ? { B: VISTA2, L: VISTA_SP2_X86 } : { B: XP3, L: XP_SP3_X86 };
 }
 
 /** The guest's state while it is built; the pieces (kernel, processes) write through it. */
@@ -352,6 +352,12 @@ export class Win7Gen {
     }
     for (const e of this.pending) this.db.append(e.list, e.pfn, e.s);
     this.pending.length = 0;
+  }
+
+  /** The standby list a page of this priority goes on (XP has one). */
+  standbyList(priority: number): PfnList {
+    const s = this.lists.standby;
+    return s.length === 1 ? s[0] : s[priority];
   }
 
   /** Write an _MMPFNLIST head. */

@@ -135,8 +135,10 @@ export function buildKernel(g: Win7Gen): KernelParts {
   const M = g.B.mmpfnlist.size;
   g.lists.zeroed = newList(PageLocation.Zeroed, v('MmZeroedPageListHead', M));
   g.lists.free = newList(PageLocation.Free, v('MmFreePageListHead', M));
-  const byPriority = v('MmStandbyPageListByPriority', 8 * M);
-  g.lists.standby = Array.from({ length: 8 }, (_, i) => newList(PageLocation.Standby, byPriority + i * M));
+  // Vista/7: 8 standby lists by priority, KDBG's MmStandbyPageListHead at the array (inferred); XP: one list.
+  const nStandby = g.B.standbyLists;
+  const byPriority = v(nStandby > 1 ? 'MmStandbyPageListByPriority' : 'MmStandbyPageListHead', nStandby * M);
+  g.lists.standby = Array.from({ length: nStandby }, (_, i) => newList(PageLocation.Standby, byPriority + i * M));
   g.lists.modified = newList(PageLocation.Modified, v('MmModifiedPageListHead', M));
   g.lists.modifiedNoWrite = newList(PageLocation.ModifiedNoWrite, v('MmModifiedNoWritePageListHead', M));
   g.lists.bad = newList(PageLocation.Bad, v('MmBadPageListHead', M));
@@ -222,12 +224,14 @@ export function buildKernel(g: Win7Gen): KernelParts {
   addr(K.kiProcessorBlock, kiProcessorBlock);
   addr(K.cmNtCSDVersion, g.vars.CmNtCSDVersion);
   addr(K.mmPhysicalMemoryBlock, g.vars.MmPhysicalMemoryBlock);
-  g.kvm.u16(kdbg + K.sizeEProcess, g.B.eprocess.size);
-  g.kvm.u16(kdbg + K.offsetEprocessPeb, g.B.eprocess.peb);
-  g.kvm.u16(kdbg + K.offsetEprocessParentCID, g.B.eprocess.inheritedFromUniqueProcessId);
-  g.kvm.u16(kdbg + K.offsetEprocessDirectoryTableBase, g.B.kprocess.directoryTableBase);
-  g.kvm.u16(kdbg + K.sizeEThread, g.B.ethreadSize);
-  addr(K.mmBadPagesDetected, g.vars.MmBadPagesDetected);
+  // The fields from 0x290 on exist only where Header.Size holds them (not on XP's 0x290 block).
+  const has = (off: number, bytes: number) => off + bytes <= K.size;
+  if (has(K.sizeEProcess, 2)) g.kvm.u16(kdbg + K.sizeEProcess, g.B.eprocess.size);
+  if (has(K.offsetEprocessPeb, 2)) g.kvm.u16(kdbg + K.offsetEprocessPeb, g.B.eprocess.peb);
+  if (has(K.offsetEprocessParentCID, 2)) g.kvm.u16(kdbg + K.offsetEprocessParentCID, g.B.eprocess.inheritedFromUniqueProcessId);
+  if (has(K.offsetEprocessDirectoryTableBase, 2)) g.kvm.u16(kdbg + K.offsetEprocessDirectoryTableBase, g.B.kprocess.directoryTableBase);
+  if (has(K.sizeEThread, 2)) g.kvm.u16(kdbg + K.sizeEThread, g.B.ethreadSize);
+  if (has(K.mmBadPagesDetected, 8)) addr(K.mmBadPagesDetected, g.vars.MmBadPagesDetected);
 
   // MmPhysicalMemoryBlock: a _PHYSICAL_MEMORY_DESCRIPTOR in nonpaged pool (tag unverified).
   const D = g.B.physicalMemoryDescriptor;

@@ -30,8 +30,15 @@ export interface Win7Layout {
   pae: boolean;
   /** sizeof(_MMPTE): 4 (non-PAE) or 8 (PAE). V2 _MMPTE. */
   pteSize: 4 | 8;
-  /** _MMPFN (V2 both files; NTD _MMPFN.h non-PAE). */
+  /** _MMPFN (V2 both files; NTD _MMPFN.h non-PAE). e2 is −1 (ABSENT) where u3.e1 is one ULONG (XP). */
   mmpfn: { size: number; u1: number; u2: number; pteAddress: number; u3RefCount: number; e1: number; e2: number; originalPte: number; u4: number };
+  /**
+   * How _MMPFN's flags are laid out: 'nt6' (Vista/7: u3.e1 bytes — PageLocation 0–2, Modified 4,
+   * ReadInProgress 5; Priority 0–2, KernelStack 5 in the next byte; u4 PteFrame 0–24, PrototypePte
+   * 27) or 'nt5' (XP: u3.e1 a ULONG — Modified 0, ReadInProgress 1, PrototypePte 3, PageLocation
+   * 8–10; u4 PteFrame 0–25, KernelStack 30; no priority).
+   */
+  pfnFormat: 'nt6' | 'nt5';
   /** _SEGMENT (V2): the prototype PTE array ThePtes follows the header (PAE: 8-byte aligned). */
   segment: { controlArea: number; totalNumberOfPtes: number; segmentFlags: number; numberOfCommittedPages: number; sizeOfSegment: number; prototypePte: number; thePtes: number };
   /** Self-map (V2 windows.py IA32 valid-AS check; reference doc B5). */
@@ -146,7 +153,7 @@ export const W7 = {
   kpcr: { selfPcr: 0x1c, prcb: 0x20, irql: 0x24, kdVersionBlock: 0x34, majorVersion: 0x44, minorVersion: 0x46, prcbData: 0x120 },
 
   /** _KPROCESS (V2): Header (_DISPATCHER_HEADER Type 3, Size 0x26 dwords = 0x98 bytes; V2 win7.py DTBSignature 03 00 26 00). Affinity is a _KAFFINITY_EX (`affinity` below). */
-  kprocess: { size: 0x98, headerType: 0x0, headerSize: 0x2, signalState: 0x4, waitListHead: 0x8, profileListHead: 0x10, directoryTableBase: 0x18, threadListHead: 0x2c, affinity: 0x38, basePriority: 0x60, processListEntry: 0x78 },
+  kprocess: { size: 0x98, headerType: 0x0, headerSize: 0x2, signalState: 0x4, waitListHead: 0x8, profileListHead: 0x10, directoryTableBase: 0x18, threadListHead: 0x2c, affinity: 0x38, basePriority: 0x60, processListEntry: 0x78 as number },
   /** _DISPATCHER_HEADER Type of a process (ProcessObject) and its Size in dwords. */
   processHeaderType: 3,
   processHeaderSize: 0x26,
@@ -171,32 +178,41 @@ export const W7 = {
     peb: 0x1a8,
     vm: 0x1f0,
     vmWorkingSetSize: 0x1f0 + 0x34,
-    mmProcessLinks: 0x25c,
+    mmProcessLinks: 0x25c as number,
     flags: 0x270,
     exitStatus: 0x274,
     vadRoot: 0x278,
+    /** XP only: VadHint, NumberOfVads. */
+    vadHint: ABSENT as number,
+    numberOfVads: ABSENT as number,
   },
 
   /** _MM_AVL_TABLE / _MMADDRESS_NODE (V2; MI_MAKE_PARENT packs a 2-bit balance into Parent: S03/WRK). */
-  avl: { tableSize: 0x20, parent: 0x0, left: 0x4, right: 0x8, startingVpn: 0xc, endingVpn: 0x10, depthAndCount: 0x14, nodeHint: 0x18, nodeFreeHint: 0x1c },
+  avl: { tableSize: 0x20 as number, parent: 0x0 as number, left: 0x4 as number, right: 0x8 as number, startingVpn: 0xc as number, endingVpn: 0x10 as number, depthAndCount: 0x14 as number, nodeHint: 0x18 as number, nodeFreeHint: 0x1c as number },
+  /** The 8 standby lists by priority (MmStandbyPageListByPriority; KDBG's MmStandbyPageListHead points at the array: inferred). */
+  standbyLists: 8,
 
   /** _MMVAD_SHORT 0x20, _MMVAD 0x3c, _MMVAD_LONG 0x48 (V2 both kernels; MPF _MMVAD32_7). */
-  vad: { shortSize: 0x20, size: 0x3c, longSize: 0x48, flags: 0x14, pushLock: 0x18, flags3: 0x1c, flags2: 0x20, subsection: 0x24, firstPrototypePte: 0x28, lastContiguousPte: 0x2c, viewLinks: 0x30 as number, vadsProcess: 0x38 as number },
+  vad: { shortSize: 0x20, size: 0x3c, longSize: 0x48, flags: 0x14, pushLock: 0x18 as number, flags3: 0x1c as number, flags2: 0x20, subsection: 0x24 as number, controlArea: ABSENT as number, firstPrototypePte: 0x28, lastContiguousPte: 0x2c, viewLinks: 0x30 as number, vadsProcess: 0x38 as number },
   /** _MMVAD_FLAGS bits: CommitCharge 0–18, NoChange 19, VadType 20–22, MemCommit 23, Protection 24–28, PrivateMemory 31. */
-  vadFlags: { commitChargeMask: 0x7ffff, vadTypeShift: 20, memCommit: 1 << 23, protectionShift: 24, privateMemory: 0x80000000 },
+  vadFlags: { commitChargeMask: 0x7ffff, vadTypeShift: 20, memCommit: (1 << 23) as number, protectionShift: 24, privateMemory: 0x80000000 },
   /** _MMVAD_FLAGS2: LongVad bit 28, Inherit 30, CopyOnWrite 31. */
   vadFlags2: { longVad: 1 << 28, inherit: 1 << 30, copyOnWrite: 0x80000000 },
   /** VadType (V2 plugins/vadinfo.py; MPF _MMVAD_TYPE). */
-  vadType: { none: 0, imageMap: 2 },
+  vadType: { none: 0, imageMap: 2 as number },
 
   /** _CONTROL_AREA 0x50 (V2; MPF: FilePointer 0x24 on 32-bit up to 7601). */
-  controlArea: { size: 0x50, segment: 0x0, dereferenceList: 0x4, numberOfSectionReferences: 0xc, numberOfPfnReferences: 0x10, numberOfMappedViews: 0x14, numberOfUserReferences: 0x18, flags: 0x1c, filePointer: 0x24, viewList: 0x48 as number },
+  controlArea: { size: 0x50, segment: 0x0, dereferenceList: 0x4, numberOfSectionReferences: 0xc, numberOfPfnReferences: 0x10, numberOfMappedViews: 0x14, numberOfUserReferences: 0x18 as number, numberOfSubsections: ABSENT as number, flags: 0x1c as number, filePointer: 0x24, viewList: 0x48 as number },
+  /** FilePointer is an _EX_FAST_REF (RefCnt in bits 0–2). */
+  filePointerFastRef: true as boolean,
   /** _MMSECTION_FLAGS bits (V2): Image 5, File 7, Accessed 14. */
   sectionFlags: { image: 1 << 5, file: 1 << 7, commit: 1 << 13, accessed: 1 << 14 },
   /** _SUBSECTION 0x20 / _MSUBSECTION 0x38 (V2 non-PAE; the 7601.24000 PAE _MSUBSECTION is 0x3c). */
-  subsection: { size: 0x20, msubsectionSize: 0x38, controlArea: 0x0, subsectionBase: 0x4, nextSubsection: 0x8, ptesInSubsection: 0xc, flags: 0x14, startingSector: 0x18, numberOfFullSectors: 0x1c },
+  subsection: { size: 0x20, msubsectionSize: 0x38 as number, controlArea: 0x0, subsectionBase: 0x4 as number, nextSubsection: 0x8 as number, ptesInSubsection: 0xc as number, flags: 0x14 as number, startingSector: 0x18 as number, numberOfFullSectors: 0x1c as number },
+  /** _MMSUBSECTION_FLAGS.Protection: bits 1–5 (V2). */
+  subsectionProtectionShift: 1 as number,
   /** _MAPPED_FILE_SEGMENT 0x20 (V2): the segment of a data-file control area (no prototype PTEs in it). */
-  mappedFileSegment: { size: 0x20, controlArea: 0x0, totalNumberOfPtes: 0x4, sizeOfSegment: 0x10 },
+  mappedFileSegment: { size: 0x20 as number, controlArea: 0x0, totalNumberOfPtes: 0x4, sizeOfSegment: 0x10 },
 
   /** _FILE_OBJECT 0x80 and _UNICODE_STRING 8 (V2). */
   fileObject: { size: 0x80, type: 0x0, size2: 0x2, deviceObject: 0x4, fsContext: 0xc, sectionObjectPointer: 0x14, flags: 0x2c, fileName: 0x30 },
@@ -231,7 +247,7 @@ export const W7 = {
   /** _TEB (V2 _TEB / _NT_TIB): StackBase, StackLimit, Self, ClientId, ProcessEnvironmentBlock. */
   teb: { stackBase: 0x4, stackLimit: 0x8, self: 0x18, clientId: 0x20, peb: 0x30 },
   /** _HEAP (V2): the segment signature 0xffeeffee at +8. */
-  heap: { segmentSignature: 0x8, heap: 0x18, baseAddress: 0x1c, numberOfPages: 0x20, signature: 0xffeeffee },
+  heap: { segmentSignature: 0x8 as number, heap: 0x18 as number, baseAddress: 0x1c as number, numberOfPages: 0x20 as number, signature: 0xffeeffee },
   /** _KAFFINITY_EX (V2): Count, Size, Reserved, Bitmap[1]. sizeof(_ETHREAD) 0x2b8, _HANDLE_TABLE 0x3c (V2). */
   affinity: { count: 0x0 as number, size: 0x2 as number, bitmap: 0x8 },
   ethreadSize: 0x2b8,
@@ -292,6 +308,8 @@ export const VISTA2: WinGenBuild = {
     flags: 0x228,
     exitStatus: 0x22c,
     vadRoot: 0x238,
+    vadHint: ABSENT,
+    numberOfVads: ABSENT,
   },
   /** _MMVAD_SHORT 0x20, _MMVAD 0x30, _MMVAD_LONG 0x3c (u3 list at 0x30) (V2V). */
   vad: { ...W7.vad, size: 0x30, longSize: 0x3c, viewLinks: ABSENT, vadsProcess: ABSENT },
@@ -364,6 +382,7 @@ export const WIN7_SP1_X86: Win7Layout = Object.freeze({
   pae: false,
   pteSize: 4,
   mmpfn: Object.freeze({ size: 0x18, u1: 0x0, u2: 0x4, pteAddress: 0x8, u3RefCount: 0xc, e1: 0xe, e2: 0xf, originalPte: 0x10, u4: 0x14 }),
+  pfnFormat: 'nt6',
   segment: Object.freeze({ controlArea: 0x0, totalNumberOfPtes: 0x4, segmentFlags: 0x8, numberOfCommittedPages: 0xc, sizeOfSegment: 0x10, prototypePte: 0x28, thePtes: 0x2c }),
   pteBase: 0xc0000000,
   pdeBase: 0xc0300000,
@@ -377,6 +396,7 @@ export const WIN7_SP1_X86_PAE: Win7Layout = Object.freeze({
   pae: true,
   pteSize: 8,
   mmpfn: Object.freeze({ size: 0x1c, u1: 0x0, u2: 0x4, pteAddress: 0x8, u3RefCount: 0xc, e1: 0xe, e2: 0xf, originalPte: 0x10, u4: 0x18 }),
+  pfnFormat: 'nt6',
   segment: Object.freeze({ controlArea: 0x0, totalNumberOfPtes: 0x4, segmentFlags: 0x8, numberOfCommittedPages: 0xc, sizeOfSegment: 0x10, prototypePte: 0x28, thePtes: 0x30 }),
   pteBase: 0xc0000000,
   pdeBase: 0xc0600000,
@@ -391,7 +411,108 @@ export const VISTA_SP2_X86: Win7Layout = Object.freeze({
   pae: false,
   pteSize: 4, // _MMPTE 0x4 (V2V)
   mmpfn: Object.freeze({ size: 0x18, u1: 0x0, u2: 0x4, pteAddress: 0x8, u3RefCount: 0xc, e1: 0xe, e2: 0xf, originalPte: 0x10, u4: 0x14 }), // V2V, NTDV
+  pfnFormat: 'nt6',
   segment: Object.freeze({ controlArea: 0x0, totalNumberOfPtes: 0x4, segmentFlags: 0x8, numberOfCommittedPages: 0xc, sizeOfSegment: 0x10, prototypePte: 0x28, thePtes: 0x2c }), // _SEGMENT 0x30 (V2V)
+  pteBase: 0xc0000000,
+  pdeBase: 0xc0300000,
+  selfMapPde: 0xc0300c00,
+  hyperSpace: 0xc0400000,
+  workingSetList: 0xc0502000,
+}) as Win7Layout;
+
+/**
+ * Windows XP SP3 x86 (2600), from V2X: volatility 2 @328a178e overlays/windows/xp_sp3_x86_vtypes.py
+ * (ntkrnlmp, non-PAE) and xp.py (KDBG 0x290, DTB signature 03 00 1b 00); MPF mm_vad.c
+ * `_MMVAD32_XP` agrees on the VAD node. Against VISTA2: _KPROCESS 0x6c (no ProcessListEntry),
+ * _EPROCESS fields moved (no MmProcessLinks; VadRoot a pointer to the root _MMVAD, NumberOfVads at
+ * 0x240), VAD nodes StartingVpn/EndingVpn first then Parent/LeftChild/RightChild (no balance bits,
+ * no _MM_AVL_TABLE), _MMVAD_FLAGS.ImageMap (bit 20; MemCommit bit 30), _MMVAD.ControlArea (no
+ * Subsection), _CONTROL_AREA 0x30 (Flags 0x20, FilePointer a plain pointer), _SUBSECTION fields
+ * moved (Protection bits 4–8 of u at 0x4), no _MSUBSECTION / _MAPPED_FILE_SEGMENT (a data file's
+ * prototype PTEs are its _SEGMENT's), _SEGMENT 0x40 (PrototypePte 0x34, ThePtes 0x38), one standby
+ * list, KDBG 0x290 (nothing from 0x290 on: no SizeEProcess/Offset… fields), _KUSER_SHARED_DATA
+ * 0x338. XP has no published PAE (ntkrnlpa) layout in these sources: XP is written non-PAE only.
+ */
+export const XP3: WinGenBuild = {
+  ...VISTA2,
+  name: 'Windows XP SP3 x86',
+  build: 2600,
+  ntMajor: 5,
+  ntMinor: 1,
+  /** 0xF0000000 | 2600 (free build; S03 kdinit.c). */
+  ntBuildNumber: 0xf0000a28,
+  /** The SP3 RTM kernel's build lab (inferred: not in V2X; only its first field, the build, is read). */
+  ntBuildLab: '2600.xpsp.080413-2111',
+  csdVersion: 0x300,
+  /** KDBG: the same fields up to 0x290 (kdbg_vtypes.py), Header.Size 0x290 (V2 windows.py AbstractKDBGMod, xp.py). */
+  kdbg: { ...W7.kdbg, size: 0x290 },
+  kuser: { ...W7.kuser, activeProcessorCount: ABSENT, activeGroupCount: ABSENT, size: 0x338 },
+  /** _KPROCESS 0x6c (V2X; xp.py DTBSignature 03 00 1b 00): DirectoryTableBase[2] at 0x18, Affinity a ULONG. */
+  kprocess: { size: 0x6c, headerType: 0x0, headerSize: 0x2, signalState: 0x4, waitListHead: 0x8, profileListHead: 0x10, directoryTableBase: 0x18, threadListHead: 0x50, affinity: 0x5c, basePriority: 0x62, processListEntry: ABSENT },
+  processHeaderSize: 0x1b,
+  /** _EPROCESS 0x260 (V2X); Vm 0x1f8, Vm.WorkingSetSize at +0x14. */
+  eprocess: {
+    size: 0x260,
+    createTime: 0x70,
+    uniqueProcessId: 0x84,
+    activeProcessLinks: 0x88,
+    virtualSize: 0xb0,
+    objectTable: 0xc4,
+    token: 0xc8,
+    workingSetPage: 0xec,
+    sectionBaseAddress: 0x13c,
+    inheritedFromUniqueProcessId: 0x14c,
+    pageDirectoryPte: 0x168,
+    imageFileName: 0x174,
+    threadListHead: 0x190,
+    paeTop: 0x19c,
+    activeThreads: 0x1a0,
+    peb: 0x1b0,
+    vm: 0x1f8,
+    vmWorkingSetSize: 0x1f8 + 0x14,
+    mmProcessLinks: ABSENT,
+    flags: 0x248,
+    exitStatus: 0x24c,
+    vadRoot: 0x11c,
+    vadHint: 0x120,
+    numberOfVads: 0x240,
+  },
+  /** VAD nodes (V2X _MMVAD_SHORT; MPF _MMVAD32_XP): no _MM_AVL_TABLE (tableSize ABSENT), VadRoot → the root node. */
+  avl: { tableSize: ABSENT, parent: 0x8, left: 0xc, right: 0x10, startingVpn: 0x0, endingVpn: 0x4, depthAndCount: ABSENT, nodeHint: ABSENT, nodeFreeHint: ABSENT },
+  standbyLists: 1,
+  /** _MMVAD_SHORT 0x18, _MMVAD 0x28, _MMVAD_LONG 0x34 (u3 at 0x28) (V2X). */
+  vad: { shortSize: 0x18, size: 0x28, longSize: 0x34, flags: 0x14, pushLock: ABSENT, flags3: ABSENT, flags2: 0x24, subsection: ABSENT, controlArea: 0x18, firstPrototypePte: 0x1c, lastContiguousPte: 0x20, viewLinks: ABSENT, vadsProcess: ABSENT },
+  /** _MMVAD_FLAGS (V2X; MPF): CommitCharge 0–18, ImageMap 20, Protection 24–28, MemCommit 30, PrivateMemory 31. */
+  vadFlags: { commitChargeMask: 0x7ffff, vadTypeShift: 20, memCommit: 1 << 30, protectionShift: 24, privateMemory: 0x80000000 },
+  /** ImageMap is one bit: 1 at vadTypeShift. */
+  vadType: { none: 0, imageMap: 1 },
+  /** _CONTROL_AREA 0x30 (V2X): NumberOfSubsections u16 0x18, NumberOfUserReferences 0x1c, Flags 0x20, FilePointer 0x24 (a _FILE_OBJECT *). */
+  controlArea: { size: 0x30, segment: 0x0, dereferenceList: 0x4, numberOfSectionReferences: 0xc, numberOfPfnReferences: 0x10, numberOfMappedViews: 0x14, numberOfUserReferences: 0x1c, numberOfSubsections: 0x18, flags: 0x20, filePointer: 0x24, viewList: ABSENT },
+  filePointerFastRef: false,
+  /** _SUBSECTION 0x20 (V2X); no _MSUBSECTION (msubsectionSize: a data file's subsections are _SUBSECTIONs). */
+  subsection: { size: 0x20, msubsectionSize: 0x20, controlArea: 0x0, subsectionBase: 0x10, nextSubsection: 0x1c, ptesInSubsection: 0x18, flags: 0x4, startingSector: 0x8, numberOfFullSectors: 0xc },
+  /** _MMSUBSECTION_FLAGS.Protection bits 4–8 (V2X). */
+  subsectionProtectionShift: 4,
+  /** No _MAPPED_FILE_SEGMENT in V2X: a data file's control area has a _SEGMENT with its prototype PTEs. */
+  mappedFileSegment: { ...W7.mappedFileSegment, size: ABSENT },
+  /** _LDR_DATA_TABLE_ENTRY 0x50 (V2X; the fields used at the W7 offsets). */
+  ldrEntry: { ...W7.ldrEntry, size: 0x50 },
+  /** _HEAP (V2X): Signature at 0x8, but its value is not in V2X and the segment fields differ: no heap header written (ABSENT). */
+  heap: { segmentSignature: ABSENT, heap: ABSENT, baseAddress: ABSENT, numberOfPages: ABSENT, signature: 0 },
+  ethreadSize: 0x258,
+  handleTableSize: 0x44,
+};
+
+/** XP SP3 non-PAE (ntkrnlmp 2600): _MMPFN (V2X) in the 'nt5' format, _SEGMENT 0x40, the non-PAE self-map. */
+export const XP_SP3_X86: Win7Layout = Object.freeze({
+  kernel: 'ntkrnlmp.exe',
+  pae: false,
+  pteSize: 4, // _MMPTE 0x4 (V2X)
+  // u1 Flink 0, PteAddress 4, u2 Blink 8, u3.e1 ULONG 0xc (e2 ReferenceCount u16 at 0xe), OriginalPte 0x10, u4 0x14 (V2X).
+  mmpfn: Object.freeze({ size: 0x18, u1: 0x0, u2: 0x8, pteAddress: 0x4, u3RefCount: 0xe, e1: 0xc, e2: ABSENT, originalPte: 0x10, u4: 0x14 }),
+  pfnFormat: 'nt5',
+  // _SEGMENT 0x40 (V2X): SegmentPteTemplate 0x18, NumberOfCommittedPages 0x1c, PrototypePte 0x34, ThePtes 0x38; no SegmentFlags (NonExtendedPtes at 0x8).
+  segment: Object.freeze({ controlArea: 0x0, totalNumberOfPtes: 0x4, segmentFlags: ABSENT, numberOfCommittedPages: 0x1c, sizeOfSegment: 0x10, prototypePte: 0x34, thePtes: 0x38 }),
   pteBase: 0xc0000000,
   pdeBase: 0xc0300000,
   selfMapPde: 0xc0300c00,

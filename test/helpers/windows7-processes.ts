@@ -211,12 +211,13 @@ class ProcessBuilder {
     kvm.u32(va + E.activeThreads, o.threads);
     kvm.u32(va + E.peb, o.peb);
     kvm.u32(va + E.exitStatus, 0x103); // STATUS_PENDING
-    // Empty VAD table: the sentinel's Parent points at itself (MmCreateProcessAddressSpace).
-    kvm.u32(va + E.vadRoot + this.g.B.avl.parent, va + E.vadRoot);
+    // Empty VAD table: the sentinel's Parent points at itself (MmCreateProcessAddressSpace). XP has no
+    // table: VadRoot is the root node's address, 0 while there is none.
+    if (this.g.B.avl.tableSize !== ABSENT) kvm.u32(va + E.vadRoot + this.g.B.avl.parent, va + E.vadRoot);
     if (o.listed) {
       kvm.insertTail(this.g.vars.PsActiveProcessHead, va + E.activeProcessLinks);
-      kvm.insertTail(this.g.vars.KiProcessListHead, va + P.processListEntry);
-      kvm.insertTail(this.g.vars.MmProcessList, va + E.mmProcessLinks);
+      if (P.processListEntry !== ABSENT) kvm.insertTail(this.g.vars.KiProcessListHead, va + P.processListEntry);
+      if (E.mmProcessLinks !== ABSENT) kvm.insertTail(this.g.vars.MmProcessList, va + E.mmProcessLinks);
       const ht = this.g.pp.alloc(this.g.B.handleTableSize, poolTag('Obtb'));
       kvm.u32(va + E.objectTable, ht);
       const token = this.g.pp.alloc(0x1e0, poolTag('Toke', true));
@@ -287,11 +288,12 @@ class ProcessBuilder {
     const caTag = poolTag(kind === 'image' ? 'MmCi' : 'MmCa');
     const ca = g.npp.alloc(CA.size + subSize * subSpecs.length, caTag);
     const fo = path ? this.fileObject(path) : 0;
-    // Segment and prototype PTEs (paged pool 'MmSt'); a data file has a _MAPPED_FILE_SEGMENT and its PTEs apart.
+    // Segment and prototype PTEs (paged pool 'MmSt'); on Vista/7 a data file has a _MAPPED_FILE_SEGMENT
+    // and its PTEs apart; XP has no _MAPPED_FILE_SEGMENT: its data files' PTEs are the segment's too.
     let seg: number;
     let protoVa: number;
     const bases: number[] = [];
-    if (kind === 'data') {
+    if (kind === 'data' && this.g.B.mappedFileSegment.size !== ABSENT) {
       seg = g.pp.alloc(this.g.B.mappedFileSegment.size, poolTag('MmSm'));
       for (const sp of subSpecs) bases.push(g.pp.alloc(sp.count * L.pteSize, poolTag('MmSt')));
       protoVa = bases[0];
@@ -299,7 +301,10 @@ class ProcessBuilder {
       g.kvm.u32(seg + this.g.B.mappedFileSegment.totalNumberOfPtes, n);
       g.kvm.u64(seg + this.g.B.mappedFileSegment.sizeOfSegment, BigInt(bytes!.length));
     } else {
-      seg = g.pp.alloc(L.segment.thePtes + n * L.pteSize, poolTag('MmSt'));
+      // A segment larger than a pool page (an XP data file's, whose PTEs are all in it) is a big-page
+      // allocation: whole pages, no pool header in them.
+      const segBytes = L.segment.thePtes + n * L.pteSize;
+      seg = segBytes + 8 > 4096 ? g.pp.allocPages(Math.ceil(segBytes / 4096)) : g.pp.alloc(segBytes, poolTag('MmSt'));
       protoVa = seg + L.segment.thePtes;
       g.kvm.u32(seg + L.segment.controlArea, ca);
       g.kvm.u32(seg + L.segment.totalNumberOfPtes, n);
@@ -310,8 +315,10 @@ class ProcessBuilder {
     g.kvm.u32(ca + CA.segment, seg);
     g.kvm.u32(ca + CA.numberOfSectionReferences, 1);
     g.kvm.u32(ca + CA.flags, (kind === 'image' ? this.g.B.sectionFlags.image : 0) | (path ? this.g.B.sectionFlags.file : this.g.B.sectionFlags.commit) | this.g.B.sectionFlags.accessed);
-    g.kvm.u32(ca + CA.filePointer, fo ? (fo | (1 + this.r.int(6))) >>> 0 : 0);
+    // Vista/7: an _EX_FAST_REF (RefCnt in bits 0–2); XP: a plain _FILE_OBJECT pointer.
+    g.kvm.u32(ca + CA.filePointer, fo ? (this.g.B.filePointerFastRef ? (fo | (1 + this.r.int(6))) >>> 0 : fo) : 0);
     if (CA.viewList !== ABSENT) g.kvm.emptyList(ca + CA.viewList);
+    if (CA.numberOfSubsections !== ABSENT) g.kvm.u16(ca + CA.numberOfSubsections, subSpecs.length);
     const subs: Section['subs'] = [];
     subSpecs.forEach((s, i) => {
       const va = ca + CA.size + i * subSize;
@@ -320,7 +327,7 @@ class ProcessBuilder {
       g.kvm.u32(va + SS.subsectionBase, bases[i]);
       g.kvm.u32(va + SS.nextSubsection, i + 1 < subSpecs.length ? va + subSize : 0);
       g.kvm.u32(va + SS.ptesInSubsection, s.count);
-      g.kvm.u32(va + SS.flags, s.protection << 1);
+      g.kvm.u32(va + SS.flags, s.protection << this.g.B.subsectionProtectionShift);
       g.kvm.u32(va + SS.startingSector, image ? (image.sections[i - 1]?.rawOffset ?? 0) / 512 : s.first * 8);
     });
     if (fo) {
@@ -460,10 +467,11 @@ class ProcessBuilder {
       if (i === 0) {
         // The _HEAP (its first segment) heads the first page.
         buf.fill(0, 0, 0x140);
-        buf.writeUInt32LE(this.g.B.heap.signature, this.g.B.heap.segmentSignature);
-        buf.writeUInt32LE(heap, this.g.B.heap.heap);
-        buf.writeUInt32LE(heap, this.g.B.heap.baseAddress);
-        buf.writeUInt32LE(heapReserve, this.g.B.heap.numberOfPages);
+        const H = this.g.B.heap;
+        if (H.segmentSignature !== ABSENT) buf.writeUInt32LE(H.signature, H.segmentSignature);
+        if (H.heap !== ABSENT) buf.writeUInt32LE(heap, H.heap);
+        if (H.baseAddress !== ABSENT) buf.writeUInt32LE(heap, H.baseAddress);
+        if (H.numberOfPages !== ABSENT) buf.writeUInt32LE(heapReserve, H.numberOfPages);
       }
     }, { alwaysValid: 1 });
     // Views of data files: every process has locale.nls; GUI processes sorting tables, code page, a font.
@@ -586,13 +594,18 @@ class ProcessBuilder {
     b.writeUInt32LE(peb, T.peb);
   }
 
-  /** VAD nodes and the balanced tree (a valid AVL tree; Parent carries the 2-bit balance, MI_MAKE_PARENT). */
+  /**
+   * VAD nodes and the balanced tree (a valid AVL tree; Parent carries the 2-bit balance,
+   * MI_MAKE_PARENT). XP: the same balanced shape with plain Parent pointers (the root's 0: inferred)
+   * and VadRoot the root node's address, VadHint and NumberOfVads beside it (V2X _EPROCESS).
+   */
   private writeVads(eprocess: number, vads: VadPlan[]): void {
     const kvm = this.g.kvm;
     const V = this.g.B.vad;
     const A = this.g.B.avl;
     const F = this.g.B.vadFlags;
     const root = eprocess + this.g.B.eprocess.vadRoot;
+    const table = A.tableSize !== ABSENT;
     const height = new Map<number, number>();
     const build = (lo: number, hi: number, parent: number): number => {
       if (lo > hi) return -1;
@@ -604,17 +617,24 @@ class ProcessBuilder {
       height.set(mid, 1 + Math.max(hl, hr));
       const balance = hr - hl;
       const n = vads[mid].node;
-      kvm.u32(n + A.parent, (parent | (balance & 3)) >>> 0);
+      kvm.u32(n + A.parent, table ? (parent | (balance & 3)) >>> 0 : parent);
       kvm.u32(n + A.left, left < 0 ? 0 : vads[left].node);
       kvm.u32(n + A.right, right < 0 ? 0 : vads[right].node);
       return mid;
     };
-    const top = build(0, vads.length - 1, root);
-    kvm.u32(root + A.parent, root);
-    kvm.u32(root + A.left, 0);
-    kvm.u32(root + A.right, top < 0 ? 0 : vads[top].node);
-    kvm.u32(root + A.depthAndCount, ((top < 0 ? 0 : height.get(top)!) | (vads.length << 8)) >>> 0);
-    kvm.u32(root + A.nodeHint, top < 0 ? 0 : vads[top].node);
+    const top = build(0, vads.length - 1, table ? root : 0);
+    if (table) {
+      kvm.u32(root + A.parent, root);
+      kvm.u32(root + A.left, 0);
+      kvm.u32(root + A.right, top < 0 ? 0 : vads[top].node);
+      kvm.u32(root + A.depthAndCount, ((top < 0 ? 0 : height.get(top)!) | (vads.length << 8)) >>> 0);
+      kvm.u32(root + A.nodeHint, top < 0 ? 0 : vads[top].node);
+    } else {
+      const E = this.g.B.eprocess;
+      kvm.u32(root, top < 0 ? 0 : vads[top].node);
+      kvm.u32(eprocess + E.vadHint, top < 0 ? 0 : vads[top].node);
+      kvm.u32(eprocess + E.numberOfVads, vads.length);
+    }
     for (const v of vads) {
       const n = v.node;
       kvm.u32(n + A.startingVpn, v.start / 4096);
@@ -629,7 +649,9 @@ class ProcessBuilder {
       // The view's first subsection; LastContiguousPte ends where that subsection's array ends.
       const sub = this.subsectionOf(s, v.first);
       const lastContiguous = Math.min(v.first + v.pages, sub.first + sub.count) - 1;
-      kvm.u32(n + V.subsection, sub.va);
+      // Vista/7: the Subsection; XP: the ControlArea itself.
+      if (V.subsection !== ABSENT) kvm.u32(n + V.subsection, sub.va);
+      if (V.controlArea !== ABSENT) kvm.u32(n + V.controlArea, s.ca);
       kvm.u32(n + V.firstPrototypePte, this.protoOf(s, v.first));
       kvm.u32(n + V.lastContiguousPte, sub.base + (lastContiguous - sub.first) * pte);
       // Windows 7 links each view on its control area's ViewList; Vista's _MMVAD has no such fields.
@@ -699,7 +721,7 @@ class ProcessBuilder {
             g.claim(pfn, 'standby', owner);
             // A pagefile-backed page on standby was written out: OriginalPte is its paging-file PTE.
             const [sLo, sHi] = s.kind === 'pagefile' ? PteCodec.pagefile(L.pae, 0x100 + i, sub.protection) : [oLo, oHi];
-            g.queue(g.lists.standby[priority], pfn, { ...base, priority, origLo: sLo, origHi: sHi });
+            g.queue(g.standbyList(priority), pfn, { ...base, priority, origLo: sLo, origHi: sHi });
           } else if (state === 'modified') {
             g.claim(pfn, 'modified', owner);
             g.queue(g.lists.modified, pfn, { ...base, modified: true });
@@ -789,7 +811,7 @@ class ProcessBuilder {
       } else if (pg.pte === 'standby') {
         g.claim(pfn, 'standby', pg.type);
         const [olo, ohi] = PteCodec.pagefile(L.pae, 0x200 + r.int(0x40000), pg.protection);
-        g.queue(g.lists.standby[5], pfn, { ...base, priority: 5, origLo: olo, origHi: ohi });
+        g.queue(g.standbyList(5), pfn, { ...base, priority: 5, origLo: olo, origHi: ohi });
         p.layout.pages.push({ va: pg.va, pfn, via: 'transition' });
       } else {
         g.claim(pfn, 'modified', pg.type);

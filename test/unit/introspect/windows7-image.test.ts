@@ -34,7 +34,14 @@ const CONFIGS: Cfg[] = [
   { name: 'non-PAE', pae: false, build: 'win7sp1' },
   { name: 'PAE', pae: true, build: 'win7sp1' },
   { name: 'Vista SP2 non-PAE', pae: false, build: 'vistasp2' },
+  { name: 'XP SP3 non-PAE', pae: false, build: 'xpsp3' },
 ];
+/** What volatility says each build's kernel carries: the _KPROCESS signature's Size byte (win7.py, vista.py, xp.py), KDBG Header.Size, service pack. */
+const EXPECT: Record<WinGenBuildName, { dtbSize: number; kdbgSize: number; sp: number }> = {
+  win7sp1: { dtbSize: 0x26, kdbgSize: 0x340, sp: 1 },
+  vistasp2: { dtbSize: 0x20, kdbgSize: 0x330, sp: 2 },
+  xpsp3: { dtbSize: 0x1b, kdbgSize: 0x290, sp: 3 },
+};
 const WIN7_NONPAE = CONFIGS[0];
 
 const cache = new Map<string, { img: Windows7Image; ms: number }>();
@@ -127,11 +134,31 @@ class View {
     return (hi & 0xf) * 2 ** 20 + (lo >>> 12);
   }
 
-  /** _MMPFN fields of a PFN, read through MmPfnDatabase. */
+  /**
+   * _MMPFN fields of a PFN, read through MmPfnDatabase: Vista/7 _MMPFNENTRY bytes and u4 (PteFrame
+   * 0–24, PrototypePte 27), or XP's (V2 xp_sp3: u3.e1 ULONG Modified 0, PrototypePte 3,
+   * PageLocation 8–10; u4 PteFrame 0–25, KernelStack 30; no priority).
+   */
   pfn(pfn: number): { u1: number; u2: number; pteAddress: number; ref: number; location: number; modified: boolean; priority: number; kernelStack: boolean; pteFrame: number; prototype: boolean; raw: Buffer } {
     const M = this.img.offsets.mmpfn;
     const b = this.bytes(this.img.layout.pfnDatabase + pfn * M.size, M.size);
     const u4 = b.readUInt32LE(M.u4);
+    if (this.img.offsets.pfnFormat === 'nt5') {
+      const e1 = b.readUInt32LE(M.e1);
+      return {
+        u1: b.readUInt32LE(M.u1),
+        u2: b.readUInt32LE(M.u2),
+        pteAddress: b.readUInt32LE(M.pteAddress),
+        ref: b.readUInt16LE(M.u3RefCount),
+        location: (e1 >>> 8) & 7,
+        modified: (e1 & 1) !== 0,
+        priority: 0,
+        kernelStack: ((u4 >>> 30) & 1) === 1,
+        pteFrame: u4 & 0x3ffffff,
+        prototype: ((e1 >>> 3) & 1) === 1,
+        raw: b,
+      };
+    }
     return {
       u1: b.readUInt32LE(M.u1),
       u2: b.readUInt32LE(M.u2),
@@ -243,16 +270,16 @@ for (const cfg of CONFIGS) {
     const kuser = v.pa(W7.kuser.kernelVa);
     t.is(kuser, L.kuserPfn * 4096);
     for (const p of L.processes.slice(1)) t.is(v.pa(W7.kuser.userVa, v.walker(p.dtb)), kuser, p.name);
-    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMajorVersion), 6);
-    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMinorVersion), cfg.build === 'vistasp2' ? 0 : 1);
+    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMajorVersion), cfg.build === 'xpsp3' ? 5 : 6);
+    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMinorVersion), cfg.build === 'win7sp1' ? 1 : cfg.build === 'xpsp3' ? 1 : 0);
     t.is(v.bytes(W7.kuser.kernelVa + W7.kuser.ntSystemRoot, 20).toString('utf16le'), 'C:\\Windows');
   });
 
   test(`${name}: the Idle process is found by the DTB signature scan`, (t) => {
     const v = view(cfg);
     const L = v.img.layout;
-    // V2 DTBSignature: 03 00 26 00 (win7.py), 03 00 20 00 (vista.py).
-    const sig = Buffer.from([3, 0, cfg.build === 'vistasp2' ? 0x20 : 0x26, 0]);
+    // V2 DTBSignature: 03 00 26 00 (win7.py), 03 00 20 00 (vista.py), 03 00 1b 00 (xp.py).
+    const sig = Buffer.from([3, 0, EXPECT[cfg.build].dtbSize, 0]);
     t.is(sig[2], W7.processHeaderSize);
     const E = W7.eprocess;
     const found: number[] = [];
@@ -270,7 +297,7 @@ for (const cfg of CONFIGS) {
     const L = v.img.layout;
     const K = W7.kdbg;
     // V2's x86 needle: 8 zero bytes, 'KDBG', Header.Size (0x340 win7.py, 0x330 vista.py VistaSP1KDBG).
-    const size = cfg.build === 'vistasp2' ? 0x330 : 0x340;
+    const size = EXPECT[cfg.build].kdbgSize;
     t.is(K.size, size);
     const needle = Buffer.concat([Buffer.alloc(8), Buffer.from('KDBG', 'latin1'), Buffer.from([size & 0xff, size >> 8])]);
     const hits: number[] = [];
@@ -291,15 +318,17 @@ for (const cfg of CONFIGS) {
     t.is(v.u32(head + 4), kdbg);
     t.is(a(K.kernBase), L.kernBase);
     t.is(v.u16(kdbg + K.paeEnabled), pae ? 1 : 0);
-    t.is(v.u16(kdbg + K.sizeEProcess), W7.eprocess.size);
-    t.is(v.u16(kdbg + K.offsetEprocessPeb), W7.eprocess.peb);
-    t.is(v.u16(kdbg + K.offsetEprocessDirectoryTableBase), 0x18);
-    t.is(v.u16(kdbg + K.offsetEprocessParentCID), W7.eprocess.inheritedFromUniqueProcessId);
+    if (K.size > K.offsetEprocessDirectoryTableBase) {
+      t.is(v.u16(kdbg + K.sizeEProcess), W7.eprocess.size);
+      t.is(v.u16(kdbg + K.offsetEprocessPeb), W7.eprocess.peb);
+      t.is(v.u16(kdbg + K.offsetEprocessDirectoryTableBase), 0x18);
+      t.is(v.u16(kdbg + K.offsetEprocessParentCID), W7.eprocess.inheritedFromUniqueProcessId);
+    }
     t.is(Number(q(K.mmPageSize)), 0x1000);
     t.is(v.u32(a(K.mmPfnDatabase)), L.pfnDatabase);
     t.is(v.u32(a(K.mmHighestPhysicalPage)), L.highestPfn);
     t.is(v.u32(a(K.mmNumberOfPhysicalPages)), L.physicalRuns.reduce((s, [, c]) => s + c, 0));
-    t.is(v.u32(a(K.cmNtCSDVersion)) >> 8, cfg.build === 'vistasp2' ? 2 : 1, 'service pack');
+    t.is(v.u32(a(K.cmNtCSDVersion)) >> 8, EXPECT[cfg.build].sp, 'service pack');
     t.true(v.bytes(a(K.ntBuildLab), 40).toString('latin1').startsWith(`${W7.build}.`));
     // MmPhysicalMemoryBlock → the descriptor's runs.
     const pmd = v.u32(a(K.mmPhysicalMemoryBlock));
@@ -341,7 +370,7 @@ for (const cfg of CONFIGS) {
     // The list heads KDBG names are _MMPFNLISTs with their ListName.
     t.is(v.u32(a(K.mmZeroedPageListHead) + 4), PageLocation.Zeroed);
     t.is(v.u32(a(K.mmFreePageListHead) + 4), PageLocation.Free);
-    for (let i = 0; i < 8; i++) t.is(v.u32(a(K.mmStandbyPageListHead) + i * W7.mmpfnlist.size + 4), PageLocation.Standby);
+    for (let i = 0; i < W7.standbyLists; i++) t.is(v.u32(a(K.mmStandbyPageListHead) + i * W7.mmpfnlist.size + 4), PageLocation.Standby);
     t.is(v.u32(a(K.mmModifiedPageListHead) + 4), PageLocation.Modified);
     t.is(v.u32(a(K.mmModifiedNoWritePageListHead) + 4), PageLocation.ModifiedNoWrite);
   });
@@ -350,27 +379,31 @@ for (const cfg of CONFIGS) {
     const v = view(cfg);
     const L = v.img.layout;
     const A = W7.avl;
+    // Vista/7: VadRoot an _MM_AVL_TABLE (sentinel, count, balance bits in Parent); XP: VadRoot → the root node, NumberOfVads apart.
+    const table = A.tableSize !== ABSENT;
     for (const p of L.processes) {
       const root = p.eprocess + W7.eprocess.vadRoot;
-      t.is(v.u32(root + A.parent), root, `${p.name}: sentinel parent`);
-      const count = v.u32(root + A.depthAndCount) >>> 8;
-      t.is(count, p.vads.length, `${p.name}: NumberGenericTableElements`);
+      if (table) {
+        t.is(v.u32(root + A.parent), root, `${p.name}: sentinel parent`);
+        t.is(v.u32(root + A.depthAndCount) >>> 8, p.vads.length, `${p.name}: NumberGenericTableElements`);
+      } else {
+        t.is(v.u32(p.eprocess + W7.eprocess.numberOfVads), p.vads.length, `${p.name}: NumberOfVads`);
+      }
       const nodes: number[] = [];
       const height = (n: number, parent: number, depth: number): number => {
         if (!n) return 0;
         t.true(depth < 64);
         const par = v.u32(n + A.parent);
-        t.is((par & ~3) >>> 0, parent, 'parent link');
+        t.is(table ? (par & ~3) >>> 0 : par, parent, 'parent link');
         const hl = height(v.u32(n + A.left), n, depth + 1);
         nodes.push(n);
         const hr = height(v.u32(n + A.right), n, depth + 1);
-        const bal = ((par & 3) << 30) >> 30;
-        t.is(bal, hr - hl, 'balance in the parent bits');
+        if (table) t.is(((par & 3) << 30) >> 30, hr - hl, 'balance in the parent bits');
         t.true(Math.abs(hr - hl) <= 1);
         return 1 + Math.max(hl, hr);
       };
-      const h = height(v.u32(root + A.right), root, 0);
-      t.is(v.u32(root + A.depthAndCount) & 0x1f, h, 'DepthOfTree');
+      const h = table ? height(v.u32(root + A.right), root, 0) : height(v.u32(root), 0, 0);
+      if (table) t.is(v.u32(root + A.depthAndCount) & 0x1f, h, 'DepthOfTree');
       t.deepEqual(nodes, p.vads.map((x) => x.node), `${p.name}: in-order = ascending`);
       p.vads.forEach((vad, i) => {
         const n = vad.node;
@@ -379,12 +412,12 @@ for (const cfg of CONFIGS) {
         t.is(v.u32(n + A.endingVpn), (vad.end + 1) / 4096 - 1);
         if (i) t.true(vad.start > p.vads[i - 1].end);
         const flags = v.u32(n + W7.vad.flags);
-        t.is((flags >>> 20) & 7, vad.kind === 'image' ? 2 : 0, 'VadType');
+        t.is((flags >>> 20) & 7, vad.kind === 'image' ? W7.vadType.imageMap : 0, 'VadType (XP: ImageMap bit 20)');
         t.is(flags >>> 31, vad.kind === 'private' ? 1 : 0, 'PrivateMemory');
         t.is((flags >>> 24) & 0x1f, vad.protection, 'Protection');
         if (vad.tag === 'VadS') return;
-        const sub = v.u32(n + W7.vad.subsection);
-        const ca = v.u32(sub);
+        // Vista/7: Subsection → ControlArea; XP: the ControlArea itself.
+        const ca = W7.vad.subsection !== ABSENT ? v.u32(v.u32(n + W7.vad.subsection)) : v.u32(n + W7.vad.controlArea);
         const sec = L.sections[vad.section!];
         t.is(ca, sec.controlArea);
         t.is(v.bytes(ca - 4, 4).toString('latin1'), vad.kind === 'image' ? 'MmCi' : 'MmCa');
@@ -487,7 +520,8 @@ for (const cfg of CONFIGS) {
     const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
     const zeroed = walk(kdbgAddr(K.mmZeroedPageListHead), PageLocation.Zeroed);
     const free = walk(kdbgAddr(K.mmFreePageListHead), PageLocation.Free);
-    const standby = Array.from({ length: 8 }, (_, i) => walk(kdbgAddr(K.mmStandbyPageListHead) + i * W7.mmpfnlist.size, PageLocation.Standby, i)).flat();
+    const nStandby = W7.standbyLists;
+    const standby = Array.from({ length: nStandby }, (_, i) => walk(kdbgAddr(K.mmStandbyPageListHead) + i * W7.mmpfnlist.size, PageLocation.Standby, nStandby > 1 ? i : undefined)).flat();
     const modified = walk(kdbgAddr(K.mmModifiedPageListHead), PageLocation.Modified);
     const mnw = walk(kdbgAddr(K.mmModifiedNoWritePageListHead), PageLocation.ModifiedNoWrite);
     const bad = walk(L.lists.bad, PageLocation.Bad);
