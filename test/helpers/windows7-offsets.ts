@@ -497,6 +497,8 @@ export const XP3: WinGenBuild = {
   mappedFileSegment: { ...W7.mappedFileSegment, size: ABSENT },
   /** _LDR_DATA_TABLE_ENTRY 0x50 (V2X; the fields used at the W7 offsets). */
   ldrEntry: { ...W7.ldrEntry, size: 0x50 },
+  /** _FILE_OBJECT 0x70 (V2X; the fields used at the W7 offsets). */
+  fileObject: { ...W7.fileObject, size: 0x70 },
   /** _HEAP (V2X): Signature at 0x8, but its value is not in V2X and the segment fields differ: no heap header written (ABSENT). */
   heap: { segmentSignature: ABSENT, heap: ABSENT, baseAddress: ABSENT, numberOfPages: ABSENT, signature: 0 },
   ethreadSize: 0x258,

@@ -15,6 +15,13 @@
  *                  _KPROCESS signature 03 00 20 00). Checked again against ntdiff/headers 34fa37e4
  *                  WinVista_SP2/x86/System32/ntoskrnl.exe/Standalone/_MMPFN.h (PDB-derived; equal).
  *                  No PAE (ntkrpamp) Vista layout is published in these sources: Vista PAE is refused.
+ *   - XP3        = xp_sp3_x86_vtypes.py            (2600, ntkrnlmp: non-PAE, _MMPTE 4 bytes), with xp.py
+ *                  (DTB signature 03 00 1b 00, KDBG needle size 0x290). Its _MMPFN bit fields also
+ *                  match the NT 5.x memory manager's own header (Windows Server 2003 sources,
+ *                  selfrender/Windows-Server-2003 b80a07e2 base/ntos/mm/mi.h: _MMPFNENTRY
+ *                  PrototypePte bit 3, PageLocation bits 8–10; u4 PteFrame 26 bits). MemProcFS'
+ *                  PFN code starts at build 6000 and does not cover XP. No XP PAE (ntkrnlpa) layout
+ *                  is published in these sources: XP PAE is refused.
  *   - KDBG       = kdbg_vtypes.py, and volatility3 a1961401 symbols/windows/kdbg.json (identical)
  * MemProcFS c3aa8106 vmm/mm/mm_vad.c (`_MMVAD32_7`, ControlArea.FilePointer 0x24 for 32-bit ≤ 7601)
  * and vmm/mm/mm_pfn.c (u3 PageLocation byte, u4 bits) agree with them.
@@ -483,8 +490,104 @@ export const VISTA_SP2_X86: WindowsLayout = Object.freeze({
   unicodeString: UNICODE_STRING_32,
 });
 
+/**
+ * Windows XP SP3 x86, non-PAE kernel (ntkrnlmp, build 2600). Structurally older than Vista/7, all
+ * of it data here: _MMPFN keeps PteAddress at 4 and Blink at 8, its flags in a ULONG u3.e1
+ * (PrototypePte bit 3, PageLocation bits 8–10) and PteFrame in 26 bits of u4, with no standby
+ * priority (one standby list); _EPROCESS.VadRoot points straight at the root _MMVAD (no
+ * _MM_AVL_TABLE), whose nodes start with StartingVpn/EndingVpn and then Parent/LeftChild/RightChild;
+ * _MMVAD_FLAGS has an ImageMap bit (20) instead of a VadType field; _MMVAD names its _CONTROL_AREA
+ * directly (no Subsection), whose FilePointer is a plain pointer; _SUBSECTION and _SEGMENT fields
+ * sit elsewhere; KDBG is 0x290 bytes (no Size…/Offset… fields at 0x2a8+).
+ */
+export const XP_SP3_X86: WindowsLayout = Object.freeze({
+  name: 'Windows XP SP3 x86 (2600), non-PAE',
+  major: 5,
+  minor: 1,
+  build: 2600,
+  pae: false,
+  kdbgSize: 0x290, // V2 windows.py AbstractKDBGMod kdbgsize 0x290; xp.py KDBGHeader '…KDBG\x90\x02'
+  mmpteBytes: 4, // _MMPTE 0x4 — XP3
+  selfMapBase: 0xc0000000,
+  selfMapEnd: 0xc0400000,
+  pdSelfMap: 0xc0300000,
+  pdSelfMapEnd: 0xc0301000,
+  dispatcherHeader: struct('_DISPATCHER_HEADER', 0x10, {
+    type: [0x0, 1], // Type — XP3
+    headerSize: [0x2, 1], // Size — XP3
+  }),
+  kprocessHeaderSize: 0x1b, // sizeof(_KPROCESS) 0x6c / 4 — XP3; V2 xp.py DTBSignature "\x03\x00\x1b\x00"
+  eprocess: struct('_EPROCESS', 0x260, {
+    directoryTableBase: [0x18, 4], // Pcb.DirectoryTableBase[0] (ULONG[2] @0x18) — XP3
+    uniqueProcessId: [0x84, 4], // UniqueProcessId — XP3
+    activeProcessLinks: [0x88, 8], // ActiveProcessLinks — XP3
+    inheritedFromUniqueProcessId: [0x14c, 4], // InheritedFromUniqueProcessId — XP3
+    imageFileName: [0x174, 16], // ImageFileName UCHAR[16] — XP3
+    peb: [0x1b0, 4], // Peb — XP3
+    vadRoot: [0x11c, 4], // VadRoot (void *: the root _MMVAD) — XP3
+  }),
+  imageFileNameBytes: 16,
+  mmpfn: struct('_MMPFN', 0x18, {
+    flink: [0x0, 4], // u1.Flink — XP3 (__unnamed_1317)
+    pteAddress: [0x4, 4], // PteAddress — XP3
+    blink: [0x8, 4], // u2.Blink / ShareCount — XP3 (__unnamed_1319)
+    e1: [0xc, 4], // u3.e1 (_MMPFNENTRY, a ULONG): Modified 0, ReadInProgress 1, WriteInProgress 2, PrototypePte 3, PageColor 4–6, ParityError 7, PageLocation 8–10, … — XP3
+    referenceCount: [0xe, 2], // u3.e2.ReferenceCount (overlays e1's upper 16 bits, DontUse) — XP3
+    originalPte: [0x10, 4], // OriginalPte (_MMPTE, 4 bytes) — XP3
+    u4: [0x14, 4], // u4: PteFrame 0–25, InPageError 26, VerifierAllocation 27, AweAllocation 28, LockCharged 29, KernelStack 30 — XP3 (__unnamed_1325)
+  }),
+  pfnBits: Object.freeze({
+    pageLocationByte: 0xd, // e1 bits 8–10 = byte 0xd bits 0–2 — XP3; S03 mi.h _MMPFNENTRY
+    prototypePte: [0xc, 3] as const, // e1 bit 3 — XP3; S03 mi.h
+    pteFrame: [0x14, 0x3ffffff] as const, // u4 bits 0–25 — XP3; S03 mi.h (PteFrame: 26, MM_NO_PTE_FRAME 0x3FFFFFF)
+  }),
+  vad: Object.freeze({
+    rootPointer: 0, // VadRoot is the root node — XP3 (V2 vadinfo: VadRoot.dereference_as('_MMVAD_SHORT'))
+    vadRootBytes: 4,
+    image: Object.freeze({ shift: 20, mask: 0x1, value: 1 }), // _MMVAD_FLAGS.ImageMap bit 20 — XP3
+    sectionPointer: 'controlArea', // _MMVAD.ControlArea — XP3
+    filePointerMask: 0xffffffff, // _CONTROL_AREA.FilePointer: _FILE_OBJECT * — XP3 (MemProcFS masks it as an _EX_FAST_REF on every build; on an aligned object the same)
+  }),
+  // The node layout also in MemProcFS c3aa8106 vmm/mm/mm_vad.c `_MMVAD32_XP` (after the pool header):
+  // StartingVpn, EndingVpn, Parent, LeftChild, RightChild, flags (ImageMap 20, PrivateMemory 31),
+  // ControlArea, FirstPrototypePte, LastContiguousPte; its subsections at ControlArea + sizeof(_CONTROL_AREA).
+  mmvadShort: struct('_MMVAD_SHORT', 0x18, {
+    startingVpn: [0x0, 4], // StartingVpn — XP3
+    endingVpn: [0x4, 4], // EndingVpn — XP3
+    parent: [0x8, 4], // Parent (a plain pointer, no balance bits) — XP3
+    leftChild: [0xc, 4], // LeftChild — XP3
+    rightChild: [0x10, 4], // RightChild — XP3
+    vadFlags: [0x14, 4], // u.VadFlags (_MMVAD_FLAGS: ImageMap 20, PrivateMemory 31) — XP3
+  }),
+  mmvad: struct('_MMVAD', 0x28, {
+    section: [0x18, 4], // ControlArea — XP3
+    firstPrototypePte: [0x1c, 4], // FirstPrototypePte — XP3
+    lastContiguousPte: [0x20, 4], // LastContiguousPte — XP3
+  }),
+  subsection: struct('_SUBSECTION', 0x20, {
+    controlArea: [0x0, 4], // ControlArea — XP3
+    subsectionBase: [0x10, 4], // SubsectionBase — XP3
+    ptesInSubsection: [0x18, 4], // PtesInSubsection — XP3
+    nextSubsection: [0x1c, 4], // NextSubsection — XP3
+  }),
+  controlArea: struct('_CONTROL_AREA', 0x30, {
+    segment: [0x0, 4], // Segment — XP3
+    flags: [0x20, 4], // u.Flags (_MMSECTION_FLAGS: Image 5, File 7) — XP3
+    filePointer: [0x24, 4], // FilePointer (_FILE_OBJECT *) — XP3
+  }),
+  segment: struct('_SEGMENT', 0x40, {
+    totalNumberOfPtes: [0x4, 4], // TotalNumberOfPtes — XP3
+    prototypePte: [0x34, 4], // PrototypePte — XP3 (ThePtes at 0x38)
+  }),
+  fileObject: struct('_FILE_OBJECT', 0x70, {
+    type: [0x0, 2], // Type — XP3
+    fileName: [0x30, 8], // FileName (_UNICODE_STRING) — XP3
+  }),
+  unicodeString: UNICODE_STRING_32,
+});
+
 /** The layouts mig knows, by build and paging kernel. */
-export const LAYOUTS: readonly WindowsLayout[] = Object.freeze([WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86, VISTA_SP2_X86]);
+export const LAYOUTS: readonly WindowsLayout[] = Object.freeze([WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86, VISTA_SP2_X86, XP_SP3_X86]);
 
 /** The table for a build on a paging kernel, or undefined. */
 export function layoutFor(build: number, pae: boolean): WindowsLayout | undefined {

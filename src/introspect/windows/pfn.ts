@@ -189,7 +189,7 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
         continue;
       case PageLocation.Standby:
         types[pfn] = PageTypeCode.standby;
-        stats.standbyByPriority[(flags[pfn] >> 1) & 7]++;
+        if (prioAt >= 0) stats.standbyByPriority[(flags[pfn] >> 1) & 7]++;
         continue;
     }
     const addr = pteAddr[pfn];

@@ -1,7 +1,7 @@
 /**
  * The Windows module against the independent Windows image generator (test/helpers/windows7-image.ts,
  * built by someone else from the same published layouts, with its own offset tables): Windows 7 SP1
- * in both paging modes and Vista SP2 non-PAE (the only Vista layout published): page-map agreement
+ * in both paging modes, Vista SP2 and XP SP3 non-PAE (the only layouts published for them): page-map agreement
  * with the generator's truth, with and without the vCPU state (root by scan), the process list, and
  * hostile edits of its structures.
  *
@@ -15,7 +15,7 @@ import type { CpuRegisters } from '../../../src/introspect/os.js';
 import { PAGE_TYPES, PageMap, PageType, PageTypeCode } from '../../../src/introspect/pagemap.js';
 import { scanWindows } from '../../../src/introspect/windows/scan.js';
 import { KernelSpace } from '../../../src/introspect/windows/vmem.js';
-import { VISTA_SP2_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
+import { VISTA_SP2_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout, XP_SP3_X86 } from '../../../src/introspect/windows/offsets.js';
 import { X86_NONPAE, X86_PAE } from '../../../src/introspect/x86/paging.js';
 import { IntrospectionError } from '../../../src/util/errors.js';
 import { openImage } from '../../../src/image/probe.js';
@@ -34,7 +34,8 @@ interface Cfg {
 const WIN7: Cfg = { name: 'non-PAE', pae: false, build: 'win7sp1', layout: WIN7_SP1_X86, release: '6.1.7601 SP1' };
 const WIN7_PAE: Cfg = { name: 'PAE', pae: true, build: 'win7sp1', layout: WIN7_SP1_X86_PAE, release: '6.1.7601 SP1' };
 const VISTA: Cfg = { name: 'Vista SP2 non-PAE', pae: false, build: 'vistasp2', layout: VISTA_SP2_X86, release: '6.0.6002 SP2' };
-const CONFIGS = [WIN7, WIN7_PAE, VISTA];
+const XP: Cfg = { name: 'XP SP3 non-PAE', pae: false, build: 'xpsp3', layout: XP_SP3_X86, release: '5.1.2600 SP3' };
+const CONFIGS = [WIN7, WIN7_PAE, VISTA, XP];
 
 const images = new Map<string, Windows7Image>();
 /** One 64 MiB image per build and paging mode, generated once per worker (the generator is deterministic). */
@@ -198,7 +199,7 @@ function kernel(img: Windows7Image): { space: KernelSpace; w32: (va: number, v: 
   return { space, w32, r32: (va) => space.u32(va, 'test') };
 }
 
-for (const cfg of [WIN7, VISTA]) {
+for (const cfg of [WIN7, VISTA, XP]) {
   test(`hostile (${cfg.name}): a process-list cycle is an IntrospectionError naming ActiveProcessLinks, not a hang`, (t) => {
     const img = fresh(cfg);
     const { w32, r32 } = kernel(img);
@@ -211,7 +212,7 @@ for (const cfg of [WIN7, VISTA]) {
   });
 }
 
-for (const cfg of [WIN7_PAE, VISTA]) {
+for (const cfg of [WIN7_PAE, VISTA, XP]) {
   test(`hostile (${cfg.name}): a process-list pointer outside memory names the _EPROCESS and address`, (t) => {
     const img = fresh(cfg);
     const { w32, r32 } = kernel(img);
@@ -241,7 +242,7 @@ for (const cfg of CONFIGS) {
   });
 }
 
-for (const cfg of [WIN7, VISTA]) {
+for (const cfg of [WIN7, VISTA, XP]) {
   test(`hostile (${cfg.name}): a PFN database larger than memory (MmHighestPhysicalPage 0x7fffffff) is bounded by the image`, (t) => {
     const img = fresh(cfg);
     const { w32 } = kernel(img);
@@ -252,7 +253,7 @@ for (const cfg of [WIN7, VISTA]) {
   });
 }
 
-for (const cfg of [WIN7_PAE, VISTA]) {
+for (const cfg of [WIN7_PAE, VISTA, XP]) {
   test(`hostile (${cfg.name}): MmPfnDatabase pointing outside memory is refused naming the PFN database`, (t) => {
     const img = fresh(cfg);
     const { w32 } = kernel(img);
@@ -262,10 +263,28 @@ for (const cfg of [WIN7_PAE, VISTA]) {
   });
 }
 
-test('Vista SP2: the Idle and System _EPROCESS are found by the Vista DTB signature (03 00 20 00) at the Vista offsets', (t) => {
-  const img = image(VISTA);
-  const hits = scanWindows(img.mem).eprocess;
-  t.deepEqual(hits.map((h) => [h.name, h.pid, h.dtb]).sort(), [['Idle', 0, img.layout.systemDtb], ['System', 4, img.layout.systemDtb]]);
+for (const [cfg, sig] of [[VISTA, '03 00 20 00'], [XP, '03 00 1b 00']] as const) {
+  test(`${cfg.name}: the Idle and System _EPROCESS are found by its DTB signature (${sig}) at its offsets`, (t) => {
+    const img = image(cfg);
+    const hits = scanWindows(img.mem).eprocess;
+    t.deepEqual(hits.map((h) => [h.name, h.pid, h.dtb]).sort(), [['Idle', 0, img.layout.systemDtb], ['System', 4, img.layout.systemDtb]]);
+  });
+}
+
+test('XP SP3: one standby list (no priorities), VAD trees walked from VadRoot, views named through their control areas', (t) => {
+  const img = image(XP);
+  const r = introspect({ memory: img.mem, cpus: cpusOf(img) });
+  const d = r.details as unknown as import('../../../src/introspect/windows/index.js').WindowsDetails;
+  t.is(d.kdbg.size, '0x290');
+  t.true((d.pfn.locations.Standby ?? 0) > 0);
+  t.deepEqual(d.pfn.standbyByPriority, [0, 0, 0, 0, 0, 0, 0, 0]);
+  t.true(d.pfn.prototype.image > 0 && d.pfn.prototype.file > 0 && d.pfn.prototype.pagefile > 0, JSON.stringify(d.pfn.prototype));
+  for (const p of img.layout.processes.slice(1)) {
+    const got = d.processes.find((x) => x.pid === p.pid)!;
+    t.is(got.vads, p.vads.length, p.name);
+    const files = new Set(p.vads.filter((v) => v.kind === 'image').map((v) => v.path));
+    t.deepEqual(new Set(got.images), files, p.name);
+  }
 });
 
 /** Overwrite the NtBuildLab string KDBG points at (a build this module must then judge). */

@@ -2,12 +2,14 @@
  * The Windows offset tables (src/introspect/windows/offsets.ts) against the published layouts they
  * cite: every value here was read again from volatility's win7_sp1_x86_vtypes.py (non-PAE),
  * win7_sp1_x86_24000_vtypes.py (PAE), win7_sp0_x86_vtypes.py, vista_sp2_x86_vtypes.py (+ vista.py
- * for the KDBG size and DTB signature) and kdbg_vtypes.py / volatility3 kdbg.json; the
+ * for the KDBG size and DTB signature), xp_sp3_x86_vtypes.py (+ xp.py) and kdbg_vtypes.py /
+ * volatility3 kdbg.json; the
  * cross-structure facts hold for every table; the generator's own tables agree on every shared offset.
  */
 import test from 'ava';
-import { assertLayout, BITS, IO_TYPE_FILE, KDBG, KDBG_SIZES, KUSER, layoutFor, LAYOUTS, VAD_TYPE_IMAGE_MAP, VISTA_SP2_X86, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout } from '../../../src/introspect/windows/offsets.js';
-import { VISTA2, VISTA_SP2_X86 as GEN_VISTA, W7, WIN7_SP1_X86 as GEN_NONPAE, WIN7_SP1_X86_PAE as GEN_PAE, Win7Layout, WinGenBuild } from '../../helpers/windows7-offsets.js';
+import { assertLayout, BITS, IO_TYPE_FILE, KDBG, KDBG_SIZES, KUSER, layoutFor, LAYOUTS, VAD_TYPE_IMAGE_MAP, VISTA_SP2_X86, WIN7_SP0_X86, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WindowsLayout, XP_SP3_X86 } from '../../../src/introspect/windows/offsets.js';
+import { PfnDatabase } from '../../helpers/windows7-memory.js';
+import { ABSENT, VISTA2, VISTA_SP2_X86 as GEN_VISTA, W7, WIN7_SP1_X86 as GEN_NONPAE, WIN7_SP1_X86_PAE as GEN_PAE, Win7Layout, WinGenBuild, XP3, XP_SP3_X86 as GEN_XP } from '../../helpers/windows7-offsets.js';
 
 test('_KDDEBUGGER_DATA64 fields (kdbg.json / kdbg_vtypes.py)', (t) => {
   t.like(KDBG, {
@@ -84,6 +86,25 @@ test('Windows Vista SP2 x86 non-PAE (vista_sp2_x86_vtypes.py, vista.py)', (t) =>
   t.is(WIN7_SP1_X86.kprocessHeaderSize, 0x26);
 });
 
+test('Windows XP SP3 x86 non-PAE (xp_sp3_x86_vtypes.py, xp.py): the NT 5.1 shapes', (t) => {
+  const l = XP_SP3_X86;
+  t.like(l, { name: 'Windows XP SP3 x86 (2600), non-PAE', major: 5, minor: 1, build: 2600, pae: false, kdbgSize: 0x290, mmpteBytes: 4, kprocessHeaderSize: 0x1b, imageFileNameBytes: 16 });
+  t.like(l, { selfMapBase: 0xc0000000, selfMapEnd: 0xc0400000, pdSelfMap: 0xc0300000, pdSelfMapEnd: 0xc0301000 });
+  t.like(l.eprocess, { size: 0x260, directoryTableBase: 0x18, uniqueProcessId: 0x84, activeProcessLinks: 0x88, inheritedFromUniqueProcessId: 0x14c, imageFileName: 0x174, peb: 0x1b0, vadRoot: 0x11c });
+  t.like(l.mmpfn, { size: 0x18, flink: 0x0, pteAddress: 0x4, blink: 0x8, e1: 0xc, referenceCount: 0xe, originalPte: 0x10, u4: 0x14 });
+  // u3.e1 a ULONG: PrototypePte bit 3, PageLocation bits 8–10; u4 PteFrame 26 bits; no priority.
+  t.deepEqual(l.pfnBits, { pageLocationByte: 0xd, prototypePte: [0xc, 3], pteFrame: [0x14, 0x3ffffff] });
+  t.is(l.mmAvlTable, undefined);
+  t.like(l.vad, { rootPointer: 0, vadRootBytes: 4, image: { shift: 20, mask: 1, value: 1 }, sectionPointer: 'controlArea', filePointerMask: 0xffffffff });
+  t.like(l.mmvadShort, { size: 0x18, startingVpn: 0x0, endingVpn: 0x4, parent: 0x8, leftChild: 0xc, rightChild: 0x10, vadFlags: 0x14 });
+  t.like(l.mmvad, { size: 0x28, section: 0x18, firstPrototypePte: 0x1c, lastContiguousPte: 0x20 });
+  t.like(l.subsection, { size: 0x20, controlArea: 0x0, subsectionBase: 0x10, ptesInSubsection: 0x18, nextSubsection: 0x1c });
+  t.like(l.controlArea, { size: 0x30, segment: 0x0, flags: 0x20, filePointer: 0x24 });
+  t.like(l.segment, { size: 0x40, totalNumberOfPtes: 0x4, prototypePte: 0x34 });
+  t.like(l.fileObject, { size: 0x70, type: 0x0, fileName: 0x30 });
+  t.is(KDBG_SIZES.get(0x290), 'Windows XP');
+});
+
 test('bit fields (_MMPFNENTRY, u4, _MMVAD_FLAGS, _MMSECTION_FLAGS)', (t) => {
   t.like(BITS, { pageLocationMask: 7, priorityMask: 7, privateMemoryBit: 31, avlElementsShift: 8, sectionImageBit: 5, sectionFileBit: 7, fastRefMask: 7 });
   for (const l of [WIN7_SP1_X86, WIN7_SP1_X86_PAE, WIN7_SP0_X86, VISTA_SP2_X86]) {
@@ -108,7 +129,8 @@ test('layoutFor: by build and paging kernel; SP0 PAE has no verified table', (t)
   t.is(layoutFor(6002, false), VISTA_SP2_X86);
   t.is(layoutFor(6002, true), undefined, 'no published Vista PAE (ntkrpamp) layout');
   t.is(layoutFor(6001, false), undefined);
-  t.is(layoutFor(2600, false), undefined);
+  t.is(layoutFor(2600, false), XP_SP3_X86);
+  t.is(layoutFor(2600, true), undefined, 'no published XP PAE (ntkrnlpa) layout');
   t.is(layoutFor(9600, false), undefined);
 });
 
@@ -124,6 +146,7 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
     [WIN7_SP1_X86, W7, GEN_NONPAE, 'Windows 7 non-PAE'],
     [WIN7_SP1_X86_PAE, W7, GEN_PAE, 'Windows 7 PAE'],
     [VISTA_SP2_X86, VISTA2, GEN_VISTA, 'Vista SP2 non-PAE'],
+    [XP_SP3_X86, XP3, GEN_XP, 'XP SP3 non-PAE'],
   ];
   for (const [l, g, gl, n] of tables) {
     add(`${n} KDBG size`, l.kdbgSize, g.kdbg.size);
@@ -134,8 +157,9 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
     if (!l.pae) add(`${n} _EPROCESS size`, l.eprocess.size, g.eprocess.size);
     add(`${n} _KPROCESS Header.Size`, l.kprocessHeaderSize, g.processHeaderSize);
     for (const [mine, theirs] of [['flink', 'u1'], ['blink', 'u2'], ['pteAddress', 'pteAddress'], ['referenceCount', 'u3RefCount'], ['e1', 'e1'], ['originalPte', 'originalPte'], ['u4', 'u4'], ['size', 'size']] as const) add(`${n} _MMPFN.${mine}`, l.mmpfn[mine], gl.mmpfn[theirs]);
-    add(`${n} _MMPFN PageLocation byte`, l.pfnBits.pageLocationByte, gl.mmpfn.e1);
-    add(`${n} _MMPFN Priority byte`, l.pfnBits.priorityByte ?? -1, gl.mmpfn.e2);
+    // The generator's 'nt5' e1 is the ULONG (PageLocation in its second byte); 'nt6' e1 is the PageLocation byte.
+    add(`${n} _MMPFN PageLocation byte`, l.pfnBits.pageLocationByte, gl.mmpfn.e1 + (gl.pfnFormat === 'nt5' ? 1 : 0));
+    add(`${n} _MMPFN Priority byte`, l.pfnBits.priorityByte ?? ABSENT, gl.mmpfn.e2);
     add(`${n} _MMPTE`, l.mmpteBytes, gl.pteSize);
     add(`${n} _SEGMENT.TotalNumberOfPtes`, l.segment.totalNumberOfPtes, gl.segment.totalNumberOfPtes);
     add(`${n} _SEGMENT.PrototypePte`, l.segment.prototypePte, gl.segment.prototypePte);
@@ -143,13 +167,21 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
     add(`${n} PD self-map`, l.pdSelfMap, gl.pdeBase);
     add(`${n} self-referencing PDE (the PDE of the page-directory self-map)`, l.pdSelfMap + Math.floor(l.pdSelfMap / (l.pae ? 2 ** 21 : 2 ** 22)) * l.mmpteBytes, gl.selfMapPde);
     for (const [mine, theirs] of [['directoryTableBase', g.kprocess.directoryTableBase], ['uniqueProcessId', g.eprocess.uniqueProcessId], ['activeProcessLinks', g.eprocess.activeProcessLinks], ['inheritedFromUniqueProcessId', g.eprocess.inheritedFromUniqueProcessId], ['imageFileName', g.eprocess.imageFileName], ['peb', g.eprocess.peb], ['vadRoot', g.eprocess.vadRoot]] as const) add(`${n} _EPROCESS.${mine}`, l.eprocess[mine], theirs);
-    add(`${n} _MM_AVL_TABLE.BalancedRoot.RightChild`, l.mmAvlTable!.balancedRootRightChild, g.avl.right);
-    add(`${n} VAD root pointer`, l.vad.rootPointer, g.avl.right);
-    add(`${n} _MM_AVL_TABLE count`, l.mmAvlTable!.numberGenericTableElements, g.avl.depthAndCount);
+    if (l.mmAvlTable) {
+      add(`${n} _MM_AVL_TABLE.BalancedRoot.RightChild`, l.mmAvlTable.balancedRootRightChild, g.avl.right);
+      add(`${n} _MM_AVL_TABLE count`, l.mmAvlTable.numberGenericTableElements, g.avl.depthAndCount);
+      add(`${n} _MM_AVL_TABLE size`, l.mmAvlTable.size, g.avl.tableSize);
+    } else {
+      add(`${n} no _MM_AVL_TABLE`, ABSENT, g.avl.tableSize);
+    }
+    // The root: BalancedRoot.RightChild of the table (Vista/7), VadRoot itself (XP).
+    add(`${n} VAD root pointer`, l.vad.rootPointer, g.avl.tableSize === ABSENT ? 0 : g.avl.right);
+    add(`${n} view → ControlArea directly`, l.vad.sectionPointer === 'controlArea' ? 1 : 0, g.vad.subsection === ABSENT ? 1 : 0);
+    add(`${n} FilePointer an _EX_FAST_REF`, l.vad.filePointerMask === 0xfffffff8 ? 1 : 0, g.filePointerFastRef ? 1 : 0);
     add(`${n} VadType shift`, l.vad.image.shift, g.vadFlags.vadTypeShift);
     add(`${n} VadImageMap`, l.vad.image.value, g.vadType.imageMap);
     for (const [mine, theirs] of [['parent', g.avl.parent], ['leftChild', g.avl.left], ['rightChild', g.avl.right], ['startingVpn', g.avl.startingVpn], ['endingVpn', g.avl.endingVpn], ['vadFlags', g.vad.flags], ['size', g.vad.shortSize]] as const) add(`${n} _MMVAD_SHORT.${mine}`, l.mmvadShort[mine], theirs);
-    for (const [mine, theirs] of [['section', g.vad.subsection], ['firstPrototypePte', g.vad.firstPrototypePte], ['lastContiguousPte', g.vad.lastContiguousPte], ['size', g.vad.size]] as const) add(`${n} _MMVAD.${mine}`, l.mmvad[mine], theirs);
+    for (const [mine, theirs] of [['section', g.vad.subsection !== ABSENT ? g.vad.subsection : g.vad.controlArea], ['firstPrototypePte', g.vad.firstPrototypePte], ['lastContiguousPte', g.vad.lastContiguousPte], ['size', g.vad.size]] as const) add(`${n} _MMVAD.${mine}`, l.mmvad[mine], theirs);
     for (const k of ['controlArea', 'subsectionBase', 'nextSubsection', 'ptesInSubsection', 'size'] as const) add(`${n} _SUBSECTION.${k}`, l.subsection[k], g.subsection[k]);
     for (const k of ['segment', 'flags', 'filePointer', 'size'] as const) add(`${n} _CONTROL_AREA.${k}`, l.controlArea[k], g.controlArea[k]);
     add(`${n} _FILE_OBJECT.Type`, l.fileObject.type, g.fileObject.type);
@@ -166,4 +198,29 @@ test('the generator (test/helpers/windows7-offsets.ts, written apart from the sa
   const differ = pairs.filter(([, a, b]) => a !== b).map(([w, a, b]) => `${w}: mine 0x${a.toString(16)}, generator 0x${b.toString(16)}`);
   t.deepEqual(differ, []);
   t.log(`${pairs.length} offsets compared`);
+});
+
+test("_MMPFN bit fields: entries the generator serialises (its own encoding per format) decode with each table's PfnBits", (t) => {
+  const pairs: [WindowsLayout, Win7Layout][] = [[WIN7_SP1_X86, GEN_NONPAE], [WIN7_SP1_X86_PAE, GEN_PAE], [VISTA_SP2_X86, GEN_VISTA], [XP_SP3_X86, GEN_XP]];
+  for (const [l, gl] of pairs) {
+    const db = new PfnDatabase(8, gl);
+    // pfn i: PageLocation i, PrototypePte on odd PFNs, PteFrame near the field's top, priority i, kernel stack on 6.
+    for (let i = 0; i < 8; i++) {
+      const s = { pteVa: 0xc0001000 + i * 4, pteFrame: db.frameMask - i, proto: i % 2 === 1, priority: i, modified: i === 3, kernelStack: i === 6 };
+      if (i === 6) db.active(i, s);
+      else db.append({ name: i, total: 0, flink: 0xffffffff, blink: 0xffffffff, va: 0 }, i, s);
+    }
+    const b = db.serialize();
+    const B = l.pfnBits;
+    for (let i = 0; i < 8; i++) {
+      const o = i * l.mmpfn.size;
+      const want = i === 6 ? 6 : i;
+      t.is(b[o + B.pageLocationByte] & BITS.pageLocationMask, want, `${l.name} pfn ${i} PageLocation`);
+      t.is((b.readUInt32LE(o + B.prototypePte[0]) >>> B.prototypePte[1]) & 1, i % 2, `${l.name} pfn ${i} PrototypePte`);
+      t.is((b.readUInt32LE(o + B.pteFrame[0]) & B.pteFrame[1]) >>> 0, db.frameMask - i, `${l.name} pfn ${i} PteFrame`);
+      t.is(b.readUInt32LE(o + l.mmpfn.pteAddress), 0xc0001000 + i * 4, `${l.name} pfn ${i} PteAddress`);
+      if (B.priorityByte !== undefined) t.is(b[o + B.priorityByte] & BITS.priorityMask, i, `${l.name} pfn ${i} Priority`);
+    }
+    t.is(B.pteFrame[1], db.frameMask, `${l.name}: PteFrame width`);
+  }
 });
