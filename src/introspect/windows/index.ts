@@ -160,7 +160,8 @@ function windowsReport(stats: PfnStats, processes: WindowsProcessInfo[]): OsRepo
   const lists: string[][] = Object.entries(stats.locations).map(([name, n]) => [name, String(n)]);
   const prio = stats.standbyByPriority.map((n, i) => `${i}:${n}`).filter((_, i) => stats.standbyByPriority[i] > 0);
   const standby = lists.find((r) => r[0] === 'Standby');
-  if (standby) standby.push(`by priority ${prio.join(' ')}`);
+  // XP has one standby list: no priorities to show.
+  if (standby && prio.length > 0) standby.push(`by priority ${prio.join(' ')}`);
   // File names without their directories; the first eight, then how many more (--json has them all).
   const short = (names: string[]) => {
     const base = names.map((n) => n.slice(n.lastIndexOf('\\') + 1));

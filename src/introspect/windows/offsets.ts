@@ -94,8 +94,9 @@ export const KDBG_SIZES: ReadonlyMap<number, string> = new Map([
 ]);
 
 /**
- * _KUSER_SHARED_DATA at VA 0xFFDF0000 on x86 (W7SP1, W7SP1_PAE, W7SP0 — identical; VISTA2 has every
- * field below at the same offset, its structure ending at 0x3b8). Windows 7 (and Vista) has
+ * _KUSER_SHARED_DATA at VA 0xFFDF0000 on x86 (W7SP1, W7SP1_PAE, W7SP0 — identical; VISTA2 and XP3
+ * have every field below at the same offset, their structures ending at 0x3b8 / 0x338). Windows 7
+ * (and Vista, XP) has
  * no NtBuildNumber here: 0x248–0x263 is Reserved2[7] in all three (NtBuildNumber at 0x260 only from
  * Windows 10: V2 win10_x86_vtypes.py). The build comes from KDBG's NtBuildLab.
  */
