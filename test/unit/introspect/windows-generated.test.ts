@@ -309,3 +309,17 @@ test('a Vista kernel claiming a Windows 7 build is refused: _KUSER_SHARED_DATA s
   const e = t.throws(() => introspect({ memory: img.mem }), { instanceOf: IntrospectionError })!;
   t.regex(e.message, /build 7601 is Windows 7 SP1 x86 \(7601\), non-PAE but _KUSER_SHARED_DATA says NT 6\.0/);
 });
+
+for (const cfg of [VISTA, XP]) {
+  test(`${cfg.name}: with NtBuildLab unreadable the build comes from _DBGKD_GET_VERSION64 next to KDBG`, (t) => {
+    const img = fresh(cfg);
+    const { w32 } = kernel(img);
+    w32(img.layout.kdbg + 0x208, 0); // KDBG.NtBuildLab (low half of the ULONG64 slot)
+    const r = introspect({ memory: img.mem });
+    const d = r.details as unknown as import('../../../src/introspect/windows/index.js').WindowsDetails;
+    t.is(d.version.buildFrom, 'DBGKD_GET_VERSION64');
+    t.is(d.version.build, cfg.layout.build);
+    t.is(d.layout, cfg.layout.name);
+    checkThresholds(t, agreement(r.map, truthTypes(img)));
+  });
+}
