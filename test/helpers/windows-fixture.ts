@@ -333,7 +333,7 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
     w32(n + L.mmvadShort.endingVpn, end);
     w32(n + L.mmvadShort.vadFlags, flags);
     if (sec) {
-      w32(n + L.mmvad.subsection, sec.sub);
+      w32(n + L.mmvad.section, sec.sub);
       w32(n + L.mmvad.firstPrototypePte, sec.protos);
       w32(n + L.mmvad.lastContiguousPte, sec.protos + (pages - 1) * pte);
     }
@@ -350,8 +350,8 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
   w32(dataVad + L.mmvadShort.parent, imageVad);
   w32(sharedVad + L.mmvadShort.parent, dataVad);
   const vadRoot = explorerEp + E.vadRoot;
-  w32(vadRoot + L.mmAvlTable.balancedRootRightChild, imageVad);
-  w32(vadRoot + L.mmAvlTable.numberGenericTableElements, 4 << 8);
+  w32(vadRoot + L.mmAvlTable!.balancedRootRightChild, imageVad);
+  w32(vadRoot + L.mmAvlTable!.numberGenericTableElements, 4 << 8);
 
   // User pages of explorer.exe, with their PFN entries.
   const userPage = (vpn: number, type: PageType, entry: (pfn: number, ptFrame: number) => PfnEntry) => {
@@ -441,7 +441,7 @@ export function windowsFixture(o: WinFixtureOptions): WinFixture {
     x.writeUInt32LE((e.pteAddress ?? 0) >>> 0, L.mmpfn.pteAddress);
     x.writeUInt16LE(1, L.mmpfn.referenceCount);
     x.writeUInt8(e.loc & 7, L.mmpfn.e1);
-    x.writeUInt8((e.priority ?? 0) & 7, L.mmpfn.e1b);
+    x.writeUInt8((e.priority ?? 0) & 7, L.pfnBits.priorityByte!);
     x.writeUInt32LE(((e.pteFrame ?? 0) & 0x1ffffff) | (e.proto ? 1 << 27 : 0), L.mmpfn.u4);
     wbytes(PFN_DB + pfn * L.mmpfn.size, x);
   };

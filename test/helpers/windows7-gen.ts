@@ -7,7 +7,7 @@ import { PageType, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { FakeMemory } from './fake-memory.js';
 import { fillStackPage, Rng } from './windows7-content.js';
 import { KernelPool, KernelVm, newList, PfnDatabase, PfnList, PfnState, PhysAllocator, WinSpace } from './windows7-memory.js';
-import { MmProtect, W7, WIN7_SP1_X86, WIN7_SP1_X86_PAE, Win7Layout, WinPte } from './windows7-offsets.js';
+import { ABSENT, MmProtect, VISTA_SP2_X86, VISTA2, W7, WIN7_SP1_X86, WIN7_SP1_X86_PAE, WinGenBuild, Win7Layout, WinPte, XP_SP3_X86, XP3 } from './windows7-offsets.js';
 import type { PeImage } from './windows7-pe.js';
 
 /** Windows page classes of the truth (`truthWindows[pfn]` indexes this). */
@@ -162,9 +162,21 @@ export interface Win7ImageLayout {
   pools: { nonPaged: [number, number]; paged: [number, number] };
 }
 
+/** Builds the generator writes: Windows 7 SP1 (non-PAE and PAE), Vista SP2 and XP SP3 (non-PAE: no published PAE layout). */
+export type WinGenBuildName = 'win7sp1' | 'vistasp2' | 'xpsp3';
+
+/** The build table and paging-kernel table for a build and mode, or an Error when no layout is published. */
+export function genLayouts(build: WinGenBuildName, pae: boolean): { B: WinGenBuild; L: Win7Layout } {
+  if (build === 'win7sp1') return { B: W7, L: pae ? WIN7_SP1_X86_PAE : WIN7_SP1_X86 };
+  if (pae) throw new Error(`${build} PAE: no published PAE kernel layout in the sources (windows7-offsets.ts)`);
+  return build === 'vistasp2' ? { B: VISTA2, L: VISTA_SP2_X86 } : { B: XP3, L: XP_SP3_X86 };
+}
+
 /** The guest's state while it is built; the pieces (kernel, processes) write through it. */
 export class Win7Gen {
   readonly L: Win7Layout;
+  /** The paging-independent layout of the build (W7, VISTA2). */
+  readonly B: WinGenBuild;
   readonly rng: Rng;
   readonly ramPages: number;
   readonly highestPfn: number;
@@ -195,8 +207,8 @@ export class Win7Gen {
   private readonly pending: { list: PfnList; pfn: number; s: PfnState }[] = [];
   readonly lists: { zeroed: PfnList; free: PfnList; standby: PfnList[]; modified: PfnList; modifiedNoWrite: PfnList; bad: PfnList };
 
-  constructor(readonly opts: { pae: boolean; ramMiB: number; seed: number }) {
-    this.L = opts.pae ? WIN7_SP1_X86_PAE : WIN7_SP1_X86;
+  constructor(readonly opts: { pae: boolean; ramMiB: number; seed: number; build?: WinGenBuildName }) {
+    ({ B: this.B, L: this.L } = genLayouts(opts.build ?? 'win7sp1', opts.pae));
     this.rng = new Rng(opts.seed);
     this.ramPages = opts.ramMiB * 256;
     // RAM is one buffer; the FakeMemory pages are views of it (so raw() costs nothing).
@@ -342,14 +354,20 @@ export class Win7Gen {
     this.pending.length = 0;
   }
 
+  /** The standby list a page of this priority goes on (XP has one). */
+  standbyList(priority: number): PfnList {
+    const s = this.lists.standby;
+    return s.length === 1 ? s[0] : s[priority];
+  }
+
   /** Write an _MMPFNLIST head. */
   writeList(l: PfnList): void {
-    const M = W7.mmpfnlist;
+    const M = this.B.mmpfnlist;
     this.kvm.u32(l.va + M.total, l.total);
     this.kvm.u32(l.va + M.listName, l.name);
     this.kvm.u32(l.va + M.flink, l.flink);
     this.kvm.u32(l.va + M.blink, l.blink);
-    this.kvm.u32(l.va + M.lock, 0);
+    if (M.lock !== ABSENT) this.kvm.u32(l.va + M.lock, 0);
   }
 }
 

@@ -49,8 +49,8 @@ import { PageMap } from '../../src/introspect/pagemap.js';
 import { buildElfCore } from './elf-writer.js';
 import type { FakeMemory } from './fake-memory.js';
 import { fillCode, fillStalePage } from './windows7-content.js';
-import { Win7Layout } from './windows7-offsets.js';
-import { Win7Gen, Win7ImageLayout, Win7ProcessSpec, WIN7_PAGE_CLASSES, WIN7_VA } from './windows7-gen.js';
+import { WinGenBuild, Win7Layout } from './windows7-offsets.js';
+import { Win7Gen, Win7ImageLayout, Win7ProcessSpec, WIN7_PAGE_CLASSES, WIN7_VA, WinGenBuildName } from './windows7-gen.js';
 import { buildFiles, buildKernel, KernelParts } from './windows7-kernel.js';
 import { buildWin7Processes, ProcessPlan } from './windows7-processes.js';
 
@@ -58,6 +58,8 @@ export * from './windows7-gen.js';
 
 export interface Windows7ImageOptions {
   pae: boolean;
+  /** Which Windows (default Windows 7 SP1; Vista SP2 is non-PAE only: no published PAE layout). */
+  build?: WinGenBuildName;
   /** Guest RAM, 48–512 MiB, a multiple of 4 (default 64). */
   ramMiB?: number;
   seed?: number;
@@ -74,6 +76,8 @@ export interface Windows7Image {
   cpu: { cr0: number; cr3: number; cr4: number };
   layout: Win7ImageLayout;
   offsets: Win7Layout;
+  /** The build's paging-independent table (W7, VISTA2). */
+  build: WinGenBuild;
   /** The guest's files (Windows path → bytes): every image and data file the memory holds pages of. */
   files: Map<string, Buffer>;
   /** The raw RAM image (the same bytes as mem, contiguous from PA 0). */
@@ -89,7 +93,7 @@ const CR4_PAE = 0x000006f1;
 export function windows7Image(o: Windows7ImageOptions): Windows7Image {
   const ramMiB = o.ramMiB ?? 64;
   if (ramMiB < 48 || ramMiB > 512 || ramMiB % 4) throw new Error('ramMiB: 48–512, a multiple of 4');
-  const g = new Win7Gen({ pae: o.pae, ramMiB, seed: o.seed ?? 1 });
+  const g = new Win7Gen({ pae: o.pae, ramMiB, seed: o.seed ?? 1, build: o.build });
   const k = buildKernel(g);
   buildFiles(g);
   const procs = buildWin7Processes(g, k, o.processes);
@@ -137,6 +141,7 @@ export function windows7Image(o: Windows7ImageOptions): Windows7Image {
     cpu: { cr0: CR0, cr3: cpuProc ? cpuProc.dtb : g.systemDtb, cr4: o.pae ? CR4_PAE : CR4_NONPAE },
     layout,
     offsets: L,
+    build: g.B,
     files: g.files,
     raw: () => g.ram,
   };

@@ -5,7 +5,7 @@
  */
 import { fillCode, Rng } from './windows7-content.js';
 import { KernelPool, newList, PteCodec } from './windows7-memory.js';
-import { MmProtect, PageLocation, poolTag, W7, WinPte } from './windows7-offsets.js';
+import { ABSENT, MmProtect, PageLocation, poolTag, WinPte } from './windows7-offsets.js';
 import { buildDataFile, buildPe, moduleSections, PeImage, peImageSize, WIN7_FILES } from './windows7-pe.js';
 import { Win7Gen, WIN7_VA } from './windows7-gen.js';
 
@@ -79,16 +79,16 @@ export function buildKernel(g: Win7Gen): KernelParts {
 
   // KUSER_SHARED_DATA, a loader-allocated page mapped at 0xFFDF0000.
   const kuserPfn = g.phys.any();
-  g.kmap(W7.kuser.kernelVa, kuserPfn, 'kernel');
+  g.kmap(g.B.kuser.kernelVa, kuserPfn, 'kernel');
   // The PFN database: contiguous pages from 16 MiB, mapped with 4 KiB PTEs at MmPfnDatabase.
   pfnDbPfns.forEach((p, i) => g.kmap(WIN7_VA.pfnDatabase + i * 4096, p, 'pfn-database'));
   // Pools.
-  g.npp = new KernelPool('nonpaged', WIN7_VA.nonPagedPool, WIN7_VA.nonPagedPoolEnd, W7.poolTypeNonPaged, g.kvm, (va) => {
+  g.npp = new KernelPool('nonpaged', WIN7_VA.nonPagedPool, WIN7_VA.nonPagedPoolEnd, g.B.poolTypeNonPaged, g.kvm, (va) => {
     const p = g.phys.any();
     g.kmap(va, p, 'pool');
     return p;
   }, r.fork('npp'));
-  g.pp = new KernelPool('paged', WIN7_VA.pagedPool, WIN7_VA.pagedPoolEnd, W7.poolTypePaged, g.kvm, (va) => {
+  g.pp = new KernelPool('paged', WIN7_VA.pagedPool, WIN7_VA.pagedPoolEnd, g.B.poolTypePaged, g.kvm, (va) => {
     const p = g.phys.any();
     g.kmap(va, p, 'pool');
     return p;
@@ -105,9 +105,9 @@ export function buildKernel(g: Win7Gen): KernelParts {
 
   // .data: the debugger blocks and the variables they point at.
   const v = (name: string, size: number, a = 8) => g.kvar(name, size, a);
-  const versionBlock = v('KdVersionBlock', W7.versionBlock.size);
+  const versionBlock = v('KdVersionBlock', g.B.versionBlock.size);
   const kdpList = v('KdpDebuggerDataListHead', 8);
-  const kdbg = v('KdDebuggerDataBlock', W7.kdbg.size, 0x20);
+  const kdbg = v('KdDebuggerDataBlock', g.B.kdbg.size, 0x20);
   v('PsActiveProcessHead', 8);
   v('PsLoadedModuleList', 8);
   v('KiProcessListHead', 8);
@@ -132,17 +132,19 @@ export function buildKernel(g: Win7Gen): KernelParts {
   v('NtBuildNumber', 4);
   v('KeTimeIncrement', 4);
   const buildLab = v('NtBuildLab', 64);
-  const M = W7.mmpfnlist.size;
+  const M = g.B.mmpfnlist.size;
   g.lists.zeroed = newList(PageLocation.Zeroed, v('MmZeroedPageListHead', M));
   g.lists.free = newList(PageLocation.Free, v('MmFreePageListHead', M));
-  const byPriority = v('MmStandbyPageListByPriority', 8 * M);
-  g.lists.standby = Array.from({ length: 8 }, (_, i) => newList(PageLocation.Standby, byPriority + i * M));
+  // Vista/7: 8 standby lists by priority, KDBG's MmStandbyPageListHead at the array (inferred); XP: one list.
+  const nStandby = g.B.standbyLists;
+  const byPriority = v(nStandby > 1 ? 'MmStandbyPageListByPriority' : 'MmStandbyPageListHead', nStandby * M);
+  g.lists.standby = Array.from({ length: nStandby }, (_, i) => newList(PageLocation.Standby, byPriority + i * M));
   g.lists.modified = newList(PageLocation.Modified, v('MmModifiedPageListHead', M));
   g.lists.modifiedNoWrite = newList(PageLocation.ModifiedNoWrite, v('MmModifiedNoWritePageListHead', M));
   g.lists.bad = newList(PageLocation.Bad, v('MmBadPageListHead', M));
   const kiProcessorBlock = v('KiProcessorBlock', 32 * 4);
   const kpcr = v('KiInitialPcr', 0x3748 - 0x3000, 0x40); // the boot processor's KPCR lives in .data; we write its head only
-  const idle = v('KiIdleProcess', W7.eprocess.size, 0x40);
+  const idle = v('KiIdleProcess', g.B.eprocess.size, 0x40);
 
   for (const name of ['PsActiveProcessHead', 'PsLoadedModuleList', 'KiProcessListHead', 'MmProcessList']) g.kvm.emptyList(g.vars[name]);
   g.kvm.u32(g.vars.MmPfnDatabase, WIN7_VA.pfnDatabase);
@@ -156,13 +158,13 @@ export function buildKernel(g: Win7Gen): KernelParts {
   g.kvm.u32(g.vars.MmHighestUserAddress, WIN7_VA.highestUserAddress);
   g.kvm.u32(g.vars.MmSystemRangeStart, WIN7_VA.systemRangeStart);
   g.kvm.u32(g.vars.MmUserProbeAddress, WIN7_VA.userProbeAddress);
-  g.kvm.u32(g.vars.CmNtCSDVersion, W7.csdVersion);
-  g.kvm.u32(g.vars.NtBuildNumber, W7.ntBuildNumber);
+  g.kvm.u32(g.vars.CmNtCSDVersion, g.B.csdVersion);
+  g.kvm.u32(g.vars.NtBuildNumber, g.B.ntBuildNumber);
   g.kvm.u32(g.vars.KeTimeIncrement, 156001);
-  g.kvm.write(buildLab, Buffer.from(W7.ntBuildLab + '\0', 'latin1'));
+  g.kvm.write(buildLab, Buffer.from(g.B.ntBuildLab + '\0', 'latin1'));
 
   // KPCR head: SelfPcr, Prcb → PrcbData, KdVersionBlock; KiProcessorBlock[0] → the PRCB.
-  const P = W7.kpcr;
+  const P = g.B.kpcr;
   g.kvm.u32(kpcr + P.selfPcr, kpcr);
   g.kvm.u32(kpcr + P.prcb, kpcr + P.prcbData);
   g.kvm.u32(kpcr + P.kdVersionBlock, versionBlock);
@@ -171,10 +173,10 @@ export function buildKernel(g: Win7Gen): KernelParts {
   g.kvm.u32(kiProcessorBlock, kpcr + P.prcbData);
 
   // KdVersionBlock (S03 kdinit.c): addresses sign-extended through LONG_PTR.
-  const VB = W7.versionBlock;
+  const VB = g.B.versionBlock;
   const sx = (va: number) => BigInt.asUintN(64, BigInt(va | 0));
-  g.kvm.u16(versionBlock + VB.majorVersion, W7.ntBuildNumber >>> 28);
-  g.kvm.u16(versionBlock + VB.minorVersion, W7.build);
+  g.kvm.u16(versionBlock + VB.majorVersion, g.B.ntBuildNumber >>> 28);
+  g.kvm.u16(versionBlock + VB.minorVersion, g.B.build);
   g.kvm.u8(versionBlock + VB.protocolVersion, 6);
   g.kvm.u16(versionBlock + VB.flags, 0x3); // DBGKD_VERS_FLAG_MP | DBGKD_VERS_FLAG_DATA
   g.kvm.u16(versionBlock + VB.machineType, 0x14c);
@@ -184,12 +186,12 @@ export function buildKernel(g: Win7Gen): KernelParts {
 
   // KDBG, registered on KdpDebuggerDataListHead (S03 KdRegisterDebuggerDataBlock: the 64-bit List
   // is used as a 32-bit LIST_ENTRY, so +0/+4 are the links and +8..+F stay zero).
-  const K = W7.kdbg;
+  const K = g.B.kdbg;
   g.kvm.u32(kdpList, kdbg);
   g.kvm.u32(kdpList + 4, kdbg);
   g.kvm.u32(kdbg + K.listFlink, kdpList);
   g.kvm.u32(kdbg + K.listBlink, kdpList);
-  g.kvm.u32(kdbg + K.ownerTag, W7.kdbgTag);
+  g.kvm.u32(kdbg + K.ownerTag, g.B.kdbgTag);
   g.kvm.u32(kdbg + K.sizeField, K.size);
   const addr = (off: number, va: number) => g.kvm.u64(kdbg + off, BigInt(va >>> 0));
   addr(K.kernBase, kernBase);
@@ -222,15 +224,17 @@ export function buildKernel(g: Win7Gen): KernelParts {
   addr(K.kiProcessorBlock, kiProcessorBlock);
   addr(K.cmNtCSDVersion, g.vars.CmNtCSDVersion);
   addr(K.mmPhysicalMemoryBlock, g.vars.MmPhysicalMemoryBlock);
-  g.kvm.u16(kdbg + K.sizeEProcess, W7.eprocess.size);
-  g.kvm.u16(kdbg + K.offsetEprocessPeb, W7.eprocess.peb);
-  g.kvm.u16(kdbg + K.offsetEprocessParentCID, W7.eprocess.inheritedFromUniqueProcessId);
-  g.kvm.u16(kdbg + K.offsetEprocessDirectoryTableBase, W7.kprocess.directoryTableBase);
-  g.kvm.u16(kdbg + K.sizeEThread, W7.ethreadSize);
-  addr(K.mmBadPagesDetected, g.vars.MmBadPagesDetected);
+  // The fields from 0x290 on exist only where Header.Size holds them (not on XP's 0x290 block).
+  const has = (off: number, bytes: number) => off + bytes <= K.size;
+  if (has(K.sizeEProcess, 2)) g.kvm.u16(kdbg + K.sizeEProcess, g.B.eprocess.size);
+  if (has(K.offsetEprocessPeb, 2)) g.kvm.u16(kdbg + K.offsetEprocessPeb, g.B.eprocess.peb);
+  if (has(K.offsetEprocessParentCID, 2)) g.kvm.u16(kdbg + K.offsetEprocessParentCID, g.B.eprocess.inheritedFromUniqueProcessId);
+  if (has(K.offsetEprocessDirectoryTableBase, 2)) g.kvm.u16(kdbg + K.offsetEprocessDirectoryTableBase, g.B.kprocess.directoryTableBase);
+  if (has(K.sizeEThread, 2)) g.kvm.u16(kdbg + K.sizeEThread, g.B.ethreadSize);
+  if (has(K.mmBadPagesDetected, 8)) addr(K.mmBadPagesDetected, g.vars.MmBadPagesDetected);
 
   // MmPhysicalMemoryBlock: a _PHYSICAL_MEMORY_DESCRIPTOR in nonpaged pool (tag unverified).
-  const D = W7.physicalMemoryDescriptor;
+  const D = g.B.physicalMemoryDescriptor;
   const pmd = g.npp.alloc(D.run + D.runSize * g.runs.length, poolTag('MmPd'));
   g.kvm.u32(pmd + D.numberOfRuns, g.runs.length);
   g.kvm.u32(pmd + D.numberOfPages, g.runs.reduce((a, [, c]) => a + c, 0));
@@ -241,7 +245,7 @@ export function buildKernel(g: Win7Gen): KernelParts {
   g.kvm.u32(g.vars.MmPhysicalMemoryBlock, pmd);
 
   // PsLoadedModuleList: ntoskrnl, hal, then the drivers (_LDR_DATA_TABLE_ENTRY, nonpaged pool 'MmLd').
-  const E = W7.ldrEntry;
+  const E = g.B.ldrEntry;
   const ntName = L.pae ? 'ntkrnlpa.exe' : 'ntoskrnl.exe';
   const modules: [number, PeImage, string, string][] = [
     [kernBase, nt, ntName, 'system32\\'],
@@ -303,7 +307,7 @@ function loadDrivers(g: Win7Gen, r: Rng): { base: number; image: PeImage; name: 
 
 /** _KUSER_SHARED_DATA: version (NtMajorVersion 6, NtMinorVersion 1; no NtBuildNumber on Win7), root, times. */
 function writeKuser(g: Win7Gen, pfn: number): void {
-  const U = W7.kuser;
+  const U = g.B.kuser;
   const b = g.mem.page(pfn);
   b.writeUInt32LE(0x0fa00000, U.tickCountMultiplier);
   b.writeUInt32LE(0x3b9aca00, U.interruptTime);
@@ -314,16 +318,16 @@ function writeKuser(g: Win7Gen, pfn: number): void {
   b.write('C:\\Windows\0', U.ntSystemRoot, 'utf16le');
   b.writeUInt32LE(1, U.ntProductType);
   b[U.productTypeIsValid] = 1;
-  b.writeUInt32LE(6, U.ntMajorVersion);
-  b.writeUInt32LE(1, U.ntMinorVersion);
+  b.writeUInt32LE(g.B.ntMajor, U.ntMajorVersion);
+  b.writeUInt32LE(g.B.ntMinor, U.ntMinorVersion);
   for (const f of [1, 2, 3, 6, 7, 10, 12, 13, 17]) b[U.processorFeatures + f] = 1;
   b.writeUInt32LE(0x110, U.suiteMask);
   b[U.nxSupportPolicy] = g.L.pae ? 2 : 0;
   b.writeUInt32LE(g.runs.reduce((a, [, c]) => a + c, 0), U.numberOfPhysicalPages);
   b.writeUInt32LE(0x0004a5f1, U.tickCount);
   b.writeUInt32LE(g.rng.u32(), U.cookie);
-  b.writeUInt32LE(1, U.activeProcessorCount);
-  b.writeUInt16LE(1, U.activeGroupCount);
+  if (U.activeProcessorCount !== ABSENT) b.writeUInt32LE(1, U.activeProcessorCount);
+  if (U.activeGroupCount !== ABSENT) b.writeUInt16LE(1, U.activeGroupCount);
 }
 
 /** Files of the catalogue that only the cache holds (SuperFetch prefetch, earlier reads). */

@@ -103,7 +103,9 @@ export class PfnDatabase {
   readonly e2: Uint8Array;
   readonly origLo: Uint32Array;
   readonly origHi: Uint32Array;
+  /** u4.PteFrame (or, on a colored free list, the previous PFN), and PrototypePte apart: where they go depends on the format. */
   readonly u4: Uint32Array;
+  readonly proto: Uint8Array;
   /** Whether the record was set (others stay all zero: pages Windows does not manage). */
   readonly set: Uint8Array;
   private readonly colorTail = new Int32Array(2 * SECONDARY_COLORS).fill(-1);
@@ -118,6 +120,7 @@ export class PfnDatabase {
     this.origLo = new Uint32Array(entries);
     this.origHi = new Uint32Array(entries);
     this.u4 = new Uint32Array(entries);
+    this.proto = new Uint8Array(entries);
     this.set = new Uint8Array(entries);
   }
 
@@ -135,7 +138,13 @@ export class PfnDatabase {
     this.e2[pfn] = ((s.priority ?? 0) & 7) | (s.kernelStack ? 0x20 : 0);
     this.origLo[pfn] = (s.origLo ?? 0) >>> 0;
     this.origHi[pfn] = (s.origHi ?? 0) >>> 0;
-    this.u4[pfn] = ((s.pteFrame & 0x1ffffff) | (s.proto ? 1 << 27 : 0)) >>> 0;
+    this.u4[pfn] = (s.pteFrame & this.frameMask) >>> 0;
+    this.proto[pfn] = s.proto ? 1 : 0;
+  }
+
+  /** u4.PteFrame's width: 25 bits on Vista/7, 26 on XP (V2 __unnamed_1432 / __unnamed_1325). */
+  get frameMask(): number {
+    return this.layout.pfnFormat === 'nt5' ? 0x3ffffff : 0x1ffffff;
   }
 
   /** A page in use (Active) or being read (Transition): u1 = WsIndex, u2 = ShareCount. */
@@ -174,15 +183,22 @@ export class PfnDatabase {
     const color = pfn & (SECONDARY_COLORS - 1);
     const slot = list.name * SECONDARY_COLORS + color;
     const prev = this.colorTail[slot];
-    this.u4[pfn] = prev < 0 ? MM_EMPTY_LIST & 0x1ffffff : prev;
+    this.u4[pfn] = prev < 0 ? MM_EMPTY_LIST & this.frameMask : prev;
     if (prev >= 0) this.origLo[prev] = pfn;
     this.origLo[pfn] = MM_EMPTY_LIST;
     this.colorTail[slot] = pfn;
   }
 
-  /** The database bytes, MmPfnDatabase[0 .. entries). */
+  /**
+   * The database bytes, MmPfnDatabase[0 .. entries). e1/e2 hold the flags as Vista/7 lay them out
+   * (e1: PageLocation 0–2, Modified 4, ReadInProgress 5; e2: Priority 0–2, KernelStack 5); 'nt5'
+   * (XP, V2 xp_sp3 _MMPFNENTRY / __unnamed_1325) moves them: u3.e1 ULONG Modified 0,
+   * ReadInProgress 1, PrototypePte 3, PageLocation 8–10 (ReferenceCount, u16 at +2 of it, over
+   * DontUse); u4 PteFrame 0–25, KernelStack 30; no priority.
+   */
   serialize(): Buffer {
     const L = this.layout.mmpfn;
+    const nt5 = this.layout.pfnFormat === 'nt5';
     const out = Buffer.alloc(this.entries * L.size);
     for (let p = 0; p < this.entries; p++) {
       if (!this.set[p]) continue;
@@ -190,12 +206,20 @@ export class PfnDatabase {
       out.writeUInt32LE(this.u1[p], o + L.u1);
       out.writeUInt32LE(this.u2[p], o + L.u2);
       out.writeUInt32LE(this.pte[p], o + L.pteAddress);
-      out.writeUInt16LE(this.ref[p], o + L.u3RefCount);
-      out[o + L.e1] = this.e1[p];
-      out[o + L.e2] = this.e2[p];
+      const e1 = this.e1[p], e2 = this.e2[p];
+      if (nt5) {
+        const flags = ((e1 >> 4) & 1) | (((e1 >> 5) & 1) << 1) | (this.proto[p] << 3) | ((e1 & 7) << 8);
+        out.writeUInt16LE(flags, o + L.e1);
+        out.writeUInt16LE(this.ref[p], o + L.u3RefCount);
+        out.writeUInt32LE((this.u4[p] | ((e2 & 0x20) !== 0 ? 1 << 30 : 0)) >>> 0, o + L.u4);
+      } else {
+        out.writeUInt16LE(this.ref[p], o + L.u3RefCount);
+        out[o + L.e1] = e1;
+        out[o + L.e2] = e2;
+        out.writeUInt32LE((this.u4[p] | (this.proto[p] << 27)) >>> 0, o + L.u4);
+      }
       out.writeUInt32LE(this.origLo[p], o + L.originalPte);
       if (this.layout.pae) out.writeUInt32LE(this.origHi[p], o + L.originalPte + 4);
-      out.writeUInt32LE(this.u4[p], o + L.u4);
     }
     return out;
   }

@@ -7,7 +7,7 @@
 import { PageType } from '../../src/introspect/pagemap.js';
 import { fillHeapPage, fillStackPage, Rng, utf16Words } from './windows7-content.js';
 import { PfnState, PteCodec, WinSpace } from './windows7-memory.js';
-import { MmProtect, PageLocation, poolTag, W7, WinPte } from './windows7-offsets.js';
+import { ABSENT, MmProtect, PageLocation, poolTag, WinPte } from './windows7-offsets.js';
 import type { PeImage } from './windows7-pe.js';
 import { UserPteKind, Win7Gen, Win7PageClass, Win7ProcessLayout, Win7ProcessSpec, Win7SectionLayout, Win7VadLayout } from './windows7-gen.js';
 import { CACHED_ONLY, CACHED_STANDBY_SHARE, KernelParts } from './windows7-kernel.js';
@@ -121,6 +121,8 @@ class ProcessBuilder {
   private systemLayout!: Win7ProcessLayout;
   private fileDevice = 0;
   private gdiShared?: Section;
+  /** Vista: the _OBJECT_TYPE block each object header's Type points at. */
+  private readonly typeObjects = new Map<string, number>();
 
   constructor(private readonly g: Win7Gen, private readonly k: KernelParts) {
     this.r = g.rng.fork('processes');
@@ -154,31 +156,49 @@ class ProcessBuilder {
 
   /** An _EPROCESS with its quota and object headers in nonpaged pool ('Pro\xe3'). */
   private allocEprocess(): number {
-    const O = W7.objectHeader;
-    const body = this.g.npp.alloc(O.quotaInfoSize + O.bodyOffset + W7.eprocess.size, poolTag('Proc', true));
+    const O = this.g.B.objectHeader;
+    const body = this.g.npp.alloc(O.quotaInfoSize + O.bodyOffset + this.g.B.eprocess.size, poolTag('Proc', true));
     const kvm = this.g.kvm;
     kvm.u32(body + 4, 0x1000); // QuotaInfo.NonPagedPoolCharge
     const oh = body + O.quotaInfoSize;
     kvm.u32(oh + O.pointerCount, 0x20 + this.r.int(0x200));
     kvm.u32(oh + O.handleCount, 2 + this.r.int(30));
-    kvm.u8(oh + O.typeIndex, W7.objectType.process);
-    kvm.u8(oh + O.infoMask, W7.infoMaskQuota);
+    this.objectType(oh, 'process');
+    // The quota header right below: Windows 7 by InfoMask, Vista by QuotaInfoOffset (its distance).
+    if (O.infoMask !== ABSENT) kvm.u8(oh + O.infoMask, this.g.B.infoMaskQuota);
+    if (O.quotaInfoOffset !== ABSENT) kvm.u8(oh + O.quotaInfoOffset, O.quotaInfoSize);
     return oh + O.bodyOffset;
+  }
+
+  /**
+   * The object's type: Windows 7's TypeIndex (V2 win7.py type_map), or Vista's Type pointer to the
+   * type's _OBJECT_TYPE (a nonpaged 'ObjT' block per type here; its contents are not written).
+   */
+  private objectType(oh: number, kind: 'process' | 'file'): void {
+    const O = this.g.B.objectHeader;
+    if (O.typeIndex !== ABSENT) this.g.kvm.u8(oh + O.typeIndex, this.g.B.objectType[kind]);
+    if (O.typePointer !== ABSENT) {
+      let t = this.typeObjects.get(kind);
+      if (t === undefined) this.typeObjects.set(kind, (t = this.g.npp.alloc(0x90, poolTag('ObjT', true))));
+      this.g.kvm.u32(oh + O.typePointer, t);
+    }
   }
 
   private writeEprocess(va: number, o: { name: string; pid: number; ppid: number; dtb: number; peb: number; wslPfn: number; paeTop?: number; sectionBase: number; listed: boolean; threads: number }): void {
     const kvm = this.g.kvm;
-    const P = W7.kprocess;
-    const E = W7.eprocess;
-    kvm.u8(va + P.headerType, W7.processHeaderType);
-    kvm.u8(va + P.headerSize, W7.processHeaderSize);
+    const P = this.g.B.kprocess;
+    const E = this.g.B.eprocess;
+    kvm.u8(va + P.headerType, this.g.B.processHeaderType);
+    kvm.u8(va + P.headerSize, this.g.B.processHeaderSize);
     kvm.emptyList(va + P.waitListHead);
     kvm.emptyList(va + P.profileListHead);
     kvm.u32(va + P.directoryTableBase, o.dtb);
     kvm.emptyList(va + P.threadListHead);
-    kvm.u16(va + P.affinity + W7.affinity.count, 1);
-    kvm.u16(va + P.affinity + W7.affinity.size, 1);
-    kvm.u32(va + P.affinity + W7.affinity.bitmap, 1);
+    // Windows 7: a _KAFFINITY_EX (Count, Size, Bitmap); Vista: a ULONG mask.
+    const AF = this.g.B.affinity;
+    if (AF.count !== ABSENT) kvm.u16(va + P.affinity + AF.count, 1);
+    if (AF.size !== ABSENT) kvm.u16(va + P.affinity + AF.size, 1);
+    kvm.u32(va + P.affinity + AF.bitmap, 1);
     kvm.u8(va + P.basePriority, 8);
     kvm.u64(va + E.createTime, 0x01cd3b8f00000000n + BigInt(o.pid) * 0x98968n);
     kvm.u32(va + E.uniqueProcessId, o.pid);
@@ -191,13 +211,14 @@ class ProcessBuilder {
     kvm.u32(va + E.activeThreads, o.threads);
     kvm.u32(va + E.peb, o.peb);
     kvm.u32(va + E.exitStatus, 0x103); // STATUS_PENDING
-    // Empty VAD table: the sentinel's Parent points at itself (MmCreateProcessAddressSpace).
-    kvm.u32(va + E.vadRoot + W7.avl.parent, va + E.vadRoot);
+    // Empty VAD table: the sentinel's Parent points at itself (MmCreateProcessAddressSpace). XP has no
+    // table: VadRoot is the root node's address, 0 while there is none.
+    if (this.g.B.avl.tableSize !== ABSENT) kvm.u32(va + E.vadRoot + this.g.B.avl.parent, va + E.vadRoot);
     if (o.listed) {
       kvm.insertTail(this.g.vars.PsActiveProcessHead, va + E.activeProcessLinks);
-      kvm.insertTail(this.g.vars.KiProcessListHead, va + P.processListEntry);
-      kvm.insertTail(this.g.vars.MmProcessList, va + E.mmProcessLinks);
-      const ht = this.g.pp.alloc(W7.handleTableSize, poolTag('Obtb'));
+      if (P.processListEntry !== ABSENT) kvm.insertTail(this.g.vars.KiProcessListHead, va + P.processListEntry);
+      if (E.mmProcessLinks !== ABSENT) kvm.insertTail(this.g.vars.MmProcessList, va + E.mmProcessLinks);
+      const ht = this.g.pp.alloc(this.g.B.handleTableSize, poolTag('Obtb'));
       kvm.u32(va + E.objectTable, ht);
       const token = this.g.pp.alloc(0x1e0, poolTag('Toke', true));
       kvm.u32(va + E.token, (token | 7) >>> 0);
@@ -220,13 +241,13 @@ class ProcessBuilder {
   /** File object ('Fil\xe5', object header TypeIndex 28) naming `path`, with its section object pointers. */
   private fileObject(path: string): number {
     const g = this.g;
-    const O = W7.objectHeader;
-    const F = W7.fileObject;
+    const O = this.g.B.objectHeader;
+    const F = this.g.B.fileObject;
     const body = g.npp.alloc(O.bodyOffset + F.size, poolTag('File', true));
     g.kvm.u32(body + O.pointerCount, 1 + this.r.int(8));
-    g.kvm.u8(body + O.typeIndex, W7.objectType.file);
+    this.objectType(body, 'file');
     const fo = body + O.bodyOffset;
-    g.kvm.u16(fo + F.type, W7.fileObjectType);
+    g.kvm.u16(fo + F.type, this.g.B.fileObjectType);
     g.kvm.u16(fo + F.size2, F.size);
     g.kvm.u32(fo + F.deviceObject, this.fileDevice);
     const fcb = g.npp.alloc(0x100, poolTag('Ntff'));
@@ -244,8 +265,8 @@ class ProcessBuilder {
     if (have) return have;
     const g = this.g;
     const L = g.L;
-    const CA = W7.controlArea;
-    const SS = W7.subsection;
+    const CA = this.g.B.controlArea;
+    const SS = this.g.B.subsection;
     const image = kind === 'image' ? g.images.get(path!) : undefined;
     const bytes = kind === 'data' ? g.files.get(path!) : undefined;
     if (kind === 'image' && !image) throw new Error(`no image ${path}`);
@@ -267,19 +288,23 @@ class ProcessBuilder {
     const caTag = poolTag(kind === 'image' ? 'MmCi' : 'MmCa');
     const ca = g.npp.alloc(CA.size + subSize * subSpecs.length, caTag);
     const fo = path ? this.fileObject(path) : 0;
-    // Segment and prototype PTEs (paged pool 'MmSt'); a data file has a _MAPPED_FILE_SEGMENT and its PTEs apart.
+    // Segment and prototype PTEs (paged pool 'MmSt'); on Vista/7 a data file has a _MAPPED_FILE_SEGMENT
+    // and its PTEs apart; XP has no _MAPPED_FILE_SEGMENT: its data files' PTEs are the segment's too.
     let seg: number;
     let protoVa: number;
     const bases: number[] = [];
-    if (kind === 'data') {
-      seg = g.pp.alloc(W7.mappedFileSegment.size, poolTag('MmSm'));
+    if (kind === 'data' && this.g.B.mappedFileSegment.size !== ABSENT) {
+      seg = g.pp.alloc(this.g.B.mappedFileSegment.size, poolTag('MmSm'));
       for (const sp of subSpecs) bases.push(g.pp.alloc(sp.count * L.pteSize, poolTag('MmSt')));
       protoVa = bases[0];
-      g.kvm.u32(seg + W7.mappedFileSegment.controlArea, ca);
-      g.kvm.u32(seg + W7.mappedFileSegment.totalNumberOfPtes, n);
-      g.kvm.u64(seg + W7.mappedFileSegment.sizeOfSegment, BigInt(bytes!.length));
+      g.kvm.u32(seg + this.g.B.mappedFileSegment.controlArea, ca);
+      g.kvm.u32(seg + this.g.B.mappedFileSegment.totalNumberOfPtes, n);
+      g.kvm.u64(seg + this.g.B.mappedFileSegment.sizeOfSegment, BigInt(bytes!.length));
     } else {
-      seg = g.pp.alloc(L.segment.thePtes + n * L.pteSize, poolTag('MmSt'));
+      // A segment larger than a pool page (an XP data file's, whose PTEs are all in it) is a big-page
+      // allocation: whole pages, no pool header in them.
+      const segBytes = L.segment.thePtes + n * L.pteSize;
+      seg = segBytes + 8 > 4096 ? g.pp.allocPages(Math.ceil(segBytes / 4096)) : g.pp.alloc(segBytes, poolTag('MmSt'));
       protoVa = seg + L.segment.thePtes;
       g.kvm.u32(seg + L.segment.controlArea, ca);
       g.kvm.u32(seg + L.segment.totalNumberOfPtes, n);
@@ -289,9 +314,11 @@ class ProcessBuilder {
     }
     g.kvm.u32(ca + CA.segment, seg);
     g.kvm.u32(ca + CA.numberOfSectionReferences, 1);
-    g.kvm.u32(ca + CA.flags, (kind === 'image' ? W7.sectionFlags.image : 0) | (path ? W7.sectionFlags.file : W7.sectionFlags.commit) | W7.sectionFlags.accessed);
-    g.kvm.u32(ca + CA.filePointer, fo ? (fo | (1 + this.r.int(6))) >>> 0 : 0);
-    g.kvm.emptyList(ca + CA.viewList);
+    g.kvm.u32(ca + CA.flags, (kind === 'image' ? this.g.B.sectionFlags.image : 0) | (path ? this.g.B.sectionFlags.file : this.g.B.sectionFlags.commit) | this.g.B.sectionFlags.accessed);
+    // Vista/7: an _EX_FAST_REF (RefCnt in bits 0–2); XP: a plain _FILE_OBJECT pointer.
+    g.kvm.u32(ca + CA.filePointer, fo ? (this.g.B.filePointerFastRef ? (fo | (1 + this.r.int(6))) >>> 0 : fo) : 0);
+    if (CA.viewList !== ABSENT) g.kvm.emptyList(ca + CA.viewList);
+    if (CA.numberOfSubsections !== ABSENT) g.kvm.u16(ca + CA.numberOfSubsections, subSpecs.length);
     const subs: Section['subs'] = [];
     subSpecs.forEach((s, i) => {
       const va = ca + CA.size + i * subSize;
@@ -300,13 +327,13 @@ class ProcessBuilder {
       g.kvm.u32(va + SS.subsectionBase, bases[i]);
       g.kvm.u32(va + SS.nextSubsection, i + 1 < subSpecs.length ? va + subSize : 0);
       g.kvm.u32(va + SS.ptesInSubsection, s.count);
-      g.kvm.u32(va + SS.flags, s.protection << 1);
+      g.kvm.u32(va + SS.flags, s.protection << this.g.B.subsectionProtectionShift);
       g.kvm.u32(va + SS.startingSector, image ? (image.sections[i - 1]?.rawOffset ?? 0) / 512 : s.first * 8);
     });
     if (fo) {
       // SectionObjectPointer (inside the FCB): ImageSectionObject / DataSectionObject → the control area.
-      const sop = g.kvm.read32(fo + W7.fileObject.sectionObjectPointer);
-      g.kvm.u32(sop + (kind === 'image' ? W7.sectionObjectPointers.imageSectionObject : W7.sectionObjectPointers.dataSectionObject), ca);
+      const sop = g.kvm.read32(fo + this.g.B.fileObject.sectionObjectPointer);
+      g.kvm.u32(sop + (kind === 'image' ? this.g.B.sectionObjectPointers.imageSectionObject : this.g.B.sectionObjectPointers.dataSectionObject), ca);
     }
     const s: Section = {
       idx: this.sections.length, kind, path, n, protoVa, ca, seg, fo, subs, image, bytes,
@@ -440,10 +467,11 @@ class ProcessBuilder {
       if (i === 0) {
         // The _HEAP (its first segment) heads the first page.
         buf.fill(0, 0, 0x140);
-        buf.writeUInt32LE(W7.heap.signature, W7.heap.segmentSignature);
-        buf.writeUInt32LE(heap, W7.heap.heap);
-        buf.writeUInt32LE(heap, W7.heap.baseAddress);
-        buf.writeUInt32LE(heapReserve, W7.heap.numberOfPages);
+        const H = this.g.B.heap;
+        if (H.segmentSignature !== ABSENT) buf.writeUInt32LE(H.signature, H.segmentSignature);
+        if (H.heap !== ABSENT) buf.writeUInt32LE(heap, H.heap);
+        if (H.baseAddress !== ABSENT) buf.writeUInt32LE(heap, H.baseAddress);
+        if (H.numberOfPages !== ABSENT) buf.writeUInt32LE(heapReserve, H.numberOfPages);
       }
     }, { alwaysValid: 1 });
     // Views of data files: every process has locale.nls; GUI processes sorting tables, code page, a font.
@@ -481,19 +509,19 @@ class ProcessBuilder {
     pages.push({ va: teb, pte: 'valid', pfn: tebPfn, protection: MmProtect.readWrite, rw: true, exec: false, cls: 'private', type: 'anon' });
     this.writePeb(pebPfn, exe.image!.imageBase, heap, params, r);
     this.writeTeb(tebPfn, teb, peb, stack + 64 * 4096, stack + (64 - stackPages) * 4096, spec.pid, r);
-    vads.push({ start: W7.kuser.userVa, pages: 1, kind: 'private', protection: MmProtect.readOnly, tag: 'VadS', first: 0, commit: 1, memCommit: true, node: 0 });
-    pages.push({ va: W7.kuser.userVa, pte: 'valid', pfn: this.k.kuserPfn, protection: MmProtect.readOnly, rw: false, exec: false });
+    vads.push({ start: this.g.B.kuser.userVa, pages: 1, kind: 'private', protection: MmProtect.readOnly, tag: 'VadS', first: 0, commit: 1, memCommit: true, node: 0 });
+    pages.push({ va: this.g.B.kuser.userVa, pte: 'valid', pfn: this.k.kuserPfn, protection: MmProtect.readOnly, rw: false, exec: false });
 
     vads.sort((a, b) => a.start - b.start);
     for (let i = 1; i < vads.length; i++) if (vads[i].start < vads[i - 1].start + vads[i - 1].pages * 4096) throw new Error(`${spec.name}: overlapping VADs`);
     // VAD nodes.
     for (const v of vads) {
-      const size = v.tag === 'VadS' ? W7.vad.shortSize : v.tag === 'Vadl' ? W7.vad.longSize : W7.vad.size;
+      const size = v.tag === 'VadS' ? this.g.B.vad.shortSize : v.tag === 'Vadl' ? this.g.B.vad.longSize : this.g.B.vad.size;
       v.node = g.npp.alloc(size, poolTag(v.tag));
     }
     this.writeVads(eprocess, vads);
     this.writeEprocess(eprocess, { name: spec.name, pid: spec.pid, ppid: spec.ppid, dtb, peb, wslPfn, paeTop, sectionBase: exe.image!.imageBase, listed: true, threads: 1 });
-    g.kvm.u32(eprocess + W7.eprocess.virtualSize, vads.reduce((a, v) => a + v.pages * 4096, 0));
+    g.kvm.u32(eprocess + this.g.B.eprocess.virtualSize, vads.reduce((a, v) => a + v.pages * 4096, 0));
     const layout: Win7ProcessLayout = {
       name: spec.name, pid: spec.pid, ppid: spec.ppid, eprocess, dtb, pdPfns, peb, workingSetListPfn: wslPfn,
       vads: vads.map((v) => ({ start: v.start, end: v.start + v.pages * 4096 - 1, node: v.node, tag: v.tag, kind: v.kind, protection: v.protection, path: v.section?.path, section: v.section?.idx })),
@@ -537,7 +565,7 @@ class ProcessBuilder {
 
   private writePeb(pfn: number, imageBase: number, heap: number, params: number, r: Rng): void {
     const b = this.g.mem.page(pfn);
-    const P = W7.peb;
+    const P = this.g.B.peb;
     b.writeUInt32LE(imageBase, P.imageBaseAddress);
     b.writeUInt32LE(heap + 0x200, P.ldr);
     b.writeUInt32LE(params, P.processParameters);
@@ -546,9 +574,9 @@ class ProcessBuilder {
     b.writeUInt32LE(2, P.numberOfHeaps);
     b.writeUInt32LE(16, P.maximumNumberOfHeaps);
     b.writeUInt32LE(0x7ffd0000 + (pfn & 0xf) * 0x10 + 0x500, P.processHeaps);
-    b.writeUInt32LE(6, P.osMajorVersion);
-    b.writeUInt32LE(1, P.osMinorVersion);
-    b.writeUInt16LE(W7.build, P.osBuildNumber);
+    b.writeUInt32LE(this.g.B.ntMajor, P.osMajorVersion);
+    b.writeUInt32LE(this.g.B.ntMinor, P.osMinorVersion);
+    b.writeUInt16LE(this.g.B.build, P.osBuildNumber);
     b.writeUInt32LE(2, P.osPlatformId);
     b.writeUInt32LE(heap, 0x500);
     b.writeUInt32LE(heap + 0x10000 * r.range(1, 4), 0x504);
@@ -556,7 +584,7 @@ class ProcessBuilder {
 
   private writeTeb(pfn: number, teb: number, peb: number, stackBase: number, stackLimit: number, pid: number, r: Rng): void {
     const b = this.g.mem.page(pfn);
-    const T = W7.teb;
+    const T = this.g.B.teb;
     b.writeUInt32LE(stackBase - 0x100 - r.int(0x200), 0);
     b.writeUInt32LE(stackBase, T.stackBase);
     b.writeUInt32LE(stackLimit, T.stackLimit);
@@ -566,13 +594,18 @@ class ProcessBuilder {
     b.writeUInt32LE(peb, T.peb);
   }
 
-  /** VAD nodes and the balanced tree (a valid AVL tree; Parent carries the 2-bit balance, MI_MAKE_PARENT). */
+  /**
+   * VAD nodes and the balanced tree (a valid AVL tree; Parent carries the 2-bit balance,
+   * MI_MAKE_PARENT). XP: the same balanced shape with plain Parent pointers (the root's 0: inferred)
+   * and VadRoot the root node's address, VadHint and NumberOfVads beside it (V2X _EPROCESS).
+   */
   private writeVads(eprocess: number, vads: VadPlan[]): void {
     const kvm = this.g.kvm;
-    const V = W7.vad;
-    const A = W7.avl;
-    const F = W7.vadFlags;
-    const root = eprocess + W7.eprocess.vadRoot;
+    const V = this.g.B.vad;
+    const A = this.g.B.avl;
+    const F = this.g.B.vadFlags;
+    const root = eprocess + this.g.B.eprocess.vadRoot;
+    const table = A.tableSize !== ABSENT;
     const height = new Map<number, number>();
     const build = (lo: number, hi: number, parent: number): number => {
       if (lo > hi) return -1;
@@ -584,39 +617,49 @@ class ProcessBuilder {
       height.set(mid, 1 + Math.max(hl, hr));
       const balance = hr - hl;
       const n = vads[mid].node;
-      kvm.u32(n + A.parent, (parent | (balance & 3)) >>> 0);
+      kvm.u32(n + A.parent, table ? (parent | (balance & 3)) >>> 0 : parent);
       kvm.u32(n + A.left, left < 0 ? 0 : vads[left].node);
       kvm.u32(n + A.right, right < 0 ? 0 : vads[right].node);
       return mid;
     };
-    const top = build(0, vads.length - 1, root);
-    kvm.u32(root + A.parent, root);
-    kvm.u32(root + A.left, 0);
-    kvm.u32(root + A.right, top < 0 ? 0 : vads[top].node);
-    kvm.u32(root + A.depthAndCount, ((top < 0 ? 0 : height.get(top)!) | (vads.length << 8)) >>> 0);
-    kvm.u32(root + A.nodeHint, top < 0 ? 0 : vads[top].node);
+    const top = build(0, vads.length - 1, table ? root : 0);
+    if (table) {
+      kvm.u32(root + A.parent, root);
+      kvm.u32(root + A.left, 0);
+      kvm.u32(root + A.right, top < 0 ? 0 : vads[top].node);
+      kvm.u32(root + A.depthAndCount, ((top < 0 ? 0 : height.get(top)!) | (vads.length << 8)) >>> 0);
+      kvm.u32(root + A.nodeHint, top < 0 ? 0 : vads[top].node);
+    } else {
+      const E = this.g.B.eprocess;
+      kvm.u32(root, top < 0 ? 0 : vads[top].node);
+      kvm.u32(eprocess + E.vadHint, top < 0 ? 0 : vads[top].node);
+      kvm.u32(eprocess + E.numberOfVads, vads.length);
+    }
     for (const v of vads) {
       const n = v.node;
       kvm.u32(n + A.startingVpn, v.start / 4096);
       kvm.u32(n + A.endingVpn, v.start / 4096 + v.pages - 1);
-      const vadType = v.kind === 'image' ? W7.vadType.imageMap : W7.vadType.none;
+      const vadType = v.kind === 'image' ? this.g.B.vadType.imageMap : this.g.B.vadType.none;
       const flags = (v.commit & F.commitChargeMask) | (vadType << F.vadTypeShift) | (v.memCommit ? F.memCommit : 0) | (v.protection << F.protectionShift) | (v.kind === 'private' ? F.privateMemory : 0);
       kvm.u32(n + V.flags, flags >>> 0);
       if (v.tag === 'VadS') continue;
       const s = v.section!;
       const pte = this.g.L.pteSize;
-      kvm.u32(n + V.flags2, (v.tag === 'Vadl' ? W7.vadFlags2.longVad : 0) | (v.kind === 'image' ? W7.vadFlags2.inherit : 0));
+      kvm.u32(n + V.flags2, (v.tag === 'Vadl' ? this.g.B.vadFlags2.longVad : 0) | (v.kind === 'image' ? this.g.B.vadFlags2.inherit : 0));
       // The view's first subsection; LastContiguousPte ends where that subsection's array ends.
       const sub = this.subsectionOf(s, v.first);
       const lastContiguous = Math.min(v.first + v.pages, sub.first + sub.count) - 1;
-      kvm.u32(n + V.subsection, sub.va);
+      // Vista/7: the Subsection; XP: the ControlArea itself.
+      if (V.subsection !== ABSENT) kvm.u32(n + V.subsection, sub.va);
+      if (V.controlArea !== ABSENT) kvm.u32(n + V.controlArea, s.ca);
       kvm.u32(n + V.firstPrototypePte, this.protoOf(s, v.first));
       kvm.u32(n + V.lastContiguousPte, sub.base + (lastContiguous - sub.first) * pte);
-      kvm.insertTail(s.ca + W7.controlArea.viewList, n + V.viewLinks);
-      kvm.u32(n + V.vadsProcess, eprocess);
-      kvm.u32(s.ca + W7.controlArea.numberOfMappedViews, kvm.read32(s.ca + W7.controlArea.numberOfMappedViews) + 1);
-      kvm.u32(s.ca + W7.controlArea.numberOfUserReferences, kvm.read32(s.ca + W7.controlArea.numberOfUserReferences) + 1);
-      if (v.tag === 'Vadl') kvm.emptyList(n + W7.vad.size);
+      // Windows 7 links each view on its control area's ViewList; Vista's _MMVAD has no such fields.
+      if (V.viewLinks !== ABSENT && this.g.B.controlArea.viewList !== ABSENT) kvm.insertTail(s.ca + this.g.B.controlArea.viewList, n + V.viewLinks);
+      if (V.vadsProcess !== ABSENT) kvm.u32(n + V.vadsProcess, eprocess);
+      kvm.u32(s.ca + this.g.B.controlArea.numberOfMappedViews, kvm.read32(s.ca + this.g.B.controlArea.numberOfMappedViews) + 1);
+      kvm.u32(s.ca + this.g.B.controlArea.numberOfUserReferences, kvm.read32(s.ca + this.g.B.controlArea.numberOfUserReferences) + 1);
+      if (v.tag === 'Vadl') kvm.emptyList(n + this.g.B.vad.size);
     }
   }
 
@@ -678,7 +721,7 @@ class ProcessBuilder {
             g.claim(pfn, 'standby', owner);
             // A pagefile-backed page on standby was written out: OriginalPte is its paging-file PTE.
             const [sLo, sHi] = s.kind === 'pagefile' ? PteCodec.pagefile(L.pae, 0x100 + i, sub.protection) : [oLo, oHi];
-            g.queue(g.lists.standby[priority], pfn, { ...base, priority, origLo: sLo, origHi: sHi });
+            g.queue(g.standbyList(priority), pfn, { ...base, priority, origLo: sLo, origHi: sHi });
           } else if (state === 'modified') {
             g.claim(pfn, 'modified', owner);
             g.queue(g.lists.modified, pfn, { ...base, modified: true });
@@ -691,7 +734,7 @@ class ProcessBuilder {
           }
         }
       }
-      g.kvm.u32(s.ca + W7.controlArea.numberOfPfnReferences, s.pfns.reduce((a, p) => a + (p >= 0 ? 1 : 0), 0));
+      g.kvm.u32(s.ca + this.g.B.controlArea.numberOfPfnReferences, s.pfns.reduce((a, p) => a + (p >= 0 ? 1 : 0), 0));
     }
   }
 
@@ -768,7 +811,7 @@ class ProcessBuilder {
       } else if (pg.pte === 'standby') {
         g.claim(pfn, 'standby', pg.type);
         const [olo, ohi] = PteCodec.pagefile(L.pae, 0x200 + r.int(0x40000), pg.protection);
-        g.queue(g.lists.standby[5], pfn, { ...base, priority: 5, origLo: olo, origHi: ohi });
+        g.queue(g.standbyList(5), pfn, { ...base, priority: 5, origLo: olo, origHi: ohi });
         p.layout.pages.push({ va: pg.va, pfn, via: 'transition' });
       } else {
         g.claim(pfn, 'modified', pg.type);
@@ -781,7 +824,7 @@ class ProcessBuilder {
     wb.writeUInt32LE(wsle.length, 0);
     wb.writeUInt32LE(L.workingSetList + 0x80, 0x10);
     wsle.slice(0, (4096 - 0x80) / 4).forEach((va, i) => wb.writeUInt32LE((va | 1) >>> 0, 0x80 + 4 * i));
-    g.kvm.u32(p.eprocess + W7.eprocess.vmWorkingSetSize, wsle.length);
+    g.kvm.u32(p.eprocess + this.g.B.eprocess.vmWorkingSetSize, wsle.length);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * 32-bit Windows (Windows 7 x86, non-PAE and PAE kernels): the OS module introspection's entry asks
+ * 32-bit Windows (Windows 7 x86, non-PAE and PAE kernels; Vista SP2 and XP SP3 x86, non-PAE): the OS module introspection's entry asks
  * after Linux. No PDB, no network: the kernel is found through KDBG and _KUSER_SHARED_DATA, the
  * structures through offset tables per build (offsets.ts). See docs/introspection.md, "Windows
  * (32-bit)".
@@ -69,7 +69,7 @@ function build(image: IntrospectableImage, probed: WindowsProbe, _opts: Introspe
   if (x86.length === 0) {
     const k = scan.kdbg[0];
     const wow = scan.kdbg.some((c) => c.bits === 64) ? '64-bit Windows (an x64 KDBG needle)' : 'no x86 KDBG with kernel pointers';
-    throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, `Windows: ${wow}: ${describeKdbg(k)}; only 32-bit Windows 7 is supported`, { kdbgSize: k.size, bits: k.bits });
+    throw new IntrospectionError(IntrospectionErrorCode.UNSUPPORTED, `Windows: ${wow}: ${describeKdbg(k)}; only 32-bit Windows (XP SP3, Vista SP2, 7) is supported`, { kdbgSize: k.size, bits: k.bits });
   }
   const root = findKernelRoot(mem, image.cpus, scan, x86);
   const space = root.space;
@@ -160,7 +160,8 @@ function windowsReport(stats: PfnStats, processes: WindowsProcessInfo[]): OsRepo
   const lists: string[][] = Object.entries(stats.locations).map(([name, n]) => [name, String(n)]);
   const prio = stats.standbyByPriority.map((n, i) => `${i}:${n}`).filter((_, i) => stats.standbyByPriority[i] > 0);
   const standby = lists.find((r) => r[0] === 'Standby');
-  if (standby) standby.push(`by priority ${prio.join(' ')}`);
+  // XP has one standby list: no priorities to show.
+  if (standby && prio.length > 0) standby.push(`by priority ${prio.join(' ')}`);
   // File names without their directories; the first eight, then how many more (--json has them all).
   const short = (names: string[]) => {
     const base = names.map((n) => n.slice(n.lastIndexOf('\\') + 1));

@@ -35,7 +35,7 @@ import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
 import { IntrospectionError, IntrospectionErrorCode } from '../../util/errors.js';
 import { PageMap, PageTypeCode } from '../pagemap.js';
 import { Kdbg } from './kdbg.js';
-import { BITS, PAGE_LOCATION_NAMES, PageLocation, PHYSICAL_MEMORY_DESCRIPTOR, PHYSICAL_MEMORY_RUN, VAD_TYPE_IMAGE_MAP, WindowsLayout } from './offsets.js';
+import { BITS, PAGE_LOCATION_NAMES, PageLocation, PHYSICAL_MEMORY_DESCRIPTOR, PHYSICAL_MEMORY_RUN, WindowsLayout } from './offsets.js';
 import type { Section, WindowsProcess } from './processes.js';
 import { hex, KernelSpace } from './vmem.js';
 
@@ -50,7 +50,7 @@ export interface PfnStats {
   physicalMemoryRuns?: [number, number][];
   /** Pages per PageLocation name. */
   locations: Record<string, number>;
-  /** Standby pages per priority 0–7 (u3.e1.Priority; Windows repurposes the lowest-priority standby list first). */
+  /** Standby pages per priority 0–7 (u3.e1.Priority; Windows repurposes the lowest-priority standby list first). XP has one standby list: all 0 there. */
   standbyByPriority: number[];
   /** Owner decisions (4a–4d above). */
   prototype: { image: number; file: number; pagefile: number; unknown: number };
@@ -109,8 +109,12 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
   // One page more than a chunk: an entry that starts in the chunk may end in the next page.
   const chunk = Buffer.alloc((CHUNK_PAGES + 1) * PAGE_SIZE);
   const valid = new Uint8Array(CHUNK_PAGES + 1);
-  const e1 = l.mmpfn.e1, e1b = l.mmpfn.e1b, pa = l.mmpfn.pteAddress, u4 = l.mmpfn.u4;
-  const protoMask = 1 << BITS.prototypePteBit;
+  // The entry's bit fields where this build keeps them (offsets.ts PfnBits: XP differs from Vista/7).
+  const B = l.pfnBits;
+  const locAt = B.pageLocationByte, pa = l.mmpfn.pteAddress;
+  const [protoAt, protoBit] = B.prototypePte;
+  const [frameAt, frameMask] = B.pteFrame;
+  const prioAt = B.priorityByte ?? -1;
   const firstPage = Math.floor(dbVa / PAGE_SIZE);
   const lastPage = entries > 0 ? Math.floor((dbVa + entries * size - 1) / PAGE_SIZE) : firstPage - 1;
   let unreadable = 0;
@@ -128,11 +132,11 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
     for (let pfn = from; pfn < to; pfn++) {
       const off = dbVa + pfn * size - chunkVa;
       if (valid[Math.floor(off / PAGE_SIZE)] === 0 || valid[Math.floor((off + size - 1) / PAGE_SIZE)] === 0) continue;
-      loc[pfn] = chunk[off + e1] & BITS.pageLocationMask;
-      const w4 = chunk.readUInt32LE(off + u4);
-      // bit 0 PrototypePte, bits 1–3 the standby priority (u3.e1 byte 1 bits 0–2).
-      flags[pfn] = ((w4 & protoMask) !== 0 ? 1 : 0) | ((chunk[off + e1b] & BITS.priorityMask) << 1);
-      pteFrame[pfn] = w4 & BITS.pteFrameMask;
+      loc[pfn] = chunk[off + locAt] & BITS.pageLocationMask;
+      // bit 0 PrototypePte, bits 1–3 the standby priority (0 where the build has one standby list).
+      const proto = (chunk.readUInt32LE(off + protoAt) >>> protoBit) & 1;
+      flags[pfn] = proto | (prioAt >= 0 ? (chunk[off + prioAt] & BITS.priorityMask) << 1 : 0);
+      pteFrame[pfn] = (chunk.readUInt32LE(off + frameAt) & frameMask) >>> 0;
       pteAddr[pfn] = chunk.readUInt32LE(off + pa);
     }
   }
@@ -185,7 +189,7 @@ export function classifyPfnDatabase(inp: PfnInputs): { map: PageMap; stats: PfnS
         continue;
       case PageLocation.Standby:
         types[pfn] = PageTypeCode.standby;
-        stats.standbyByPriority[(flags[pfn] >> 1) & 7]++;
+        if (prioAt >= 0) stats.standbyByPriority[(flags[pfn] >> 1) & 7]++;
         continue;
     }
     const addr = pteAddr[pfn];
@@ -354,7 +358,7 @@ function inImageVad(p: WindowsProcess, vpn: number): boolean {
     const mid = (lo + hi) >> 1;
     if (v[mid].endVpn < vpn) lo = mid + 1;
     else if (v[mid].startVpn > vpn) hi = mid - 1;
-    else return v[mid].vadType === VAD_TYPE_IMAGE_MAP;
+    else return v[mid].image;
   }
   return false;
 }

@@ -1,7 +1,8 @@
 /**
  * Processes and their address spaces (guest-introspection.md B7): the process list
- * (PsActiveProcessHead → _EPROCESS.ActiveProcessLinks), each process's VAD tree (_EPROCESS.VadRoot,
- * an AVL tree of _MMVAD_SHORT/_MMVAD hanging off BalancedRoot.RightChild — MemProcFS mm_vad.c),
+ * (PsActiveProcessHead → _EPROCESS.ActiveProcessLinks), each process's VAD tree (_EPROCESS.VadRoot:
+ * on Vista/7 an AVL tree of _MMVAD_SHORT/_MMVAD hanging off BalancedRoot.RightChild — MemProcFS
+ * mm_vad.c; on XP VadRoot points at the root node itself; offsets.ts VadShape says which),
  * and for each mapped view its section: Subsection → _CONTROL_AREA (Flags.Image / Flags.File,
  * FilePointer → _FILE_OBJECT.FileName) and the prototype-PTE ranges of the section (the view's
  * FirstPrototypePte…LastContiguousPte, each subsection's SubsectionBase + PtesInSubsection, the
@@ -13,7 +14,7 @@
  */
 import { IntrospectionError, IntrospectionErrorCode } from '../../util/errors.js';
 import { Kdbg } from './kdbg.js';
-import { BITS, IO_TYPE_FILE, VAD_TYPE_IMAGE_MAP, WindowsLayout } from './offsets.js';
+import { BITS, IO_TYPE_FILE, WindowsLayout } from './offsets.js';
 import { hex, KernelSpace, unmapped } from './vmem.js';
 
 export type SectionKind = 'image' | 'file' | 'pagefile';
@@ -22,7 +23,8 @@ export interface Vad {
   startVpn: number;
   /** Inclusive. */
   endVpn: number;
-  vadType: number;
+  /** A MEM_IMAGE view (Vista/7 VadType VadImageMap; XP the ImageMap flag: offsets.ts VadShape). */
+  image: boolean;
   privateMemory: boolean;
   /** For mapped views: the section's control area (VA), else 0. */
   controlArea: number;
@@ -87,8 +89,9 @@ export function walkVads(space: KernelSpace, l: WindowsLayout, p: WindowsProcess
   const V = l.mmvadShort;
   const table = p.eprocess + l.eprocess.vadRoot;
   const what = `VAD tree of ${p.name} (pid ${p.pid}, _EPROCESS ${hex(p.eprocess)})`;
-  const rootAt = table + l.mmAvlTable.balancedRootRightChild;
-  const root = space.u32(rootAt, `${what}: VadRoot.BalancedRoot.RightChild`);
+  // Vista/7: VadRoot is an _MM_AVL_TABLE, the root its BalancedRoot.RightChild; XP: VadRoot is the root.
+  const rootAt = table + l.vad.rootPointer;
+  const root = space.u32(rootAt, `${what}: ${l.mmAvlTable ? 'VadRoot.BalancedRoot.RightChild' : 'VadRoot'}`);
   const out: Vad[] = [];
   const seen = new Set<number>();
   // In-order traversal with an explicit stack: no recursion depth to exhaust on a degenerate tree.
@@ -113,16 +116,19 @@ export function walkVads(space: KernelSpace, l: WindowsLayout, p: WindowsProcess
     let controlArea = 0, firstProto = 0, lastProto = 0;
     if (!privateMemory) {
       // A mapped view is an _MMVAD (or _MMVAD_LONG): Subsection and the view's prototype PTEs follow the short part.
-      const m = space.tryRead(n + l.mmvad.subsection, l.mmvad.lastContiguousPte + 4 - l.mmvad.subsection);
+      // Vista/7: Subsection → its ControlArea; XP: the ControlArea itself (VadShape.sectionPointer).
+      const M = l.mmvad;
+      const m = space.tryRead(n + M.section, M.lastContiguousPte + 4 - M.section);
       if (m) {
-        const sub = m.readUInt32LE(0);
-        const ca = sub >= 0x80000000 ? space.tryU32(sub + l.subsection.controlArea) : undefined;
+        const sec = m.readUInt32LE(0);
+        const ca = sec < 0x80000000 ? undefined : l.vad.sectionPointer === 'controlArea' ? sec : space.tryU32(sec + l.subsection.controlArea);
         if (ca !== undefined && ca >= 0x80000000) controlArea = ca;
-        firstProto = m.readUInt32LE(l.mmvad.firstPrototypePte - l.mmvad.subsection);
-        lastProto = m.readUInt32LE(l.mmvad.lastContiguousPte - l.mmvad.subsection);
+        firstProto = m.readUInt32LE(M.firstPrototypePte - M.section);
+        lastProto = m.readUInt32LE(M.lastContiguousPte - M.section);
       }
     }
-    out.push({ startVpn: start, endVpn: end, vadType: (flags >>> BITS.vadTypeShift) & BITS.vadTypeMask, privateMemory: privateMemory === 1, controlArea, firstProto, lastProto });
+    const I = l.vad.image;
+    out.push({ startVpn: start, endVpn: end, image: ((flags >>> I.shift) & I.mask) === I.value, privateMemory: privateMemory === 1, controlArea, firstProto, lastProto });
     node = b.readUInt32LE(V.rightChild);
   }
   return out;
@@ -139,10 +145,10 @@ export function collectSections(space: KernelSpace, l: WindowsLayout, procs: rea
       if (v.controlArea === 0) continue;
       let s = sections.get(v.controlArea);
       if (!s) {
-        s = readSection(space, l, v.controlArea, v.vadType === VAD_TYPE_IMAGE_MAP);
+        s = readSection(space, l, v.controlArea, v.image);
         if (!s) continue;
         sections.set(v.controlArea, s);
-      } else if (v.vadType === VAD_TYPE_IMAGE_MAP) {
+      } else if (v.image) {
         s.kind = 'image';
       }
       // The view's own prototype PTEs (MemProcFS: LastContiguousPte − FirstPrototypePte + sizeof(MMPTE)).
@@ -164,7 +170,7 @@ export function readSection(space: KernelSpace, l: WindowsLayout, ca: number, im
   const file = ((flags >>> BITS.sectionFileBit) & 1) === 1;
   const kind: SectionKind = image ? 'image' : file ? 'file' : 'pagefile';
   const s: Section = { controlArea: ca, kind, protoRanges: [] };
-  const fo = (b.readUInt32LE(C.filePointer) & ~BITS.fastRefMask) >>> 0;
+  const fo = (b.readUInt32LE(C.filePointer) & l.vad.filePointerMask) >>> 0;
   if ((image || file) && fo >= 0x80000000) s.file = fileName(space, l, fo);
   const pte = l.mmpteBytes;
   // Segment: the section's prototype PTEs (inline for images).

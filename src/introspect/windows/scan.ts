@@ -5,9 +5,10 @@
  *   - _KUSER_SHARED_DATA pages (ImageNumberLow = ImageNumberHigh = 0x14c i386 or 0x8664 AMD64,
  *     NtMajorVersion 5–10, NtMinorVersion 0–3; whether NtSystemRoot reads "X:\" is recorded), the
  *     probe's confirmation that the memory is Windows,
- *   - the Idle and System _EPROCESS (V2 overlays/basic.py VolatilityDTB with win7.py's
- *     DTBSignature `03 00 26 00`: _DISPATCHER_HEADER Type 3, Size 0x26 dwords; ImageFileName "Idle",
- *     UniqueProcessId 0, Peb 0 — and "System", PID 4), whose DirectoryTableBase is the kernel's,
+ *   - the Idle and System _EPROCESS (V2 overlays/basic.py VolatilityDTB with each known layout's
+ *     DTBSignature, `03 00 <sizeof(_KPROCESS)/4> 00`: _DISPATCHER_HEADER Type 3, Size 0x26 dwords on
+ *     Windows 7 (win7.py), 0x20 on Vista (vista.py); ImageFileName "Idle", UniqueProcessId 0, Peb 0 —
+ *     and "System", PID 4, at that layout's offsets), whose DirectoryTableBase is the kernel's,
  *   - page directories that map themselves (the self-map): non-PAE PDE 0x300 (MemProcFS
  *     vmmwininit.c `VmmWinInit_DTB_FindValidate_X86`: `dword[0xC00] & 0xfffff003 == pa | 3`), PAE
  *     PD #3 entry 3 (volatility3 automagic/windows.py `DtbSelfRefPae`, valid_range [3]).
@@ -16,7 +17,7 @@
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
 import { AddressFault } from '../../util/errors.js';
 import { Kdbg, KDBG_READ_BYTES, needleBits, parseKdbg } from './kdbg.js';
-import { KUSER, WIN7_SP1_X86 } from './offsets.js';
+import { KUSER, LAYOUTS, WindowsLayout } from './offsets.js';
 
 export interface EprocessHit {
   /** Guest-physical address of the _EPROCESS. */
@@ -41,9 +42,12 @@ export interface WindowsScan {
 export const SCAN_LIMITS = { kdbg: 64, kuser: 16, eprocess: 32, selfMaps: 256 } as const;
 
 const TAG = Buffer.from('KDBG', 'latin1');
-const DTB_SIGNATURE = Buffer.from([0x03, 0x00, 0x26, 0x00]);
-const E = WIN7_SP1_X86.eprocess;
-const E_BYTES = E.imageFileName + 16;
+/** One DTB signature per _KPROCESS size among the known layouts, with the _EPROCESS offsets to check a hit with. */
+const SIGNATURES: { sig: Buffer; E: WindowsLayout['eprocess'] }[] = [];
+for (const l of LAYOUTS) {
+  if (SIGNATURES.some((s) => s.sig[2] === l.kprocessHeaderSize)) continue;
+  SIGNATURES.push({ sig: Buffer.from([3, 0, l.kprocessHeaderSize, 0]), E: l.eprocess });
+}
 const MACHINE_I386 = 0x14c;
 const MACHINE_AMD64 = 0x8664;
 
@@ -65,11 +69,13 @@ export function scanWindows(mem: PhysicalMemory): WindowsScan {
         out.kdbg.push(k);
       }
     }
-    // Idle / System _EPROCESS.
-    for (let at = bytes.indexOf(DTB_SIGNATURE, 0); at >= 0 && at < len; at = bytes.indexOf(DTB_SIGNATURE, at + 1)) {
-      if (at % 8 !== 0 || out.eprocess.length >= SCAN_LIMITS.eprocess) continue;
-      const hit = eprocessAt(mem, bytes, at, len, base + at);
-      if (hit) out.eprocess.push(hit);
+    // Idle / System _EPROCESS, per known _KPROCESS size.
+    for (const { sig, E } of SIGNATURES) {
+      for (let at = bytes.indexOf(sig, 0); at >= 0 && at < len; at = bytes.indexOf(sig, at + 1)) {
+        if (at % 8 !== 0 || out.eprocess.length >= SCAN_LIMITS.eprocess) continue;
+        const hit = eprocessAt(mem, bytes, at, len, base + at, E);
+        if (hit) out.eprocess.push(hit);
+      }
     }
     // Per page: a few u32 reads through one view of the batch (house style 9).
     const w = bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, len >>> 2) : Uint32Array.from({ length: len >>> 2 }, (_, i) => bytes.readUInt32LE(i * 4));
@@ -119,8 +125,8 @@ function kdbgAt(mem: PhysicalMemory, batch: Buffer, off: number, batchLen: numbe
   return parseKdbg(full.b, full.o, pa);
 }
 
-function eprocessAt(mem: PhysicalMemory, batch: Buffer, off: number, batchLen: number, pa: number): EprocessHit | undefined {
-  const r = bytesAt(mem, batch, off, batchLen, pa, E_BYTES);
+function eprocessAt(mem: PhysicalMemory, batch: Buffer, off: number, batchLen: number, pa: number, E: WindowsLayout['eprocess']): EprocessHit | undefined {
+  const r = bytesAt(mem, batch, off, batchLen, pa, Math.max(E.imageFileName + 16, E.peb + 4));
   if (!r) return undefined;
   const { b, o } = r;
   const name = b.toString('latin1', o + E.imageFileName, o + E.imageFileName + 8);

@@ -1,6 +1,7 @@
 /**
  * What a user sees of a 32-bit Windows guest (issue 11 §3), on images from the Windows 7 SP1 x86
- * generator (test/helpers/windows7-image.ts) as QEMU's ELF dump and as raw memory:
+ * generator (test/helpers/windows7-image.ts; its Vista SP2 and XP SP3 images for `mig analyze` too)
+ * as QEMU's ELF dump and as raw memory:
  * - `mig analyze`: the type table with Windows' class names, the PFN lists (standby by priority, as
  *   the generator linked them) and the process list with VAD counts and image names, in text and JSON;
  * - `mig encode` with no page-map flag introspects Windows, drops free pages and sends standby and
@@ -60,6 +61,26 @@ for (const pae of [false, true]) {
     t.regex(text.stdout, /^Standby\s+\d+\s+by priority /m);
     t.regex(text.stdout, /^processes \(PsActiveProcessHead\)$/m);
     t.regex(text.stdout, /^\d+\s+\d+\s+explorer\.exe\s+\d+/m);
+  });
+}
+
+for (const [build, release, kdbg] of [['vistasp2', '6.0.6002 SP2', '0x330'], ['xpsp3', '5.1.2600 SP3', '0x290']] as const) {
+  test(`analyze (${build}, x86 non-PAE): the build's table is used; processes with VADs and images; XP's one standby list has no priorities`, (t) => {
+    const w = saveWindows7Image(tmpPath(`${build}-nonpae`), windows7Image({ pae: false, build, ramMiB: 64, seed: 3 }));
+    const j = mig('analyze', w.elf, '--json', '--sample', '64');
+    t.is(j.status, 0, j.stderr);
+    const r = JSON.parse(j.stdout);
+    t.is(r.os, 'windows');
+    t.is(r.osRelease, release);
+    t.is(r.details.kdbg.size, kdbg);
+    t.deepEqual(r.warnings, []);
+    for (const p of w.image.layout.processes) t.is(r.details.processes.find((x: { pid: number }) => x.pid === p.pid)?.vads, p.vads.length, p.name);
+    const text = mig('analyze', w.raw, '--no-compress');
+    t.is(text.status, 0, text.stderr);
+    t.regex(text.stdout, new RegExp(`Windows ${release.replace(/\./g, '\\.')} i386`));
+    t.regex(text.stdout, /^processes \(PsActiveProcessHead\)$/m);
+    if (build === 'xpsp3') t.notRegex(text.stdout, /by priority/);
+    else t.regex(text.stdout, /^Standby\s+\d+\s+by priority /m);
   });
 }
 

@@ -19,18 +19,40 @@ import { isPrototypePte, isTransitionPte, windowsPagingMode } from '../../../src
 import { PageTableWalker, X86_NONPAE, X86_PAE } from '../../../src/introspect/x86/paging.js';
 import { tmpPath } from '../../helpers/tmp.js';
 import { saveWindows7Image, WC, WIN7_CLASS_TYPES, WIN7_PAGE_CLASSES, Windows7Image, windows7Image, writeWindows7Image } from '../../helpers/windows7-image.js';
-import { MM_EMPTY_LIST, PageLocation, poolTag, W7 } from '../../helpers/windows7-offsets.js';
+import { genLayouts, WinGenBuildName } from '../../helpers/windows7-gen.js';
+import { ABSENT, MM_EMPTY_LIST, PageLocation, poolTag } from '../../helpers/windows7-offsets.js';
 
 const OPTS = { ramMiB: 64, seed: 7 } as const;
-const cache = new Map<boolean, { img: Windows7Image; ms: number }>();
-function gen(pae: boolean): { img: Windows7Image; ms: number } {
-  let c = cache.get(pae);
+
+/** The builds and paging modes the generator writes (Vista SP2: non-PAE only, no published PAE layout). */
+interface Cfg {
+  name: string;
+  pae: boolean;
+  build: WinGenBuildName;
+}
+const CONFIGS: Cfg[] = [
+  { name: 'non-PAE', pae: false, build: 'win7sp1' },
+  { name: 'PAE', pae: true, build: 'win7sp1' },
+  { name: 'Vista SP2 non-PAE', pae: false, build: 'vistasp2' },
+  { name: 'XP SP3 non-PAE', pae: false, build: 'xpsp3' },
+];
+/** What volatility says each build's kernel carries: the _KPROCESS signature's Size byte (win7.py, vista.py, xp.py), KDBG Header.Size, service pack. */
+const EXPECT: Record<WinGenBuildName, { dtbSize: number; kdbgSize: number; sp: number }> = {
+  win7sp1: { dtbSize: 0x26, kdbgSize: 0x340, sp: 1 },
+  vistasp2: { dtbSize: 0x20, kdbgSize: 0x330, sp: 2 },
+  xpsp3: { dtbSize: 0x1b, kdbgSize: 0x290, sp: 3 },
+};
+const WIN7_NONPAE = CONFIGS[0];
+
+const cache = new Map<string, { img: Windows7Image; ms: number }>();
+function gen(cfg: Cfg): { img: Windows7Image; ms: number } {
+  let c = cache.get(cfg.name);
   if (!c) {
     const t0 = process.cpuUsage();
-    const img = windows7Image({ pae, ...OPTS });
+    const img = windows7Image({ pae: cfg.pae, build: cfg.build, ...OPTS });
     const u = process.cpuUsage(t0);
     c = { img, ms: (u.user + u.system) / 1000 };
-    cache.set(pae, c);
+    cache.set(cfg.name, c);
   }
   return c;
 }
@@ -112,11 +134,31 @@ class View {
     return (hi & 0xf) * 2 ** 20 + (lo >>> 12);
   }
 
-  /** _MMPFN fields of a PFN, read through MmPfnDatabase. */
+  /**
+   * _MMPFN fields of a PFN, read through MmPfnDatabase: Vista/7 _MMPFNENTRY bytes and u4 (PteFrame
+   * 0–24, PrototypePte 27), or XP's (V2 xp_sp3: u3.e1 ULONG Modified 0, PrototypePte 3,
+   * PageLocation 8–10; u4 PteFrame 0–25, KernelStack 30; no priority).
+   */
   pfn(pfn: number): { u1: number; u2: number; pteAddress: number; ref: number; location: number; modified: boolean; priority: number; kernelStack: boolean; pteFrame: number; prototype: boolean; raw: Buffer } {
     const M = this.img.offsets.mmpfn;
     const b = this.bytes(this.img.layout.pfnDatabase + pfn * M.size, M.size);
     const u4 = b.readUInt32LE(M.u4);
+    if (this.img.offsets.pfnFormat === 'nt5') {
+      const e1 = b.readUInt32LE(M.e1);
+      return {
+        u1: b.readUInt32LE(M.u1),
+        u2: b.readUInt32LE(M.u2),
+        pteAddress: b.readUInt32LE(M.pteAddress),
+        ref: b.readUInt16LE(M.u3RefCount),
+        location: (e1 >>> 8) & 7,
+        modified: (e1 & 1) !== 0,
+        priority: 0,
+        kernelStack: ((u4 >>> 30) & 1) === 1,
+        pteFrame: u4 & 0x3ffffff,
+        prototype: ((e1 >>> 3) & 1) === 1,
+        raw: b,
+      };
+    }
     return {
       u1: b.readUInt32LE(M.u1),
       u2: b.readUInt32LE(M.u2),
@@ -133,24 +175,26 @@ class View {
   }
 }
 
-const views = new Map<boolean, View>();
-const view = (pae: boolean) => {
-  let v = views.get(pae);
-  if (!v) views.set(pae, (v = new View(gen(pae).img)));
+const views = new Map<string, View>();
+const view = (cfg: Cfg) => {
+  let v = views.get(cfg.name);
+  if (!v) views.set(cfg.name, (v = new View(gen(cfg).img)));
   return v;
 };
 
 const sha = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
 
-for (const pae of [false, true]) {
-  const name = pae ? 'PAE' : 'non-PAE';
+for (const cfg of CONFIGS) {
+  const { name, pae } = cfg;
+  /** The generator's own table for this build (W7, VISTA2). */
+  const W7 = genLayouts(cfg.build, pae).B;
 
   test(`${name}: generated deterministically, small and fast`, (t) => {
-    const { img, ms } = gen(pae);
+    const { img, ms } = gen(cfg);
     t.log(`${name}: ${ms.toFixed(0)} ms CPU for ${OPTS.ramMiB} MiB`);
     t.true(ms < 15000, `generation took ${ms} ms CPU`);
     t.is(img.raw().length, OPTS.ramMiB << 20);
-    const again = windows7Image({ pae, ...OPTS, seed: 8 });
+    const again = windows7Image({ pae, build: cfg.build, ...OPTS, seed: 8 });
     t.not(sha(again.raw()), sha(img.raw()), 'another seed gives another image');
     t.is(img.offsets.pae, pae);
     t.is(img.cpu.cr4 & 0x20, pae ? 0x20 : 0, 'CR4.PAE');
@@ -159,7 +203,7 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: the truth types every PFN, with each Windows class present`, (t) => {
-    const { img } = gen(pae);
+    const { img } = gen(cfg);
     const L = img.layout;
     t.is(img.truth.pfns, L.ramPages);
     t.is(img.truthWindows.length, L.ramPages);
@@ -182,7 +226,7 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: the System directory maps KernBase to the PE image with large pages and maps itself`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
     const o = v.img.offsets;
     const kb = v.pa(L.kernBase);
@@ -226,30 +270,36 @@ for (const pae of [false, true]) {
     const kuser = v.pa(W7.kuser.kernelVa);
     t.is(kuser, L.kuserPfn * 4096);
     for (const p of L.processes.slice(1)) t.is(v.pa(W7.kuser.userVa, v.walker(p.dtb)), kuser, p.name);
-    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMajorVersion), 6);
-    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMinorVersion), 1);
+    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMajorVersion), cfg.build === 'xpsp3' ? 5 : 6);
+    t.is(v.u32(W7.kuser.kernelVa + W7.kuser.ntMinorVersion), cfg.build === 'win7sp1' ? 1 : cfg.build === 'xpsp3' ? 1 : 0);
     t.is(v.bytes(W7.kuser.kernelVa + W7.kuser.ntSystemRoot, 20).toString('utf16le'), 'C:\\Windows');
   });
 
   test(`${name}: the Idle process is found by the DTB signature scan`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
-    const sig = Buffer.from([3, 0, 0x26, 0]);
+    // V2 DTBSignature: 03 00 26 00 (win7.py), 03 00 20 00 (vista.py), 03 00 1b 00 (xp.py).
+    const sig = Buffer.from([3, 0, EXPECT[cfg.build].dtbSize, 0]);
+    t.is(sig[2], W7.processHeaderSize);
+    const E = W7.eprocess;
     const found: number[] = [];
     for (let at = v.raw.indexOf(sig); at >= 0; at = v.raw.indexOf(sig, at + 1)) {
-      if (v.raw.toString('latin1', at + 0x16c, at + 0x170) !== 'Idle') continue;
-      if (v.raw.readUInt32LE(at + 0xb4) !== 0 || v.raw.readUInt32LE(at + 0x1a8) !== 0) continue;
-      found.push(v.raw.readUInt32LE(at + 0x18));
+      if (v.raw.toString('latin1', at + E.imageFileName, at + E.imageFileName + 4) !== 'Idle') continue;
+      if (v.raw.readUInt32LE(at + E.uniqueProcessId) !== 0 || v.raw.readUInt32LE(at + E.peb) !== 0) continue;
+      found.push(v.raw.readUInt32LE(at + W7.kprocess.directoryTableBase));
     }
     t.deepEqual(found, [L.systemDtb]);
     t.is(v.pa(L.idleEprocess) - (v.pa(L.idleEprocess) % 8), v.pa(L.idleEprocess));
   });
 
   test(`${name}: KDBG is found by its needle and its fields point where they should`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
     const K = W7.kdbg;
-    const needle = Buffer.concat([Buffer.alloc(8), Buffer.from('KDBG', 'latin1'), Buffer.from([0x40, 0x03])]);
+    // V2's x86 needle: 8 zero bytes, 'KDBG', Header.Size (0x340 win7.py, 0x330 vista.py VistaSP1KDBG).
+    const size = EXPECT[cfg.build].kdbgSize;
+    t.is(K.size, size);
+    const needle = Buffer.concat([Buffer.alloc(8), Buffer.from('KDBG', 'latin1'), Buffer.from([size & 0xff, size >> 8])]);
     const hits: number[] = [];
     for (let at = v.raw.indexOf(needle); at >= 0; at = v.raw.indexOf(needle, at + 1)) hits.push(at - 8);
     t.deepEqual(hits, [v.pa(L.kdbg)], 'one KDBG');
@@ -268,23 +318,25 @@ for (const pae of [false, true]) {
     t.is(v.u32(head + 4), kdbg);
     t.is(a(K.kernBase), L.kernBase);
     t.is(v.u16(kdbg + K.paeEnabled), pae ? 1 : 0);
-    t.is(v.u16(kdbg + K.sizeEProcess), 0x2c0);
-    t.is(v.u16(kdbg + K.offsetEprocessPeb), 0x1a8);
-    t.is(v.u16(kdbg + K.offsetEprocessDirectoryTableBase), 0x18);
-    t.is(v.u16(kdbg + K.offsetEprocessParentCID), 0x140);
+    if (K.size > K.offsetEprocessDirectoryTableBase) {
+      t.is(v.u16(kdbg + K.sizeEProcess), W7.eprocess.size);
+      t.is(v.u16(kdbg + K.offsetEprocessPeb), W7.eprocess.peb);
+      t.is(v.u16(kdbg + K.offsetEprocessDirectoryTableBase), 0x18);
+      t.is(v.u16(kdbg + K.offsetEprocessParentCID), W7.eprocess.inheritedFromUniqueProcessId);
+    }
     t.is(Number(q(K.mmPageSize)), 0x1000);
     t.is(v.u32(a(K.mmPfnDatabase)), L.pfnDatabase);
     t.is(v.u32(a(K.mmHighestPhysicalPage)), L.highestPfn);
     t.is(v.u32(a(K.mmNumberOfPhysicalPages)), L.physicalRuns.reduce((s, [, c]) => s + c, 0));
-    t.is(v.u32(a(K.cmNtCSDVersion)) >> 8, 1, 'service pack 1');
-    t.true(v.bytes(a(K.ntBuildLab), 40).toString('latin1').startsWith('7601.'));
+    t.is(v.u32(a(K.cmNtCSDVersion)) >> 8, EXPECT[cfg.build].sp, 'service pack');
+    t.true(v.bytes(a(K.ntBuildLab), 40).toString('latin1').startsWith(`${W7.build}.`));
     // MmPhysicalMemoryBlock → the descriptor's runs.
     const pmd = v.u32(a(K.mmPhysicalMemoryBlock));
     const runs: [number, number][] = [];
     for (let i = 0; i < v.u32(pmd); i++) runs.push([v.u32(pmd + 8 + 8 * i), v.u32(pmd + 12 + 8 * i)]);
     t.deepEqual(runs, L.physicalRuns);
-    // KdVersionBlock: build 7601, sign-extended addresses.
-    t.is(v.u16(L.versionBlock + W7.versionBlock.minorVersion), 7601);
+    // KdVersionBlock: the build, sign-extended addresses.
+    t.is(v.u16(L.versionBlock + W7.versionBlock.minorVersion), W7.build);
     t.is(v.u64(L.versionBlock + W7.versionBlock.kernBase), 0xffffffff00000000n | BigInt(L.kernBase));
     // PsLoadedModuleList: the kernel first, then hal.
     const mods: [number, string][] = [];
@@ -302,10 +354,13 @@ for (const pae of [false, true]) {
       t.is(v.u32(e + 4), prev, 'Blink');
       prev = e;
       const ep = e - W7.eprocess.activeProcessLinks;
-      t.is(v.u32(ep - W7.objectHeader.bodyOffset + W7.objectHeader.typeIndex) & 0xff, W7.objectType.process);
+      const O = W7.objectHeader;
+      if (O.typeIndex !== ABSENT) t.is(v.u32(ep - O.bodyOffset + O.typeIndex) & 0xff, W7.objectType.process);
+      if (O.typePointer !== ABSENT) t.is(v.bytes(v.u32(ep - O.bodyOffset + O.typePointer) - 4, 4).toString('latin1'), 'Obj\xd4', 'Vista: Type → an _OBJECT_TYPE');
+      if (O.quotaInfoOffset !== ABSENT) t.is(v.u8(ep - O.bodyOffset + O.quotaInfoOffset), O.quotaInfoSize);
       t.is(v.u32(ep - W7.objectHeader.bodyOffset - W7.objectHeader.quotaInfoSize - 4), poolTag('Proc', true), 'pool tag Pro\\xe3');
       t.is(v.u8(ep), 3);
-      t.is(v.u8(ep + 2), 0x26);
+      t.is(v.u8(ep + 2), W7.processHeaderSize);
       const nm = v.bytes(ep + W7.eprocess.imageFileName, 15).toString('latin1').replace(/\0.*$/, '');
       procs.push([nm, v.u32(ep + W7.eprocess.uniqueProcessId), v.u32(ep + W7.kprocess.directoryTableBase), v.u32(ep + W7.eprocess.inheritedFromUniqueProcessId), v.u32(ep + W7.eprocess.peb)]);
     }
@@ -315,36 +370,40 @@ for (const pae of [false, true]) {
     // The list heads KDBG names are _MMPFNLISTs with their ListName.
     t.is(v.u32(a(K.mmZeroedPageListHead) + 4), PageLocation.Zeroed);
     t.is(v.u32(a(K.mmFreePageListHead) + 4), PageLocation.Free);
-    for (let i = 0; i < 8; i++) t.is(v.u32(a(K.mmStandbyPageListHead) + i * 0x14 + 4), PageLocation.Standby);
+    for (let i = 0; i < W7.standbyLists; i++) t.is(v.u32(a(K.mmStandbyPageListHead) + i * W7.mmpfnlist.size + 4), PageLocation.Standby);
     t.is(v.u32(a(K.mmModifiedPageListHead) + 4), PageLocation.Modified);
     t.is(v.u32(a(K.mmModifiedNoWritePageListHead) + 4), PageLocation.ModifiedNoWrite);
   });
 
   test(`${name}: processes have balanced, tagged VAD trees whose views lead to their files`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
     const A = W7.avl;
+    // Vista/7: VadRoot an _MM_AVL_TABLE (sentinel, count, balance bits in Parent); XP: VadRoot → the root node, NumberOfVads apart.
+    const table = A.tableSize !== ABSENT;
     for (const p of L.processes) {
       const root = p.eprocess + W7.eprocess.vadRoot;
-      t.is(v.u32(root + A.parent), root, `${p.name}: sentinel parent`);
-      const count = v.u32(root + A.depthAndCount) >>> 8;
-      t.is(count, p.vads.length, `${p.name}: NumberGenericTableElements`);
+      if (table) {
+        t.is(v.u32(root + A.parent), root, `${p.name}: sentinel parent`);
+        t.is(v.u32(root + A.depthAndCount) >>> 8, p.vads.length, `${p.name}: NumberGenericTableElements`);
+      } else {
+        t.is(v.u32(p.eprocess + W7.eprocess.numberOfVads), p.vads.length, `${p.name}: NumberOfVads`);
+      }
       const nodes: number[] = [];
       const height = (n: number, parent: number, depth: number): number => {
         if (!n) return 0;
         t.true(depth < 64);
         const par = v.u32(n + A.parent);
-        t.is((par & ~3) >>> 0, parent, 'parent link');
+        t.is(table ? (par & ~3) >>> 0 : par, parent, 'parent link');
         const hl = height(v.u32(n + A.left), n, depth + 1);
         nodes.push(n);
         const hr = height(v.u32(n + A.right), n, depth + 1);
-        const bal = ((par & 3) << 30) >> 30;
-        t.is(bal, hr - hl, 'balance in the parent bits');
+        if (table) t.is(((par & 3) << 30) >> 30, hr - hl, 'balance in the parent bits');
         t.true(Math.abs(hr - hl) <= 1);
         return 1 + Math.max(hl, hr);
       };
-      const h = height(v.u32(root + A.right), root, 0);
-      t.is(v.u32(root + A.depthAndCount) & 0x1f, h, 'DepthOfTree');
+      const h = table ? height(v.u32(root + A.right), root, 0) : height(v.u32(root), 0, 0);
+      if (table) t.is(v.u32(root + A.depthAndCount) & 0x1f, h, 'DepthOfTree');
       t.deepEqual(nodes, p.vads.map((x) => x.node), `${p.name}: in-order = ascending`);
       p.vads.forEach((vad, i) => {
         const n = vad.node;
@@ -353,17 +412,17 @@ for (const pae of [false, true]) {
         t.is(v.u32(n + A.endingVpn), (vad.end + 1) / 4096 - 1);
         if (i) t.true(vad.start > p.vads[i - 1].end);
         const flags = v.u32(n + W7.vad.flags);
-        t.is((flags >>> 20) & 7, vad.kind === 'image' ? 2 : 0, 'VadType');
+        t.is((flags >>> 20) & 7, vad.kind === 'image' ? W7.vadType.imageMap : 0, 'VadType (XP: ImageMap bit 20)');
         t.is(flags >>> 31, vad.kind === 'private' ? 1 : 0, 'PrivateMemory');
         t.is((flags >>> 24) & 0x1f, vad.protection, 'Protection');
         if (vad.tag === 'VadS') return;
-        const sub = v.u32(n + W7.vad.subsection);
-        const ca = v.u32(sub);
+        // Vista/7: Subsection → ControlArea; XP: the ControlArea itself.
+        const ca = W7.vad.subsection !== ABSENT ? v.u32(v.u32(n + W7.vad.subsection)) : v.u32(n + W7.vad.controlArea);
         const sec = L.sections[vad.section!];
         t.is(ca, sec.controlArea);
         t.is(v.bytes(ca - 4, 4).toString('latin1'), vad.kind === 'image' ? 'MmCi' : 'MmCa');
         t.is(v.u32(n + W7.vad.firstPrototypePte), sec.subsections[0].protoBase);
-        t.is(v.u32(n + W7.vad.vadsProcess), p.eprocess);
+        if (W7.vad.vadsProcess !== ABSENT) t.is(v.u32(n + W7.vad.vadsProcess), p.eprocess);
         const fp = v.u32(ca + W7.controlArea.filePointer) & ~7;
         if (vad.kind === 'pagefile') {
           t.is(fp, 0);
@@ -379,7 +438,7 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: every process's directory reaches exactly its resident pages (valid, transition, prototype)`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
     const o = v.img.offsets;
     for (const p of L.processes.slice(1)) {
@@ -430,7 +489,7 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: page-list walks visit exactly the pages the truth calls zeroed, free, standby, modified, bad`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
     const K = W7.kdbg;
     const kdbgAddr = (off: number) => Number(v.u64(L.kdbg + off));
@@ -461,7 +520,8 @@ for (const pae of [false, true]) {
     const sorted = (a: number[]) => [...a].sort((x, y) => x - y);
     const zeroed = walk(kdbgAddr(K.mmZeroedPageListHead), PageLocation.Zeroed);
     const free = walk(kdbgAddr(K.mmFreePageListHead), PageLocation.Free);
-    const standby = Array.from({ length: 8 }, (_, i) => walk(kdbgAddr(K.mmStandbyPageListHead) + i * 0x14, PageLocation.Standby, i)).flat();
+    const nStandby = W7.standbyLists;
+    const standby = Array.from({ length: nStandby }, (_, i) => walk(kdbgAddr(K.mmStandbyPageListHead) + i * W7.mmpfnlist.size, PageLocation.Standby, nStandby > 1 ? i : undefined)).flat();
     const modified = walk(kdbgAddr(K.mmModifiedPageListHead), PageLocation.Modified);
     const mnw = walk(kdbgAddr(K.mmModifiedNoWritePageListHead), PageLocation.ModifiedNoWrite);
     const bad = walk(L.lists.bad, PageLocation.Bad);
@@ -487,7 +547,7 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: PFN records lead back through PteAddress/PteFrame to the entry that maps the page`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const L = v.img.layout;
     const o = v.img.offsets;
     const inUse: number[] = [PageLocation.Active, PageLocation.Standby, PageLocation.Modified, PageLocation.ModifiedNoWrite, PageLocation.Transition];
@@ -529,7 +589,7 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: resident section pages hold their files' bytes (image layout or file pages)`, (t) => {
-    const v = view(pae);
+    const v = view(cfg);
     const img = v.img;
     let n = 0;
     for (const s of img.layout.sections) {
@@ -566,8 +626,8 @@ for (const pae of [false, true]) {
   });
 
   test(`${name}: the ELF32 and raw wrappers open with openImage and give the same memory`, (t) => {
-    const { img } = gen(pae);
-    const dir = tmpPath(`win7-${pae ? 'pae' : 'nonpae'}`);
+    const { img } = gen(cfg);
+    const dir = tmpPath(`win7-${cfg.build}-${pae ? 'pae' : 'nonpae'}`);
     const w = saveWindows7Image(dir, img);
     const want = sha(img.raw());
     const elf = openImage(w.elf);
@@ -609,9 +669,9 @@ for (const pae of [false, true]) {
 test('writeWindows7Image: the same options give the same image', (t) => {
   const dir = tmpPath('win7-write');
   const w = writeWindows7Image(dir, { pae: false, ...OPTS });
-  t.is(sha(fs.readFileSync(w.raw)), sha(gen(false).img.raw()));
+  t.is(sha(fs.readFileSync(w.raw)), sha(gen(WIN7_NONPAE).img.raw()));
   const json = JSON.parse(fs.readFileSync(path.join(dir, 'truth-windows.json'), 'utf8')) as { classes: string[]; runs: [number, number, string][] };
   t.deepEqual(json.classes, [...WIN7_PAGE_CLASSES]);
-  t.is(json.runs.reduce((a, r) => a + r[1], 0), gen(false).img.layout.ramPages);
+  t.is(json.runs.reduce((a, r) => a + r[1], 0), gen(WIN7_NONPAE).img.layout.ramPages);
   fs.rmSync(dir, { recursive: true, force: true });
 });
