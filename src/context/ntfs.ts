@@ -8,9 +8,11 @@
  *   - `ntfsls -a -F -i -l -p <dir>`: every name (Win32, Win32+DOS and POSIX names; DOS-only 8.3
  *     aliases are not listed) with its MFT record number, the size of its unnamed $DATA, and a `/`
  *     after directories. libntfs-3g's readdir checks each index entry before using it.
- *   - `ntfsinfo -v -t -i <record>`: the directory's index entries again, for the one fact ntfsls
- *     does not print: the REPARSE_POINT attribute. Both listings must name the same records with
- *     the same directory bit, or the build fails (a damaged index, or a name ntfsls mangled).
+ *   - `ntfsinfo -v -t -i <record>`, for a directory holding a file the selection may take: its
+ *     index entries again, for the one fact ntfsls does not print, the REPARSE_POINT attribute
+ *     (ntfsls shows a junction or symlink as a non-directory, but not whether a non-directory is
+ *     one). Both listings must name the same records with the same directory bit, or the build
+ *     fails (a damaged index, or a name ntfsls mangled).
  * Reparse points (symlinks, junctions, mount points, WOF/dedup stubs) are skipped like symlinks in
  * a directory source: never followed, never stored. Named streams (alternate data streams) are not
  * listed and not read: only a file's unnamed $DATA is its content, as a Windows process maps it.
@@ -190,23 +192,34 @@ export function parseNtfsinfoIndex(image: string, dir: string, text: string): Ma
   return attrs;
 }
 
-/** List one directory (by NTFS path and MFT record) with both tools and reconcile them. */
-async function listDir(image: string, ntfsPath: string, record: number): Promise<(NtfsEntry & { reparse: boolean })[]> {
-  // One after the other, so a broken volume is reported by ntfsls (its mount message) every time.
+/** List one directory (by NTFS path) with ntfsls. */
+async function listDir(image: string, ntfsPath: string): Promise<NtfsEntry[]> {
   const ls = await runTool(image, 'ntfsls', ['-a', '-F', '-i', '-l', '-p', ntfsPath, image]);
+  return parseNtfsls(image, ntfsPath, ls.stdout);
+}
+
+/**
+ * The records of `entries` (ntfsls's listing of the directory at `ntfsPath`, MFT record `record`)
+ * that are reparse points, from ntfsinfo's dump of the same index; the two must agree on every
+ * record and, for the others, on which are directories.
+ */
+async function reparsePoints(image: string, ntfsPath: string, record: number, entries: NtfsEntry[]): Promise<Set<number>> {
   const info = await runTool(image, 'ntfsinfo', ['-v', '-t', '-i', String(record), image]);
-  const entries = parseNtfsls(image, ntfsPath, ls.stdout);
   const attrs = parseNtfsinfoIndex(image, ntfsPath, info.stdout);
-  return entries.map((e) => {
+  const out = new Set<number>();
+  for (const e of entries) {
     const a = attrs.get(e.record);
     if (a === undefined) throw new NtfsError(image, `${ntfsPath}: ntfsls lists ${JSON.stringify(e.name)} (record ${e.record}), the directory's index dump (ntfsinfo) does not`);
-    const reparse = (a & FILE_ATTR_REPARSE_POINT) !== 0;
-    // ntfs-3g lists a reparse point as a file whatever it points at; otherwise the bits must agree.
-    if (!reparse && ((a & FILE_ATTR_I30_INDEX_PRESENT) !== 0) !== e.dir) {
+    if (a & FILE_ATTR_REPARSE_POINT) {
+      out.add(e.record);
+      continue;
+    }
+    // ntfs-3g lists a reparse point as a non-directory whatever it points at; otherwise the bits must agree.
+    if (((a & FILE_ATTR_I30_INDEX_PRESENT) !== 0) !== e.dir) {
       throw new NtfsError(image, `${ntfsPath}: ${JSON.stringify(e.name)} (record ${e.record}) is ${e.dir ? '' : 'not '}a directory to ntfsls but its index entry says otherwise`);
     }
-    return { ...e, reparse };
-  });
+  }
+  return out;
 }
 
 interface Extraction {
@@ -219,8 +232,9 @@ interface Extraction {
 /** Write the unnamed $DATA of each file with ntfscat, EXTRACT_JOBS at a time; lengths must match the listing. */
 async function extractFiles(image: string, jobs: Extraction[]): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < jobs.length) {
+    while (next < jobs.length && !failed) {
       const j = jobs[next++];
       let fd: number;
       try {
@@ -232,14 +246,17 @@ async function extractFiles(image: string, jobs: Extraction[]): Promise<void> {
         await runTool(image, 'ntfscat', ['-i', String(j.record), image], fd);
         const got = fs.fstatSync(fd).size;
         if (got !== j.size) throw new NtfsError(image, `ntfscat ${j.ntfsPath} (record ${j.record}): wrote ${got} bytes, ntfsls lists ${j.size}`);
+      } catch (e) {
+        failed = true; // the other workers take no new file
+        throw e;
       } finally {
         fs.closeSync(fd);
       }
     }
   };
   const results = await Promise.allSettled(Array.from({ length: Math.min(EXTRACT_JOBS, jobs.length) }, worker));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
 }
 
 const SLASH = Buffer.from('/');
@@ -248,14 +265,14 @@ const SLASH = Buffer.from('/');
  * Copy what `sel` can select from the NTFS `image` into the existing empty directory `into`, at
  * the same root-relative paths with the volume's real names: the directories walkDirs(sel) names
  * (matched like resolveDir in tree.ts: real directories only, never through a reparse point) and,
- * below them, every directory and every file classify() does not rule out.
+ * below them, every directory and every file classify() does not rule out, reparse points left out.
  */
 export async function extractNtfsDirs(image: string, sel: Selection, into: string): Promise<void> {
   type Dir = { rel: Buffer; ntfsPath: string; record: number };
-  const listings = new Map<number, (NtfsEntry & { reparse: boolean })[]>();
+  const listings = new Map<number, NtfsEntry[]>();
   const list = async (d: Dir) => {
     let l = listings.get(d.record);
-    if (!l) listings.set(d.record, (l = await listDir(image, d.ntfsPath, d.record)));
+    if (!l) listings.set(d.record, (l = await listDir(image, d.ntfsPath)));
     return l;
   };
   const child = (d: Dir, e: NtfsEntry): Dir => ({
@@ -265,14 +282,15 @@ export async function extractNtfsDirs(image: string, sel: Selection, into: strin
   });
   const root: Dir = { rel: Buffer.alloc(0), ntfsPath: '/', record: NTFS_ROOT_RECORD };
 
-  // Resolve each walk directory component by component, as resolveDir does on a real tree.
+  // Resolve each walk directory component by component, as resolveDir does on a real tree. ntfsls
+  // never marks a reparse point (junction, directory symlink) as a directory, so none is entered.
   const starts: Dir[] = [];
   for (const dir of walkDirs(sel)) {
     let cur: Dir[] = [root];
     for (const seg of dir === '' ? [] : dir.split('/')) {
       const next: Dir[] = [];
       for (const d of cur) {
-        for (const e of await list(d)) if (e.dir && !e.reparse && nameMatches(sel, Buffer.from(e.name), seg)) next.push(child(d, e));
+        for (const e of await list(d)) if (e.dir && nameMatches(sel, Buffer.from(e.name), seg)) next.push(child(d, e));
       }
       cur = next;
     }
@@ -288,14 +306,17 @@ export async function extractNtfsDirs(image: string, sel: Selection, into: strin
     seen.add(d.record);
     const abs = Buffer.concat([Buffer.from(into), SLASH, d.rel]);
     fs.mkdirSync(abs, { recursive: true, mode: 0o700 });
-    for (const e of await list(d)) {
-      if (e.reparse) continue;
+    const entries = await list(d);
+    const candidates: { e: NtfsEntry; c: Dir }[] = [];
+    for (const e of entries) {
       const c = child(d, e);
-      if (e.dir) {
-        stack.push(c);
-        continue;
-      }
-      if (classify(sel, c.rel.toString('utf8')) === 'no') continue;
+      if (e.dir) stack.push(c);
+      else if (classify(sel, c.rel.toString('utf8')) !== 'no') candidates.push({ e, c });
+    }
+    // Only a directory holding a file the selection may take needs the second listing.
+    const reparse = candidates.length ? await reparsePoints(image, d.ntfsPath, d.record, entries) : new Set<number>();
+    for (const { e, c } of candidates) {
+      if (reparse.has(e.record)) continue;
       jobs.push({ record: e.record, size: e.size, ntfsPath: c.ntfsPath, dest: Buffer.concat([Buffer.from(into), SLASH, c.rel]) });
     }
   }
