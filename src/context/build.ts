@@ -124,7 +124,7 @@ export async function buildContext(source: string, opts: ContextBuildOptions = {
       const root = path.join(work, 'root');
       fs.mkdirSync(root);
       if (kind === 'ext4') await extractDirs(source, walkDirs(sel), root, work);
-      else await extractNtfsDirs(source, sel, root);
+      else await extractNtfsDirs(source, sel, root, work);
       tree = collectTree(root, sel, onFile, onSkip);
     } finally {
       removeTree(work);

@@ -2,7 +2,7 @@
  * `mig context build <dir | ext4 image | NTFS image> -o CTX [--include GLOB]... [--json]`: build the
  * context (guest executables and shared libraries or DLLs, plus any --include files) that memory
  * pages are matched against, and write it as a CTX file (docs/format/context.md). An ext4 image is
- * read with debugfs, an NTFS image with ntfs-3g's ntfsls/ntfsinfo/ntfscat; neither is mounted.
+ * read with debugfs, an NTFS image with ntfs-3g's ntfsls and ntfscat; neither is mounted.
  * Prints files, bytes, the content digest and the time taken; progress goes to stderr when stderr
  * is a terminal.
  */
@@ -95,7 +95,7 @@ export function registerContext(program: Command): void {
       + 'Windows guests (an NTFS image, or a directory holding Windows/System32): PE files (EXEs, DLLs, drivers) under '
       + 'Windows/System32, Program Files and Program Files (x86), names matched case-insensitively')
     .argument('<source>', 'guest root directory, an ext2/3/4 image (read with debugfs, package e2fsprogs) or an NTFS image '
-      + '(read with ntfsls/ntfsinfo/ntfscat, package ntfs-3g); told apart by content')
+      + '(read with ntfsls and ntfscat, package ntfs-3g); told apart by content')
     .requiredOption('-o, --output <ctx>', 'CTX file to write (atomically)')
     .option('--include <glob>', 'also add regular files whose root-relative path matches GLOB (*, ?, **; case-sensitive, / between components), e.g. \'usr/share/**\' or \'Windows/Fonts/*.ttf\'; repeatable',
       (v: string, prev: string[]) => [...prev, v], [] as string[])

@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { buildContext, sourceKind, writeContext } from '../../../src/context/build.js';
 import { isPeFile } from '../../../src/context/format.js';
-import { isNtfsImage } from '../../../src/context/ntfs.js';
+import { isNtfsImage, ntfsGeometry, parseMftRecord } from '../../../src/context/ntfs.js';
 import { openContext, verifyContext } from '../../../src/context/open.js';
 import { MIG, mig } from '../../helpers/cli.js';
 import { addNamedStream, ntfsImageFromDir, ntfsImageFromFiles, writeWindowsFiles } from '../../helpers/ntfs-image.js';
@@ -144,6 +144,73 @@ test('PE detection checks e_lfanew against the file size before reading there', 
   t.false(isPeFile(mzOnly.length, rd(mzOnly)));
 });
 
+/** A 1024-byte MFT record as on disk: FILE, update sequence at 0x30 (USN 7), in use, $STANDARD_INFORMATION, end. */
+function mftRecord(o: { fileAttributes?: number; flags?: number; reparseAttr?: boolean } = {}): Buffer {
+  const r = Buffer.alloc(1024);
+  r.write('FILE', 0, 'latin1');
+  r.writeUInt16LE(0x30, 4);
+  r.writeUInt16LE(3, 6);
+  r.writeUInt16LE(0x38, 0x14);
+  r.writeUInt16LE(o.flags ?? 1, 0x16);
+  let at = 0x38;
+  r.writeUInt32LE(0x10, at); // $STANDARD_INFORMATION, resident, 0x48-byte value at 0x18
+  r.writeUInt32LE(0x60, at + 4);
+  r.writeUInt32LE(0x48, at + 0x10);
+  r.writeUInt16LE(0x18, at + 0x14);
+  r.writeUInt32LE(o.fileAttributes ?? 0x20, at + 0x18 + 0x20);
+  at += 0x60;
+  if (o.reparseAttr) {
+    r.writeUInt32LE(0xc0, at);
+    r.writeUInt32LE(0x20, at + 4);
+    at += 0x20;
+  }
+  r.writeUInt32LE(0xffffffff, at);
+  r.writeUInt32LE(at + 8, 0x18);
+  r.writeUInt32LE(1024, 0x1c);
+  // Update sequence: USN 7 at 0x30; the real last u16 of each sector saved at 0x32, 0x34.
+  r.writeUInt16LE(7, 0x30);
+  for (const i of [1, 2]) {
+    r.writeUInt16LE(r.readUInt16LE(i * 512 - 2), 0x30 + 2 * i);
+    r.writeUInt16LE(7, i * 512 - 2);
+  }
+  return r;
+}
+
+test('MFT records: reparse points and directories are read; damaged records are named, never trusted', (t) => {
+  t.deepEqual(parseMftRecord(mftRecord()), { reparse: false, directory: false });
+  t.deepEqual(parseMftRecord(mftRecord({ fileAttributes: 0x420 })), { reparse: true, directory: false });
+  t.deepEqual(parseMftRecord(mftRecord({ reparseAttr: true })), { reparse: true, directory: false });
+  t.deepEqual(parseMftRecord(mftRecord({ flags: 3 })), { reparse: false, directory: true });
+  const bad = (mutate: (r: Buffer) => void, why: RegExp, o = {}) => {
+    const r = mftRecord(o);
+    mutate(r);
+    const got = parseMftRecord(r);
+    t.true('bad' in got && why.test(got.bad), `${JSON.stringify(got)} vs ${why}`);
+  };
+  bad((r) => r.write('BAAD', 0, 'latin1'), /magic is "BAAD"/);
+  bad((r) => r.writeUInt16LE(8, 1022), /sector 1 does not end with the update sequence number/);
+  bad((r) => r.writeUInt16LE(9, 6), /update sequence count 9/);
+  bad((r) => r.writeUInt16LE(600, 4), /update sequence offset 600/);
+  bad(() => undefined, /not in use/, { flags: 0 });
+  bad((r) => r.writeUInt32LE(12, 0x20), /extension record/);
+  bad((r) => r.writeUInt32LE(5000, 0x18), /bytes in use 5000/);
+  bad((r) => r.writeUInt32LE(0, 0x38 + 4), /length 0/);
+  bad((r) => r.writeUInt32LE(0x10000, 0x38 + 4), /runs past the bytes in use/);
+  bad((r) => r.writeUInt32LE(0x60, 0x38 + 0x10), /value of 96 bytes at 24 does not fit/);
+  bad((r) => (r[0x38 + 8] = 1), /non-resident/);
+  bad((r) => r.writeUInt32LE(0x80, 0x38), /no \$STANDARD_INFORMATION/);
+  bad((r) => r.writeUInt32LE(0x30, 0x38 + 0x60), /before the end marker|runs past/);
+});
+
+test('the boot sector gives the MFT record size', (t) => {
+  t.deepEqual(ntfsGeometry(guest.image), { bytesPerSector: 512, clusterSize: 4096, mftRecordSize: 1024 });
+  const head = Buffer.from(fs.readFileSync(guest.image).subarray(0, 512));
+  head.writeInt8(-40, 0x40); // 2^40-byte records: not NTFS
+  const f = tmpPath('bad-record-size');
+  fs.writeFileSync(f, head);
+  t.is(ntfsGeometry(f), undefined);
+});
+
 // ---- the generated Windows 7 guest ------------------------------------------------------------
 
 test('Windows 7 guest: the image gives exactly the PE files under Windows/System32 and Program Files', async (t) => {
@@ -195,6 +262,14 @@ test('names with spaces and non-ASCII letters survive; reparse points, streams a
   t.deepEqual(inc.files.map((f) => f.path), sortBytes([...ODD_DEFAULT, 'Windows/System32/drivers/etc/hosts', 'Windows/System32/truncated.dll']));
   t.false(inc.files.some((f) => /link|junction/.test(f.path)));
   t.false(inc.files.find((f) => f.path === 'Windows/System32/truncated.dll')!.pe, 'e_lfanew past the end: not PE');
+});
+
+test('a directory of 800 DLLs (an index past 64 KiB, as a real System32 has) gives the same context as the tree', async (t) => {
+  const dir = tmpPath('many');
+  fs.mkdirSync(path.join(dir, 'Windows/System32'), { recursive: true });
+  for (let i = 0; i < 800; i++) fs.writeFileSync(path.join(dir, `Windows/System32/library-with-a-long-name-${i}.dll`), pe(i, 300));
+  const r = await sameCtx(t, dir, ntfsImageFromDir(dir));
+  t.is(r.files.length, 800);
 });
 
 test('the Windows roots match real names whatever their case; a directory needs Windows/System32 to get Windows defaults', async (t) => {
