@@ -13,16 +13,15 @@
  *      no warnings for never-used records; the option is in ntfscat's option table, not its
  *      --help), up to the highest record a candidate file (one under a default root, or matching
  *      an --include glob) has; each candidate's record is checked (FILE magic, update-sequence
- *      fixups, in use, a base record, attribute bounds) and read for the one
- *      fact ntfsls does not print: whether it is a reparse point (FILE_ATTRIBUTE_REPARSE_POINT in
+ *      fixups, in use, a base record, attribute bounds) and read for the one fact ntfsls does not print: whether it is a reparse point (FILE_ATTRIBUTE_REPARSE_POINT in
  *      $STANDARD_INFORMATION, or a $REPARSE_POINT attribute). Reparse points (symlinks, junctions,
  *      mount points, WOF/dedup/cloud stubs) are skipped like symlinks in a directory source. A
  *      record that is a directory where ntfsls listed a file fails the build. (ntfsinfo could tell
  *      reparse points from a directory's index dump, but refuses indexes over 64 KiB, which a real
  *      System32 has.)
  *   3. `ntfscat -i <record>` writes each remaining candidate's unnamed $DATA into the scratch tree,
- *      started from EXTRACT_JOBS shell scripts; its length must equal the one ntfsls listed. Named streams
- *      (alternate data streams) are never read: the unnamed $DATA is the content a process maps.
+ *      started from EXTRACT_JOBS shell scripts; its length must equal the one ntfsls listed. Named
+ *      streams (alternate data streams) are never read: the unnamed $DATA is what a process maps.
  *      A file over MAX_FILE_BYTES is still extracted here and then skipped by name (tree.ts), as
  *      from an ext4 image.
  *
@@ -287,6 +286,8 @@ export function parseMftRecord(rec: Buffer): MftRecordInfo | { bad: string } {
 async function readMftRecords(image: string, records: number[], recordSize: number): Promise<Map<number, MftRecordInfo>> {
   const out = new Map<number, MftRecordInfo>();
   if (records.length === 0) return out;
+  const last = records[records.length - 1];
+  if ((last + 1) * recordSize > Number.MAX_SAFE_INTEGER) throw new NtfsError(image, `MFT record ${last} lies past any possible $MFT`);
   let wi = 0;
   let pos = 0;
   let cur: Buffer | undefined;
