@@ -7,15 +7,18 @@ VM_CACHE ?= /var/cache/mig/vm-images
 export VM_CACHE
 
 STAMP_DIR := .cache
+# ntfs-3g: `mig context build` reads NTFS images with ntfsls/ntfsinfo/ntfscat; wimtools: the tests
+# lay out NTFS images with it (wimlib writes through libntfs-3g; ntfs-3g's ntfscp cannot make directories).
 APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fsprogs \
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
-  pkg-config build-essential python3 ca-certificates iproute2 qemu-user-static
+  pkg-config build-essential python3 ca-certificates iproute2 qemu-user-static ntfs-3g wimtools
 
 .PHONY: system-deps npm-deps build services demo test test-unit test-integration fuzz bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large vm-i386 vm-i386-pae
 
-# System packages (Debian 12). Skipped when every package is already installed.
+# System packages (Debian 12). Skipped when every package is already installed; checked again
+# whenever this Makefile changes (so a package added to APT_PACKAGES reaches machines set up before).
 system-deps: $(STAMP_DIR)/system-deps.stamp
-$(STAMP_DIR)/system-deps.stamp:
+$(STAMP_DIR)/system-deps.stamp: Makefile
 	@mkdir -p $(STAMP_DIR)
 	@if dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | grep -vq 'install ok installed' || \
 	    [ "$$(dpkg-query -W -f='$${Status}\n' $(APT_PACKAGES) 2>/dev/null | wc -l)" -lt "$(words $(APT_PACKAGES))" ]; then \

@@ -4,11 +4,15 @@
  * build it from the same disk image, so it never crosses the wire; its content digest is what the
  * two sides compare.
  *
- *   buildContext(source)  directory tree or ext2/3/4 image → files in memory, sorted, hashed, laid out
+ *   buildContext(source)  directory tree, ext2/3/4 image or NTFS image → files in memory, sorted, hashed, laid out
  *   writeContext(result)  → CTX file (docs/format/context.md), atomically (temp file + rename)
  *
  * The digest depends only on the selected paths and their bytes: not on mtimes, owners, build
  * time, or whether the source was a directory or an image of it.
+ *
+ * The default selection follows the guest (tree.ts): an NTFS image, or a directory holding
+ * `Windows/System32` (any case), gets the Windows roots and PE files; anything else the Linux
+ * roots and ELF files. So a directory and an image of the same guest choose the same defaults.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,9 +23,13 @@ import { writeAtomically } from '../util/sink.js';
 import { registerTemp } from '../util/temp-files.js';
 import { extractDirs, isExtImage, makeOwnerAccessible } from './ext4.js';
 import { alignPage, CTX_HEADER_SIZE, digestPrefix, encodeHeader, encodeTable } from './format.js';
-import { collectTree, makeSelection, MAX_FILE_BYTES, walkDirs, type SkippedFile, type TreeFile } from './tree.js';
+import { extractNtfsDirs, isNtfsImage, NTFS_OEM_ID } from './ntfs.js';
+import {
+  collectTree, makeSelection, MAX_FILE_BYTES, resolveDir, walkDirs, WINDOWS_MARKER,
+  type GuestOs, type SkippedFile, type TreeFile,
+} from './tree.js';
 
-export type ContextSourceKind = 'directory' | 'ext4';
+export type ContextSourceKind = 'directory' | 'ext4' | 'ntfs';
 
 export interface ContextBuildOptions {
   /** Extra root-relative globs (`*`, `?`, `**`) whose regular files are added whatever their content. */
@@ -37,6 +45,7 @@ export interface ContextBuildFile {
   size: number;
   sha256: Buffer;
   elf: boolean;
+  pe: boolean;
   /** Offset in the content area: a multiple of 4096, shared by files with equal content; 0 when empty. */
   offset: number;
 }
@@ -44,6 +53,8 @@ export interface ContextBuildFile {
 export interface ContextBuildResult {
   source: string;
   sourceKind: ContextSourceKind;
+  /** Whose default roots and executable format were used (Linux: ELF under usr/bin…; Windows: PE under Windows/System32…). */
+  defaults: GuestOs;
   /** In byte-wise order of pathBytes. */
   files: ContextBuildFile[];
   /** Distinct contents in content-area order; each starts at `offset` and is zero-padded to 4096. */
@@ -58,7 +69,7 @@ export interface ContextBuildResult {
   elapsedMs: number;
 }
 
-/** Decide what `source` is: a directory, or a file/block device with an ext2/3/4 superblock. */
+/** Decide what `source` is: a directory, or a file/block device holding an ext2/3/4 or NTFS file system (by content). */
 export function sourceKind(source: string): ContextSourceKind {
   let st: fs.Stats;
   try {
@@ -67,14 +78,21 @@ export function sourceKind(source: string): ContextSourceKind {
     throw new UsageError(`cannot open ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: source });
   }
   if (st.isDirectory()) return 'directory';
-  let ext = false;
+  let kind: ContextSourceKind | undefined;
   try {
-    ext = (st.isFile() || st.isBlockDevice()) && isExtImage(source);
+    if (st.isFile() || st.isBlockDevice()) kind = isExtImage(source) ? 'ext4' : isNtfsImage(source) ? 'ntfs' : undefined;
   } catch (e) {
     throw new UsageError(`cannot read ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: source });
   }
-  if (ext) return 'ext4';
-  throw new UsageError(`${source} is neither a directory nor an ext2/3/4 file-system image (no superblock magic 0xef53 at byte 1080)`, { file: source });
+  if (kind) return kind;
+  throw new UsageError(`${source} is neither a directory nor an ext2/3/4 or NTFS file-system image (no superblock magic 0xef53 at byte 1080, no NTFS boot sector with OEM id ${JSON.stringify(NTFS_OEM_ID)} at byte 3)`, { file: source });
+}
+
+/** The default selection a source gets: Windows for NTFS, and for a directory holding Windows/System32 (any case). */
+export function guestOs(source: string, kind: ContextSourceKind): GuestOs {
+  if (kind === 'ntfs') return 'windows';
+  if (kind === 'ext4') return 'linux';
+  return resolveDir(source, makeSelection([], 'windows'), WINDOWS_MARKER).length > 0 ? 'windows' : 'linux';
 }
 
 /** Remove a scratch tree, making it writable first if an unprivileged extraction left it locked. */
@@ -90,7 +108,8 @@ function removeTree(dir: string): void {
 export async function buildContext(source: string, opts: ContextBuildOptions = {}): Promise<ContextBuildResult> {
   const t0 = performance.now();
   const kind = sourceKind(source);
-  const sel = makeSelection(opts.include);
+  const defaults = guestOs(source, kind);
+  const sel = makeSelection(opts.include, defaults);
   let files = 0;
   let bytes = 0;
   const onFile = opts.onProgress && ((f: TreeFile) => opts.onProgress!(++files, (bytes += f.data.length)));
@@ -108,7 +127,8 @@ export async function buildContext(source: string, opts: ContextBuildOptions = {
     try {
       const root = path.join(work, 'root');
       fs.mkdirSync(root);
-      await extractDirs(source, walkDirs(sel), root, work);
+      if (kind === 'ext4') await extractDirs(source, walkDirs(sel), root, work);
+      else await extractNtfsDirs(source, sel, root, work);
       tree = collectTree(root, sel, onFile, onSkip);
     } finally {
       removeTree(work);
@@ -116,11 +136,11 @@ export async function buildContext(source: string, opts: ContextBuildOptions = {
   }
   const skipped = skippedFiles.sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes))
     .map((s) => ({ path: s.pathBytes.toString('utf8'), size: s.size, reason: s.reason }));
-  return { ...layOut(tree), source, sourceKind: kind, skipped, elapsedMs: Math.round(performance.now() - t0) };
+  return { ...layOut(tree), source, sourceKind: kind, defaults, skipped, elapsedMs: Math.round(performance.now() - t0) };
 }
 
 /** Sort, hash, share equal contents, place each distinct content on a page boundary, and digest. */
-export function layOut(tree: TreeFile[]): Omit<ContextBuildResult, 'source' | 'sourceKind' | 'elapsedMs' | 'skipped'> {
+export function layOut(tree: (Omit<TreeFile, 'pe'> & { pe?: boolean })[]): Omit<ContextBuildResult, 'source' | 'sourceKind' | 'defaults' | 'elapsedMs' | 'skipped'> {
   const sorted = [...tree].sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes));
   const files: ContextBuildFile[] = [];
   const blobs: { offset: number; data: Buffer }[] = [];
@@ -148,7 +168,7 @@ export function layOut(tree: TreeFile[]): Omit<ContextBuildResult, 'source' | 's
     }
     digest.update(digestPrefix(f.pathBytes, f.data.length)).update(f.data);
     fileBytes += f.data.length;
-    files.push({ path: f.pathBytes.toString('utf8'), pathBytes: f.pathBytes, size: f.data.length, sha256, elf: f.elf, offset });
+    files.push({ path: f.pathBytes.toString('utf8'), pathBytes: f.pathBytes, size: f.data.length, sha256, elf: f.elf, pe: f.pe ?? false, offset });
   }
   return { files, blobs, fileBytes, contentBytes: cursor, digest: digest.digest() };
 }

@@ -23,8 +23,28 @@ export const CTX_ENTRY_FIXED = 52;
 export const CTX_MAX_PATH = 4095;
 /** "\x7fELF" read as a u32 LE: the first four bytes of every ELF file. */
 export const ELF_MAGIC = 0x464c457f;
-/** Entry flag bits; the others are reserved and must be 0. */
-export const CtxEntryFlag = { ELF: 1 } as const;
+/** "MZ" read as a u16 LE: the DOS header of every PE file. */
+export const MZ_MAGIC = 0x5a4d;
+/** "PE\0\0" read as a u32 LE: the PE signature at the DOS header's e_lfanew. */
+export const PE_SIGNATURE = 0x00004550;
+/** Offset of e_lfanew (u32) in the DOS header. */
+export const PE_LFANEW_OFFSET = 0x3c;
+/** Entry flag bits; the others are reserved and must be 0. ELF and PE exclude each other. */
+export const CtxEntryFlag = { ELF: 1, PE: 2 } as const;
+
+/**
+ * Whether a file of `size` bytes is a PE image: "MZ" at 0, and the u32 e_lfanew at 0x3c points at
+ * "PE\0\0" lying wholly inside the file. `read(offset, length)` returns the file's bytes there
+ * (callers only ask for ranges inside the file). Every offset is checked against `size` first.
+ */
+export function isPeFile(size: number, read: (offset: number, length: number) => Buffer): boolean {
+  if (size < PE_LFANEW_OFFSET + 4) return false;
+  const dos = read(0, PE_LFANEW_OFFSET + 4);
+  if (dos.readUInt16LE(0) !== MZ_MAGIC) return false;
+  const lfanew = dos.readUInt32LE(PE_LFANEW_OFFSET);
+  if (lfanew > size - 4) return false;
+  return read(lfanew, 4).readUInt32LE(0) === PE_SIGNATURE;
+}
 
 /** Field offsets in the header. */
 export const H = {
@@ -55,7 +75,10 @@ export interface ContextEntry {
   offset: number;
   size: number;
   sha256: Buffer;
+  /** Flag bit 0: the content starts with the ELF magic. */
   elf: boolean;
+  /** Flag bit 1: the content is a PE image (isPeFile). */
+  pe: boolean;
   /** Absolute file offset of this entry in the table (for error messages). */
   tableOffset: number;
 }
@@ -97,14 +120,14 @@ export function encodeHeader(h: Omit<ContextHeader, 'version'>): Buffer {
   return b;
 }
 
-export function encodeTable(entries: readonly Pick<ContextEntry, 'pathBytes' | 'offset' | 'size' | 'sha256' | 'elf'>[]): Buffer {
+export function encodeTable(entries: readonly Pick<ContextEntry, 'pathBytes' | 'offset' | 'size' | 'sha256' | 'elf' | 'pe'>[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const b = Buffer.alloc(CTX_ENTRY_FIXED + e.pathBytes.length);
     putU64(b, 0, e.offset);
     putU64(b, 8, e.size);
     e.sha256.copy(b, 16);
-    b.writeUInt16LE(e.elf ? CtxEntryFlag.ELF : 0, 48);
+    b.writeUInt16LE((e.elf ? CtxEntryFlag.ELF : 0) | (e.pe ? CtxEntryFlag.PE : 0), 48);
     b.writeUInt16LE(e.pathBytes.length, 50);
     e.pathBytes.copy(b, CTX_ENTRY_FIXED);
     parts.push(b);
@@ -187,7 +210,8 @@ export function parseTable(table: Buffer, h: ContextHeader, file: string): Conte
     const size = u64(table, pos + 8, file, at + 8, `${field} size`);
     const flags = table.readUInt16LE(pos + 48);
     const pathLen = table.readUInt16LE(pos + 50);
-    if (flags & ~CtxEntryFlag.ELF) throw bad(`reserved flag bits set (0x${flags.toString(16)})`, at + 48);
+    if (flags & ~(CtxEntryFlag.ELF | CtxEntryFlag.PE)) throw bad(`reserved flag bits set (0x${flags.toString(16)})`, at + 48);
+    if ((flags & CtxEntryFlag.ELF) && (flags & CtxEntryFlag.PE)) throw bad('ELF and PE flags both set (a file cannot start with both magics)', at + 48);
     if (pathLen === 0 || pathLen > CTX_MAX_PATH) throw bad(`path length ${pathLen} is outside 1..${CTX_MAX_PATH}`, at + 50);
     if (pos + CTX_ENTRY_FIXED + pathLen > table.length) throw bad(`path of ${pathLen} bytes runs past the end of the table (${h.tableLength} bytes)`, at + CTX_ENTRY_FIXED, ImageErrorCode.TRUNCATED);
     const pathBytes = Buffer.from(table.subarray(pos + CTX_ENTRY_FIXED, pos + CTX_ENTRY_FIXED + pathLen));
@@ -199,7 +223,7 @@ export function parseTable(table: Buffer, h: ContextHeader, file: string): Conte
     if (offset + size > h.contentLength) {
       throw bad(`${path}: ${size} bytes at content offset ${offset} run past the end of the content (${h.contentLength} bytes, file ends at ${h.contentOffset + h.contentLength})`, at, ImageErrorCode.TRUNCATED);
     }
-    entries.push({ path, pathBytes, offset, size, sha256: Buffer.from(table.subarray(pos + 16, pos + 48)), elf: (flags & CtxEntryFlag.ELF) !== 0, tableOffset: at });
+    entries.push({ path, pathBytes, offset, size, sha256: Buffer.from(table.subarray(pos + 16, pos + 48)), elf: (flags & CtxEntryFlag.ELF) !== 0, pe: (flags & CtxEntryFlag.PE) !== 0, tableOffset: at });
     sum += size;
     prev = pathBytes;
     pos += CTX_ENTRY_FIXED + pathLen;

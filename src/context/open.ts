@@ -2,14 +2,14 @@
  * Reading CTX files (docs/format/context.md): `readContextHeader` checks just the header against
  * the file size; `openContext` also reads and checks the file table and the padding before the
  * content, leaving the content itself unread (a later stage reads or maps it by offset);
- * `verifyContext` reads all content and checks every per-file SHA-256, the ELF flags, the zero
+ * `verifyContext` reads all content and checks every per-file SHA-256, the ELF and PE flags, the zero
  * padding, and the content digest.
  */
 import { createHash } from 'node:crypto';
 import { ImageErrorCode, ImageFormatError } from '../util/errors.js';
 import { RandomAccessFile } from '../util/file.js';
 import {
-  contentRegions, CTX_HEADER_SIZE, digestPrefix, ELF_MAGIC, H, parseHeader, parseTable,
+  contentRegions, CTX_HEADER_SIZE, digestPrefix, ELF_MAGIC, H, isPeFile, parseHeader, parseTable,
   type ContextEntry, type ContextHeader,
 } from './format.js';
 
@@ -98,7 +98,7 @@ export interface ContextVerifyResult {
 const CHUNK = 1 << 20;
 
 /**
- * Read all content and check it: each file's SHA-256 and ELF flag, zero bytes wherever no file
+ * Read all content and check it: each file's SHA-256, ELF and PE flags, zero bytes wherever no file
  * lies, and the content digest. Throws ImageFormatError (IMAGE_BAD_FIELD) naming the first mismatch.
  */
 export function verifyContext(ctx: ContextFile | string, onProgress?: (bytes: number) => void): ContextVerifyResult {
@@ -111,6 +111,10 @@ export function verifyContext(ctx: ContextFile | string, onProgress?: (bytes: nu
     for (const e of c.entries) {
       const sha = createHash('sha256');
       digest.update(digestPrefix(e.pathBytes, e.size));
+      const pe = isPeFile(e.size, (off, len) => c.readContent(e.offset + off, len));
+      if (pe !== e.pe) {
+        throw new ImageFormatError(ImageErrorCode.BAD_FIELD, `${e.path}: PE flag is ${e.pe ? 'set' : 'clear'} but the content ${e.pe ? 'is not' : 'is'} a PE image (MZ, e_lfanew → "PE\\0\\0")`, { file: c.path, offset: e.tableOffset + 48, field: 'file table entry flags' });
+      }
       for (let done = 0; done < e.size;) {
         const n = Math.min(CHUNK, e.size - done);
         c.readContent(e.offset + done, n, buf);

@@ -78,7 +78,7 @@ const at = (rel: string) => path.join(out, rel);
 
 function context(files: [string, Buffer][], file: string): void {
   const laid = layOut(files.map(([p, data]) => ({ pathBytes: Buffer.from(p), data, elf: false })));
-  writeContext({ ...laid, source: 'golden', sourceKind: 'directory', skipped: [], elapsedMs: 0 }, file);
+  writeContext({ ...laid, source: 'golden', sourceKind: 'directory', defaults: 'linux', skipped: [], elapsedMs: 0 }, file);
 }
 
 const BASE_RAM = [text(20), text(21), text(22), text(23), rnd(24), rnd(25), rnd(26), rnd(27)];

@@ -1,13 +1,14 @@
 /**
- * `mig context build <dir | ext4 image> -o CTX [--include GLOB]... [--json]`: build the context
- * (guest executables and shared libraries, plus any --include files) that memory pages are matched
- * against, and write it as a CTX file (docs/format/context.md). An image is read with debugfs and
- * never mounted. Prints files, bytes, the content digest and the time taken; progress goes to
- * stderr when stderr is a terminal.
+ * `mig context build <dir | ext4 image | NTFS image> -o CTX [--include GLOB]... [--json]`: build the
+ * context (guest executables and shared libraries or DLLs, plus any --include files) that memory
+ * pages are matched against, and write it as a CTX file (docs/format/context.md). An ext4 image is
+ * read with debugfs, an NTFS image with ntfs-3g's ntfsls and ntfscat; neither is mounted.
+ * Prints files, bytes, the content digest and the time taken; progress goes to stderr when stderr
+ * is a terminal.
  */
 import { Command } from 'commander';
 import { buildContext, writeContext, type ContextSourceKind } from '../../context/build.js';
-import { MAX_FILE_BYTES } from '../../context/tree.js';
+import { MAX_FILE_BYTES, type GuestOs } from '../../context/tree.js';
 import { mib, printJson } from '../output.js';
 import { checkOutputPath } from '../../util/sink.js';
 
@@ -15,9 +16,12 @@ export interface ContextBuildSummary {
   output: string;
   source: string;
   sourceKind: ContextSourceKind;
+  /** Default selection used: linux (ELF under usr/bin, lib, …) or windows (PE under Windows/System32, Program Files). */
+  defaults: GuestOs;
   include: string[];
   files: number;
   elfFiles: number;
+  peFiles: number;
   /** Distinct contents stored (hard links and other equal files share one). */
   uniqueContents: number;
   fileBytes: number;
@@ -50,9 +54,11 @@ export async function contextBuild(source: string, output: string, include: stri
     output: w.path,
     source,
     sourceKind: r.sourceKind,
+    defaults: r.defaults,
     include,
     files: r.files.length,
     elfFiles: r.files.filter((f) => f.elf).length,
+    peFiles: r.files.filter((f) => f.pe).length,
     uniqueContents: r.blobs.length,
     fileBytes: r.fileBytes,
     contentBytes: r.contentBytes,
@@ -63,11 +69,13 @@ export async function contextBuild(source: string, output: string, include: stri
   };
 }
 
+const SOURCE_NAMES: Record<ContextSourceKind, string> = { directory: 'directory', ext4: 'ext4 image', ntfs: 'NTFS image' };
+
 function printText(s: ContextBuildSummary): void {
   const lines: [string, string][] = [
     ['output', `${s.output} (${s.fileSize} bytes, ${mib(s.fileSize)})`],
-    ['source', `${s.source} (${s.sourceKind === 'ext4' ? 'ext4 image' : 'directory'})`],
-    ['files', `${s.files} (${s.elfFiles} ELF), ${s.uniqueContents} distinct contents`],
+    ['source', `${s.source} (${SOURCE_NAMES[s.sourceKind]}, ${s.defaults === 'windows' ? 'Windows defaults: PE files under Windows/System32, Program Files' : 'Linux defaults: ELF files under usr/bin, lib, …'})`],
+    ['files', `${s.files} (${s.elfFiles} ELF${s.peFiles ? `, ${s.peFiles} PE` : ''}), ${s.uniqueContents} distinct contents`],
     ['bytes', `${s.fileBytes} in files (${mib(s.fileBytes)}), ${s.contentBytes} stored page-aligned`],
     ['digest', `sha256:${s.digest}`],
     ...(s.skipped.length ? [['skipped', `${s.skipped.length} files larger than ${MAX_FILE_BYTES / 2 ** 30} GiB (not in the context): ${s.skipped.map((x) => `${x.path} (${x.size} bytes)`).join(', ')}`] as [string, string]] : []),
@@ -82,10 +90,14 @@ export function registerContext(program: Command): void {
     .description('the dictionary of guest file contents that memory pages are matched against');
   context
     .command('build')
-    .description('build a context from a guest root directory or ext2/3/4 disk image (not mounted)')
-    .argument('<source>', 'guest root directory, or an ext2/3/4 image file (read with debugfs)')
+    .description('build a context from a guest root directory, or an ext2/3/4 or NTFS disk image (not mounted). '
+      + 'Default selection: Linux guests: ELF files under usr/bin, usr/sbin, bin, sbin, usr/lib, lib, usr/libexec, usr/lib64, lib64; '
+      + 'Windows guests (an NTFS image, or a directory holding Windows/System32): PE files (EXEs, DLLs, drivers) under '
+      + 'Windows/System32, Program Files and Program Files (x86), names matched case-insensitively')
+    .argument('<source>', 'guest root directory, an ext2/3/4 image (read with debugfs, package e2fsprogs) or an NTFS image '
+      + '(read with ntfsls and ntfscat, package ntfs-3g); told apart by content')
     .requiredOption('-o, --output <ctx>', 'CTX file to write (atomically)')
-    .option('--include <glob>', 'also add regular files whose root-relative path matches GLOB (*, ?, **), e.g. \'usr/share/**\'; repeatable',
+    .option('--include <glob>', 'also add regular files whose root-relative path matches GLOB (*, ?, **; case-sensitive, / between components), e.g. \'usr/share/**\' or \'Windows/Fonts/*.ttf\'; repeatable',
       (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--json', 'print a JSON object instead of text')
     .action(async (source: string, o: { output: string; include: string[]; json?: boolean }) => {

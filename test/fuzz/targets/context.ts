@@ -50,16 +50,21 @@ function ctxLayout(b: Buffer): { layout: Layout; entries: CtxEntryPos[] } {
 
 function ctxSeeds(dir: string): Seed[] {
   fs.mkdirSync(dir, { recursive: true });
-  const f = (p: string, data: Buffer, elf = false) => ({ pathBytes: Buffer.from(p), data, elf });
+  const f = (p: string, data: Buffer, elf = false, pe = false) => ({ pathBytes: Buffer.from(p), data, elf, pe });
   const elf = Buffer.concat([Buffer.from('\x7fELF', 'latin1'), Buffer.alloc(5000, 7)]);
+  const pe = Buffer.alloc(6000, 5);
+  pe.write('MZ', 0, 'latin1');
+  pe.writeUInt32LE(0x80, 0x3c);
+  pe.write('PE\0\0', 0x80, 'latin1');
   const sets: [string, ReturnType<typeof f>[]][] = [
     ['five files: shared content, an empty file, ELF flags', [f('usr/bin/tool', elf, true), f('etc/hostname', Buffer.from('guest\n')), f('etc/conf.d/a.conf', Buffer.from('a=1\n')), f('etc/empty', Buffer.alloc(0)), f('usr/bin/tool2', elf, true)]],
     ['one file of 3 pages', [f('usr/lib/x86_64-linux-gnu/libc.so.6', Buffer.concat([Buffer.from('\x7fELF', 'latin1'), page(1), page(2), page(3).subarray(0, 100)]), true)]],
+    ['a PE file and a non-PE DLL (PE flags)', [f('Windows/System32/a.dll', pe, false, true), f('Windows/System32/b.dll', Buffer.from('MZ not a PE'))]],
     ['no files', []],
   ];
   return sets.map(([name, files], i) => {
     const out = path.join(dir, `seed-${i}.ctx`);
-    writeContext({ ...layOut(files), source: 'fuzz', sourceKind: 'directory', skipped: [], elapsedMs: 0 }, out);
+    writeContext({ ...layOut(files), source: 'fuzz', sourceKind: 'directory', defaults: 'linux', skipped: [], elapsedMs: 0 }, out);
     const bytes = fs.readFileSync(out);
     const { layout, entries } = ctxLayout(bytes);
     return { name, bytes, layout, extra: entries };

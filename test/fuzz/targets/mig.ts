@@ -51,7 +51,7 @@ export function migResources(dir: string): Record<string, string> {
   const context = path.join(dir, 'context.ctx');
   const f = (p: string, data: Buffer, elf = false) => ({ pathBytes: Buffer.from(p), data, elf });
   const r = layOut([f('usr/bin/a', ctxFileA(), true), f('usr/lib/b.so', ctxFileB()), f('etc/empty', Buffer.alloc(0))]);
-  if (!fs.existsSync(context)) writeContext({ ...r, source: 'fuzz', sourceKind: 'directory', skipped: [], elapsedMs: 0 }, context);
+  if (!fs.existsSync(context)) writeContext({ ...r, source: 'fuzz', sourceKind: 'directory', defaults: 'linux', skipped: [], elapsedMs: 0 }, context);
   return { baseline, context };
 }
 

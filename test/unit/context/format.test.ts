@@ -32,7 +32,7 @@ function validCtx(): Buffer {
     const f = (p: string, data: string | Buffer, isElf = false) => ({ pathBytes: Buffer.from(p), data: Buffer.from(data), elf: isElf });
     const r = layOut([f('usr/bin/tool', elf, true), f('etc/hostname', 'guest\n'), f('etc/conf.d/a.conf', 'a=1\n'), f('etc/empty', ''), f('usr/bin/tool2', elf, true)]);
     const out = tmpPath('fixture.ctx');
-    writeContext({ ...r, source: 'test', sourceKind: 'directory', skipped: [], elapsedMs: 0 }, out);
+    writeContext({ ...r, source: 'test', sourceKind: 'directory', defaults: 'linux', skipped: [], elapsedMs: 0 }, out);
     fixture = fs.readFileSync(out);
   }
   return Buffer.from(fixture);
@@ -90,6 +90,9 @@ const cases: Record<string, Bad> = {
   'table SHA-256 mismatch': { mutate: (b) => void (b[ENTRY0 + 16] ^= 1), code: 'IMAGE_BAD_FIELD', offset: H.tableSha256, field: 'table SHA-256', match: /mismatch/ },
   'shared region differs': { mutate: (b) => void (b[ENTRY4 + 16] ^= 1), code: 'IMAGE_BAD_FIELD', offset: ENTRY4, field: 'file table entry offset', match: /usr\/bin\/tool2 shares content offset \d+ with usr\/bin\/tool but differs/ },
   'ELF flag wrong': { mutate: (b) => (b.writeUInt16LE(1, ENTRY0 + 48), rehashTable(b)), verify: true, code: 'IMAGE_BAD_FIELD', offset: ENTRY0 + 48, field: 'file table entry flags', match: /ELF flag is set but the content lacks/ },
+  'PE flag wrong': { mutate: (b) => (b.writeUInt16LE(2, ENTRY0 + 48), rehashTable(b)), verify: true, code: 'IMAGE_BAD_FIELD', offset: ENTRY0 + 48, field: 'file table entry flags', match: /PE flag is set but the content is not a PE image/ },
+  'ELF and PE flags both set': { mutate: (b) => (b.writeUInt16LE(3, ENTRY0 + 48), rehashTable(b)), code: 'IMAGE_BAD_FIELD', offset: ENTRY0 + 48, field: 'file table entry 0', match: /ELF and PE flags both set/ },
+  'reserved entry flag bit 2': { mutate: (b) => (b.writeUInt16LE(4, ENTRY0 + 48), rehashTable(b)), code: 'IMAGE_BAD_FIELD', offset: ENTRY0 + 48, field: 'file table entry 0', match: /reserved flag bits set \(0x4\)/ },
   'trailing bytes': { mutate: (b) => Buffer.concat([b, Buffer.alloc(1)]), code: 'IMAGE_BAD_FIELD', offset: (b) => b.length - 1, field: 'end of content', match: /1 bytes follow/ },
   'file content corrupted': { mutate: (b) => void (b[contentOffset(b) + 1] ^= 1), verify: true, code: 'IMAGE_BAD_FIELD', offset: contentOffset, field: 'content of etc/conf.d/a.conf', match: /SHA-256 mismatch/ },
   'padding not zero': { mutate: (b) => void (b[contentOffset(b) + 100] = 1), verify: true, code: 'IMAGE_BAD_FIELD', offset: (b) => contentOffset(b) + 100, field: 'content padding', match: /must be zero/ },
