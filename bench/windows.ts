@@ -5,9 +5,11 @@
  * - introspection: the page map's build time next to one batched read of the image's memory (median
  *   of 3, warm page cache), agreement with the generator's truth;
  * - bytes, side by side in one run: gzip -6, zstd -3 --long=31, zstd -3 --long=31 --patch-from=<the
- *   guest's files as one tar: its DLLs, executables, drivers, fonts, NLS and prefetch files>, and mig
- *   per technique added: generic (no page map, no context), + context of the same files, + page map
- *   (free pages dropped), both; the last one's pages per type and technique.
+ *   guest's files as one tar: its DLLs, executables, drivers, fonts, NLS and prefetch files> and
+ *   --patch-from=<the PE files `mig context build` takes from the guest's NTFS disk by default>, and
+ *   mig per technique added: generic (no page map, no context), + context of all the files, + page
+ *   map (free pages dropped), + the NTFS disk's default context and the page map, + all the files'
+ *   context and the page map; the last one's pages per type and technique.
  * Usage: node dist/bench/windows.js [--ram MiB]   (JSON to bench/results/windows.json)
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -22,6 +24,7 @@ import { introspect } from '../src/introspect/index.js';
 import { PageTypeCode } from '../src/introspect/pagemap.js';
 import { writeAtomically } from '../src/util/sink.js';
 import { saveWindows7Image, windows7Image, WIN7_PAGE_CLASSES } from '../test/helpers/windows7-image.js';
+import { ntfsImageFromDir } from '../test/helpers/ntfs-image.js';
 
 const ramArg = process.argv.indexOf('--ram');
 const ramMiB = ramArg > 0 ? Number(process.argv[ramArg + 1]) : 512;
@@ -95,15 +98,26 @@ try {
     if (spawnSync('tar', ['--sort=name', '--numeric-owner', '-C', w.filesDir, '-cf', tar, '.']).status !== 0) throw new Error(`tar of ${w.filesDir} failed`);
     const ctx = path.join(tmp, 'files.ctx');
     writeContext(await buildContext(w.filesDir, { include: ['**'] }), ctx);
+    // What a user gets with no flag: `mig context build` of the guest's NTFS disk (PE files under
+    // Windows/System32 and Program Files), and zstd --patch-from= a tar of exactly those files.
+    const ntfs = ntfsImageFromDir(w.filesDir, path.join(tmp, 'disk.ntfs'));
+    const peCtx = path.join(tmp, 'pe.ctx');
+    const pe = await buildContext(ntfs, {});
+    writeContext(pe, peCtx);
+    fs.rmSync(ntfs);
+    const peTar = path.join(tmp, 'pe.tar');
+    if (spawnSync('tar', ['--sort=name', '--numeric-owner', '-C', w.filesDir, '-cf', peTar, ...pe.files.map((f) => f.path)]).status !== 0) throw new Error('tar of the PE files failed');
     const lines: Line[] = [];
     lines.push({ name: 'gzip -6', ...(await compress(['gzip', '-6'], dump)) });
     lines.push({ name: 'zstd -3 --long=31', ...(await compress(['zstd', '-q', '-T1', '-3', '--long=31'], dump)) });
     lines.push({ name: 'zstd -3 --long=31 --patch-from=files.tar', ...(await compress(['zstd', '-q', '-T1', '-3', '--long=31', `--patch-from=${tar}`], dump)) });
+    lines.push({ name: `zstd -3 --long=31 --patch-from=pe.tar (${pe.files.length} PE files)`, ...(await compress(['zstd', '-q', '-T1', '-3', '--long=31', `--patch-from=${peTar}`], dump)) });
     let last: EncodeSummary | undefined;
     for (const [name, o] of [
       ['mig, generic', {}],
       ['mig + context', { context: ctx }],
       ['mig + page map (free dropped)', { pageMap: built.map }],
+      ['mig + context of the NTFS disk (defaults) + page map', { context: peCtx, pageMap: built.map }],
       ['mig + context + page map', { context: ctx, pageMap: built.map }],
     ] as const) {
       const out = path.join(tmp, 'out.mig');
