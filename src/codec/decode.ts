@@ -85,8 +85,15 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
     throw new MigError('MIG_WRONG_CONTEXT', `${contextPath} is not the context ${migPath} was encoded with (digest ${c.digest.toString('hex')}, expected ${h.contextDigest.toString('hex')})`,
       { context: contextPath, expected: h.contextDigest.toString('hex'), actual: c.digest.toString('hex') });
   }
-  return c;
+  // Context references read pages and byte ranges all over the content: read it once into memory
+  // (one sequential read instead of a pread per reference) unless it is larger than that is worth.
+  if (c.bytes > DECODE_CONTEXT_IN_MEMORY) return c;
+  c.close();
+  return openContextPages(contextPath, { index: false, inMemory: true });
 }
+
+/** Largest context the decoder reads into memory (bytes); larger ones are read per reference. */
+const DECODE_CONTEXT_IN_MEMORY = 512 << 20;
 
 export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
   const t0 = performance.now();
@@ -154,6 +161,8 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
         sha.update(part);
       }
     }
+    // The sink feeds the SHA-256 what it writes, a buffer at a time (after the resumed prefix above).
+    out.hashWith(sha);
     const page = Buffer.allocUnsafe(PAGE_SIZE);
     let slot = cp?.slot ?? 0;
     let lastBase = cp?.lastBase ?? -1;
@@ -174,10 +183,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const runFits = (n: number, what: string, at: number) => {
       if (n > h.slots - slot) throw fail(at, `frame ${frame}: ${what} of ${n} slots at slot ${slot} passes the header's ${h.slots} page slots`);
     };
-    const emit = (b: Uint8Array) => {
-      out.write(b);
-      sha.update(b);
-    };
+    const emit = (b: Uint8Array) => out.write(b);
     const emitSlot = (b: Uint8Array, at: number) => {
       if (slot >= h.slots) throw fail(at, `more page slots than the header's ${h.slots}`);
       if (slot >= slotOffset.length) reserveSlots(slot + 1);
@@ -359,6 +365,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const slots = Number(payload.readBigUInt64LE(8));
     if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
     if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
+    out.flush();
     const digest = sha.digest();
     if (!digest.equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
     if (!opts.trailing && !mig.atEnd()) throw fail(pos, 'data after the END frame');

@@ -1,4 +1,5 @@
 /** Output sinks: buffered file writes that only become visible under their final name on success. */
+import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -105,6 +106,7 @@ export class AtomicFileSink implements ByteSink {
   private fd: number;
   private buf = Buffer.allocUnsafe(4 << 20);
   private used = 0;
+  private hash?: Hash;
   /** Bytes in the temp file (bytesWritten minus what is still buffered). */
   private filePos = 0;
   bytesWritten = 0;
@@ -137,6 +139,7 @@ export class AtomicFileSink implements ByteSink {
     this.bytesWritten += chunk.length;
     if (chunk.length >= this.buf.length) {
       this.flush();
+      this.hash?.update(chunk);
       this.pwrite(chunk, 0, chunk.length);
       return;
     }
@@ -163,8 +166,18 @@ export class AtomicFileSink implements ByteSink {
 
   /** Write what is buffered to the temp file (positioned writes: the file may have been reopened). */
   flush(): void {
+    if (this.hash && this.used) this.hash.update(this.buf.subarray(0, this.used));
     this.pwrite(this.buf, 0, this.used);
     this.used = 0;
+  }
+
+  /**
+   * From now on, every byte written is also fed to `h` as it is flushed (in order, a buffer at a
+   * time instead of a call per write). Bytes already written are not; flush() before reading h.
+   */
+  hashWith(h: Hash): void {
+    this.flush();
+    this.hash = h;
   }
 
   private pwrite(b: Uint8Array, start: number, end: number): void {
@@ -249,6 +262,12 @@ export class StdoutSpoolSink {
   write(chunk: Uint8Array): void {
     this.spool.write(chunk);
     writeAllSync(this.fd, chunk);
+  }
+  hashWith(h: Hash): void {
+    this.spool.hashWith(h);
+  }
+  flush(): void {
+    this.spool.flush();
   }
   readBack(offset: number, out: Buffer): void {
     this.spool.readBack(offset, out);
