@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { MigError, UsageError } from '../util/errors.js';
 import { writeAtomically } from '../util/sink.js';
 import { registerTemp } from '../util/temp-files.js';
+import { isDiskImage, resolveDisk } from './disk.js';
 import { extractDirs, isExtImage, makeOwnerAccessible } from './ext4.js';
 import { alignPage, CTX_HEADER_SIZE, digestPrefix, encodeHeader, encodeTable } from './format.js';
 import { extractNtfsDirs, isNtfsImage, NTFS_OEM_ID } from './ntfs.js';
@@ -29,7 +30,8 @@ import {
   type GuestOs, type SkippedFile, type TreeFile,
 } from './tree.js';
 
-export type ContextSourceKind = 'directory' | 'ext4' | 'ntfs';
+/** 'disk': a qcow2 file or a partitioned raw disk, reduced to one ext or NTFS file system (disk.ts). */
+export type ContextSourceKind = 'directory' | 'ext4' | 'ntfs' | 'disk';
 
 export interface ContextBuildOptions {
   /** Extra root-relative globs (`*`, `?`, `**`) whose regular files are added whatever their content. */
@@ -53,6 +55,8 @@ export interface ContextBuildFile {
 export interface ContextBuildResult {
   source: string;
   sourceKind: ContextSourceKind;
+  /** For a disk: how the file system was reached (qcow2 conversion, partition, loop device). */
+  disk?: { fs: 'ext4' | 'ntfs'; via: string[] };
   /** Whose default roots and executable format were used (Linux: ELF under usr/bin…; Windows: PE under Windows/System32…). */
   defaults: GuestOs;
   /** In byte-wise order of pathBytes. */
@@ -85,11 +89,18 @@ export function sourceKind(source: string): ContextSourceKind {
     throw new UsageError(`cannot read ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: source });
   }
   if (kind) return kind;
-  throw new UsageError(`${source} is neither a directory nor an ext2/3/4 or NTFS file-system image (no superblock magic 0xef53 at byte 1080, no NTFS boot sector with OEM id ${JSON.stringify(NTFS_OEM_ID)} at byte 3)`, { file: source });
+  let disk = false;
+  try {
+    disk = (st.isFile() || st.isBlockDevice()) && isDiskImage(source);
+  } catch (e) {
+    throw new UsageError(`cannot read ${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file: source });
+  }
+  if (disk) return 'disk';
+  throw new UsageError(`${source} is neither a directory nor an ext2/3/4 or NTFS file-system image (no superblock magic 0xef53 at byte 1080, no NTFS boot sector with OEM id ${JSON.stringify(NTFS_OEM_ID)} at byte 3), nor a qcow2 or partitioned disk holding one`, { file: source });
 }
 
 /** The default selection a source gets: Windows for NTFS, and for a directory holding Windows/System32 (any case). */
-export function guestOs(source: string, kind: ContextSourceKind): GuestOs {
+export function guestOs(source: string, kind: Exclude<ContextSourceKind, 'disk'>): GuestOs {
   if (kind === 'ntfs') return 'windows';
   if (kind === 'ext4') return 'linux';
   return resolveDir(source, makeSelection([], 'windows'), WINDOWS_MARKER).length > 0 ? 'windows' : 'linux';
@@ -108,8 +119,8 @@ function removeTree(dir: string): void {
 export async function buildContext(source: string, opts: ContextBuildOptions = {}): Promise<ContextBuildResult> {
   const t0 = performance.now();
   const kind = sourceKind(source);
-  const defaults = guestOs(source, kind);
-  const sel = makeSelection(opts.include, defaults);
+  let defaults: GuestOs = kind === 'disk' ? 'linux' : guestOs(source, kind);
+  let diskInfo: ContextBuildResult['disk'];
   let files = 0;
   let bytes = 0;
   const onFile = opts.onProgress && ((f: TreeFile) => opts.onProgress!(++files, (bytes += f.data.length)));
@@ -118,25 +129,38 @@ export async function buildContext(source: string, opts: ContextBuildOptions = {
 
   let tree: TreeFile[];
   if (kind === 'directory') {
-    tree = collectTree(source, sel, onFile, onSkip);
+    tree = collectTree(source, makeSelection(opts.include, defaults), onFile, onSkip);
   } else {
     // Registered before it exists: a signal that stops the build (under the CLI's supervisor) removes it.
     const work = path.join(os.tmpdir(), `mig-context-${process.pid}-${randomBytes(6).toString('hex')}`);
     registerTemp(work);
     fs.mkdirSync(work, { mode: 0o700 });
+    let release = () => undefined as void;
     try {
       const root = path.join(work, 'root');
       fs.mkdirSync(root);
-      if (kind === 'ext4') await extractDirs(source, walkDirs(sel), root, work);
-      else await extractNtfsDirs(source, sel, root, work);
+      let fsKind = kind as 'ext4' | 'ntfs' | 'disk';
+      let fsPath = source;
+      if (kind === 'disk') {
+        const d = resolveDisk(source, work);
+        release = d.release;
+        fsKind = d.kind;
+        fsPath = d.path;
+        defaults = guestOs(fsPath, d.kind);
+        diskInfo = { fs: d.kind, via: d.via };
+      }
+      const sel = makeSelection(opts.include, defaults);
+      if (fsKind === 'ext4') await extractDirs(fsPath, walkDirs(sel), root, work);
+      else await extractNtfsDirs(fsPath, sel, root, work);
       tree = collectTree(root, sel, onFile, onSkip);
     } finally {
+      release();
       removeTree(work);
     }
   }
   const skipped = skippedFiles.sort((a, b) => Buffer.compare(a.pathBytes, b.pathBytes))
     .map((s) => ({ path: s.pathBytes.toString('utf8'), size: s.size, reason: s.reason }));
-  return { ...layOut(tree), source, sourceKind: kind, defaults, skipped, elapsedMs: Math.round(performance.now() - t0) };
+  return { ...layOut(tree), source, sourceKind: kind, disk: diskInfo, defaults, skipped, elapsedMs: Math.round(performance.now() - t0) };
 }
 
 /** Sort, hash, share equal contents, place each distinct content on a page boundary, and digest. */

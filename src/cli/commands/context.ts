@@ -16,6 +16,8 @@ export interface ContextBuildSummary {
   output: string;
   source: string;
   sourceKind: ContextSourceKind;
+  /** A disk image: the file system used and how it was reached. */
+  disk?: { fs: 'ext4' | 'ntfs'; via: string[] };
   /** Default selection used: linux (ELF under usr/bin, lib, …) or windows (PE under Windows/System32, Program Files). */
   defaults: GuestOs;
   include: string[];
@@ -54,6 +56,7 @@ export async function contextBuild(source: string, output: string, include: stri
     output: w.path,
     source,
     sourceKind: r.sourceKind,
+    disk: r.disk,
     defaults: r.defaults,
     include,
     files: r.files.length,
@@ -69,12 +72,13 @@ export async function contextBuild(source: string, output: string, include: stri
   };
 }
 
-const SOURCE_NAMES: Record<ContextSourceKind, string> = { directory: 'directory', ext4: 'ext4 image', ntfs: 'NTFS image' };
+const SOURCE_NAMES: Record<ContextSourceKind, string> = { directory: 'directory', ext4: 'ext4 image', ntfs: 'NTFS image', disk: 'disk image' };
 
 function printText(s: ContextBuildSummary): void {
   const lines: [string, string][] = [
     ['output', `${s.output} (${s.fileSize} bytes, ${mib(s.fileSize)})`],
     ['source', `${s.source} (${SOURCE_NAMES[s.sourceKind]}, ${s.defaults === 'windows' ? 'Windows defaults: PE files under Windows/System32, Program Files' : 'Linux defaults: ELF files under usr/bin, lib, …'})`],
+    ...(s.disk ? [['file system', `${s.disk.fs}: ${s.disk.via.join('; ')}`] as [string, string]] : []),
     ['files', `${s.files} (${s.elfFiles} ELF${s.peFiles ? `, ${s.peFiles} PE` : ''}), ${s.uniqueContents} distinct contents`],
     ['bytes', `${s.fileBytes} in files (${mib(s.fileBytes)}), ${s.contentBytes} stored page-aligned`],
     ['digest', `sha256:${s.digest}`],
@@ -90,12 +94,12 @@ export function registerContext(program: Command): void {
     .description('the dictionary of guest file contents that memory pages are matched against');
   context
     .command('build')
-    .description('build a context from a guest root directory, or an ext2/3/4 or NTFS disk image (not mounted). '
+    .description('build a context from a guest root directory, an ext2/3/4 or NTFS file-system image, or a whole disk (qcow2 or raw, MBR or GPT: the largest ext partition, else the largest NTFS one), never mounted. '
       + 'Default selection: Linux guests: ELF files under usr/bin, usr/sbin, bin, sbin, usr/lib, lib, usr/libexec, usr/lib64, lib64; '
       + 'Windows guests (an NTFS image, or a directory holding Windows/System32): PE files (EXEs, DLLs, drivers) under '
       + 'Windows/System32, Program Files and Program Files (x86), names matched case-insensitively')
-    .argument('<source>', 'guest root directory, an ext2/3/4 image (read with debugfs, package e2fsprogs) or an NTFS image '
-      + '(read with ntfsls and ntfscat, package ntfs-3g); told apart by content')
+    .argument('<source>', 'guest root directory, an ext2/3/4 image (read with debugfs, package e2fsprogs), an NTFS image '
+      + '(read with ntfsls and ntfscat, package ntfs-3g), or a disk image holding one (qcow2 through qemu-img; an NTFS partition through a loop device, as root); told apart by content')
     .requiredOption('-o, --output <ctx>', 'CTX file to write (atomically)')
     .option('--include <glob>', 'also add regular files whose root-relative path matches GLOB (*, ?, **; case-sensitive, / between components), e.g. \'usr/share/**\' or \'Windows/Fonts/*.ttf\'; repeatable',
       (v: string, prev: string[]) => [...prev, v], [] as string[])
