@@ -21,7 +21,7 @@ const WAYS = 4;
 export const Src = { CONTEXT: 0, HISTORY: 1, BASELINE: 2, BASELINE_AT: 3 } as const;
 
 /** Tuned on the vm-images guests (bench/mig-codec.ts; docs/format/mig-v1.md "Encoder choices"). */
-export const TUNING = {
+export const TUNING = Object.freeze({
   /** One anchor per 2^bits bytes of the context and of the image. */
   contextAnchorBits: 6,
   historyAnchorBits: 6,
@@ -38,9 +38,7 @@ export const TUNING = {
    * distinct earlier pages 280k times with a direct-mapped 1024-page cache; this one cuts the reads.
    */
   cachePages: 16384,
-};
-// Experiments: MIG_TUNING='{"minMatch":64}' overrides (encoder side only; the format does not change).
-if (process.env.MIG_TUNING) Object.assign(TUNING, JSON.parse(process.env.MIG_TUNING));
+});
 
 export interface SubPageSources {
   /** The CTX content area, in memory. */
