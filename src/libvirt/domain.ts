@@ -121,6 +121,28 @@ export class Libvirt {
     return /^Persistent:\s+yes/m.test(out);
   }
 
+  /**
+   * Wait until libvirtd runs no job (a save, a restore) on the domain, or it is gone; a job still
+   * running after `timeoutMs` is a LibvirtError. (A save whose client died goes on in libvirtd.)
+   */
+  async waitNoJob(name: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if ((await this.state(name)) === 'absent') return;
+      let out: string;
+      try {
+        out = execFileSync('virsh', ['-c', this.uri, 'domjobinfo', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (e) {
+        if ((await this.state(name)) === 'absent') return; // gone between the two calls
+        throw new LibvirtError(`virsh domjobinfo ${name} failed: ${((e as { stderr?: string }).stderr ?? msg(e)).trim()}`, { domain: name, uri: this.uri });
+      }
+      const job = /^Job type:\s*(\S+)/m.exec(out)?.[1];
+      if (!job || job === 'None') return;
+      if (Date.now() > deadline) throw new LibvirtError(`a libvirt job (${job}) on ${name} still runs after ${timeoutMs / 1000} s`, { domain: name, uri: this.uri });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   undefine(name: string): void {
     virsh(this.uri, ['undefine', name]);
   }
