@@ -58,7 +58,17 @@ export async function status(o: ReceiveOptions): Promise<void> {
   const req = parseMessage<{ domain: string }>(readLineSync(IN), 'status request');
   const lv = await Libvirt.open(o.connect);
   try {
-    writeMessage(OUT, { domain: req.domain, state: await lv.state(checkDomainName(req.domain)) });
+    const domain = checkDomainName(req.domain);
+    // A restore still under way (its receive killed after the commit) shows the domain paused: the
+    // answer waits for its outcome (running, or gone if it failed), lest the source take it as there.
+    await lv.waitNoJob(domain, 300_000);
+    let state = await lv.state(domain);
+    // libvirt may not list the restore as a job: a domain paused now is given 30 s to start running.
+    for (let i = 0; state === 'paused' && i < 150; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      state = await lv.state(domain);
+    }
+    writeMessage(OUT, { domain: req.domain, state });
   } finally {
     await lv.close();
   }

@@ -4,7 +4,7 @@
  * that stage, once: it writes `<dir>/<stage>.paused` (its pid inside) and waits until
  * `<dir>/<stage>.go` exists, so that a test can kill it, or restart a daemon, at a known point and then
  * let it go on. Unset (production), every fault point returns at once and touches nothing; a
- * malformed value is ignored. Stage names are those listed in docs/reliability.md.
+ * malformed value is ignored. A stage pauses once per fault dir (the first process to reach it). Stage names are those listed in docs/reliability.md.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,7 +17,12 @@ function armed(stage: string): { paused: string; go: string } | undefined {
   if (!spec || fired || spec[1] !== stage) return undefined;
   fired = true;
   const paused = path.join(spec[2], `${stage}.paused`);
-  fs.writeFileSync(paused, `${process.pid}\n`);
+  // Once per fault dir: a later process at the same stage (a resumed receive) goes on.
+  try {
+    fs.writeFileSync(paused, `${process.pid}\n`, { flag: 'wx' });
+  } catch {
+    return undefined;
+  }
   return { paused, go: path.join(spec[2], `${stage}.go`) };
 }
 

@@ -51,12 +51,15 @@ interface MigrateOpts {
   env?: Record<string, string>;
   /** Prefix of the destination command line (MIG_FAULT_PAUSE=… for `mig receive`). */
   remoteEnv?: string;
+  /** Reversed: the source is the private libvirtd (`mig migrate` runs in its namespace), the destination the system's. */
+  reversed?: boolean;
 }
 
 /** `mig migrate` of d to the private libvirtd; resolves when it exits (killed: status -1). */
 function migrate(d: TestDomain, src: string, dst: string, o: MigrateOpts = {}): { child: ChildProcess; done: Promise<Run> } {
-  const remote = `MIG_STATE_DIR=${dst} ${o.remoteEnv ?? ''} ${dest.prefix.join(' ')} ${process.execPath} ${MIG}`;
-  const child = spawn(process.execPath, [MIG, 'migrate', d.name, `root@127.0.0.1:${sshd.port}`, '--identity', sshd.identity,
+  const remote = `MIG_STATE_DIR=${dst} ${o.remoteEnv ?? ''} ${o.reversed ? '' : dest.prefix.join(' ')} ${process.execPath} ${MIG}`;
+  const argv0 = o.reversed ? [...dest.prefix, process.execPath] : [process.execPath];
+  const child = spawn(argv0[0], [...argv0.slice(1), MIG, 'migrate', d.name, `root@127.0.0.1:${sshd.port}`, '--identity', sshd.identity,
     '--known-hosts', sshd.knownHosts, '--remote-mig', remote, '--state-dir', src, '--json', ...(o.extra ?? [])],
   { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } });
   let stdout = '';
@@ -379,4 +382,93 @@ cell('the destination\'s state dir fills up (64 MiB tmpfs) during the decode: a 
   const again = await run(d, src, dst);
   t.is(again.status, 0, again.stdout + again.stderr);
   await runsOnDestOnly(t, d, before, 'after the rerun with room');
+});
+
+// ---- libvirtd restarted mid-migration ------------------------------------------------------------
+
+cell('the destination\'s libvirtd restarted between "decoded" and the commit: receive connects afresh, the domain runs there only', ALL, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = domainFor(t, 'ldst');
+  const [src, dst] = dirs();
+  const before = beat(d);
+  const f = pauseSpec('receive-decoded');
+  const m = migrate(d, src, dst, { remoteEnv: `MIG_FAULT_PAUSE=${f.value}` });
+  await paused(f.dir, 'receive-decoded');
+  await dest.restartLibvirtd();
+  goOn(f.dir, 'receive-decoded');
+  const r = await m.done;
+  t.is(r.status, 0, r.stdout + r.stderr);
+  await runsOnDestOnly(t, d, before, 'after the restart');
+  clean(t, src, dst);
+});
+
+/** A domain on the private libvirtd (the source of reversed runs); teardown destroys it wherever it is. */
+function privateDomainFor(t: ExecutionContext, tag: string): TestDomain {
+  const d = startTestDomain(`mig-flt-${tag}`, { ns: dest.prefix });
+  t.teardown(() => {
+    if (domstate(d.name) !== 'absent') spawnSync('virsh', ['-c', 'qemu:///system', 'destroy', d.name]);
+    d.destroy();
+  });
+  return d;
+}
+
+for (const stage of ['preflight', 'transfer'] as const) {
+  cell(`the source's libvirtd restarted ${stage === 'preflight' ? 'before the save (preflight done)' : 'during the transfer (domain saved)'}: mig reconnects to it; the domain runs on the destination only`, ALL, async (t) => {
+    t.timeout(6 * 60_000);
+    const d = privateDomainFor(t, `lsrc${stage.slice(0, 3)}`);
+    const [src, dst] = dirs();
+    const before = beat(d);
+    const f = pauseSpec(stage);
+    const m = migrate(d, src, dst, { env: { MIG_FAULT_PAUSE: f.value }, reversed: true });
+    await paused(f.dir, stage);
+    await dest.restartLibvirtd();
+    goOn(f.dir, stage);
+    const r = await m.done;
+    t.is(r.status, 0, r.stdout + r.stderr);
+    t.true(await waitFor(() => domstate(d.name) === 'running', 60_000), 'running on the destination (the system libvirtd)');
+    t.is(destState(d.name), 'absent', 'gone from the source (the private libvirtd)');
+    t.true((await heartbeatAbove(d, before)).length >= 2, 'its workload goes on');
+    clean(t, src, dst);
+  });
+}
+
+// ---- sshd restarted mid-transfer -----------------------------------------------------------------
+
+cell('sshd restarted during the transfer, without --resume: the source restores its domain; a rerun migrates it', ALL, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = domainFor(t, 'sshn');
+  const [src, dst] = dirs();
+  const before = beat(d);
+  const f = pauseSpec('transfer');
+  const m = migrate(d, src, dst, { env: { MIG_FAULT_PAUSE: f.value } });
+  await paused(f.dir, 'transfer');
+  await sshd.restart();
+  goOn(f.dir, 'transfer');
+  const r = await m.done;
+  t.not(r.status, 0);
+  t.regex(r.json?.code ?? '', /LINK|DEST_/, r.stdout + r.stderr);
+  await runsOnSourceOnly(t, d, before, 'restored on the source');
+  t.true(await waitFor(() => ls(path.join(dst, 'incoming')).length === 0, 20_000), `incoming: ${ls(path.join(dst, 'incoming'))}`);
+  const again = await run(d, src, dst);
+  t.is(again.status, 0, again.stdout + again.stderr);
+  await runsOnDestOnly(t, d, before, 'after the rerun');
+  clean(t, src, dst);
+});
+
+cell('sshd restarted during the transfer, with --resume: migrate reconnects and goes on; the domain runs on the destination only', ALL, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = domainFor(t, 'sshr');
+  const [src, dst] = dirs();
+  const before = beat(d);
+  const f = pauseSpec('transfer');
+  const m = migrate(d, src, dst, { env: { MIG_FAULT_PAUSE: f.value }, extra: ['--resume', '--resume-window', '60'] });
+  await paused(f.dir, 'transfer');
+  await sshd.restart();
+  goOn(f.dir, 'transfer');
+  const r = await m.done;
+  t.is(r.status, 0, r.stdout + r.stderr);
+  t.is(r.json!.resumes.length, 1, JSON.stringify(r.json!.resumes));
+  t.is(r.json!.sourceBaseline, r.json!.destinationBaseline);
+  await runsOnDestOnly(t, d, before, 'after the resume');
+  clean(t, src, dst);
 });
