@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ByteSink } from '../image/types.js';
 import { writeAllSync } from './fd.js';
-import { UsageError } from './errors.js';
+import { MigError, UsageError } from './errors.js';
 import { fileKind } from './file.js';
 import { registerTemp } from './temp-files.js';
 
@@ -96,6 +96,17 @@ export class BufferSink implements ByteSink {
 }
 
 /**
+ * A failed write, fsync or rename of an output (a full disk: ENOSPC, EDQUOT; EIO) as a MigError WRITE
+ * naming the file, the errno and how far it got; anything that is not an errno error passes through.
+ */
+export function writeError(e: unknown, file: string, bytes: number): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
+  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : ((e as Error).message.split(',')[1] ?? '').trim() || 'failed';
+  return new MigError('WRITE', `cannot write ${file}: ${code} (${why}) after ${bytes} bytes; nothing is kept under that name`, { file, errno: code, bytes }, { cause: e });
+}
+
+/**
  * Writes to `<dir>/.<name>.tmp-<pid>` through a 4 MiB buffer; commit() fsyncs and renames it to the
  * final name, abort() removes it. A crash or error never leaves a partial file under the final name.
  */
@@ -169,17 +180,25 @@ export class AtomicFileSink implements ByteSink {
 
   private pwrite(b: Uint8Array, start: number, end: number): void {
     let off = start;
-    while (off < end) {
-      const n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
-      off += n;
-      this.filePos += n;
+    try {
+      while (off < end) {
+        const n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
+        off += n;
+        this.filePos += n;
+      }
+    } catch (e) {
+      throw writeError(e, this.finalPath, this.filePos);
     }
   }
 
   /** Flush and fsync the temp file (a checkpoint is about to claim what it holds). */
   sync(): void {
     this.flush();
-    fs.fsyncSync(this.fd);
+    try {
+      fs.fsyncSync(this.fd);
+    } catch (e) {
+      throw writeError(e, this.finalPath, this.filePos);
+    }
   }
 
   /** Flush and close the temp file, keeping it (a resumable decode that stops early). */
@@ -192,10 +211,14 @@ export class AtomicFileSink implements ByteSink {
 
   commit(): void {
     this.flush();
-    fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
-    this.fd = -1;
-    fs.renameSync(this.tmpPath, this.finalPath);
+    try {
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+      this.fd = -1;
+      fs.renameSync(this.tmpPath, this.finalPath);
+    } catch (e) {
+      throw writeError(e, this.finalPath, this.filePos);
+    }
     fsyncDir(path.dirname(this.finalPath));
   }
 
