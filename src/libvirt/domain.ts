@@ -58,7 +58,7 @@ export class Libvirt {
 
   /**
    * Run `fn` on the connection. When it fails because the connection died (libvirtd was restarted;
-   * its domains run on), connect again (for up to 30 s) and run it once more, with `again` true: only
+   * its domains run on), connect again (for up to 15 s) and run it once more, with `again` true: only
    * if the failure says the request was never sent, or with `anyway` (reads, which may be repeated).
    */
   private async call<T>(fn: (hv: Hypervisor, again: boolean) => Promise<T>, anyway: boolean): Promise<T> {
@@ -66,21 +66,30 @@ export class Libvirt {
       return await fn(this.hv, false);
     } catch (e) {
       if (!(anyway ? CONNECTION_LOST : NOT_SENT).test(msg(e))) throw e;
+      try {
+        await this.reconnect();
+      } catch (e2) {
+        throw new Error(`${msg(e)} (connecting again failed: ${msg(e2)})`);
+      }
     }
+    return fn(this.hv, true);
+  }
+
+  /** A new connection in place of one that died, trying for up to 15 s (libvirtd restarting). */
+  private async reconnect(): Promise<void> {
     await this.hv.connectClose().catch(() => undefined);
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 15_000;
     for (;;) {
       const hv = new Hypervisor({ uri: this.uri });
       try {
         await hv.connectOpen();
         this.hv = hv;
-        break;
+        return;
       } catch (e) {
-        if (Date.now() > deadline) throw new LibvirtError(`the connection to libvirt at ${this.uri} was lost and cannot be opened again: ${msg(e)}`, { uri: this.uri });
+        if (Date.now() > deadline) throw e;
         await new Promise((r) => setTimeout(r, 500));
       }
     }
-    return fn(this.hv, true);
   }
 
   /** The domain, or undefined when libvirt says there is none (VIR_ERR_NO_DOMAIN); any other failure throws. */
