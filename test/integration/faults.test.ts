@@ -201,7 +201,7 @@ cell('source killed during the save (libvirtd finishes it): a rerun waits for th
   clean(t, src, dst);
 });
 
-cell('source killed during the transfer: the domain stays saved; a plain rerun says how to restore or resume; --resume finishes', true, async (t) => {
+cell('source killed during the transfer: the domain stays saved; a plain rerun says how to restore or resume; --resume finishes', false, async (t) => {
   t.timeout(8 * 60_000);
   const d = domainFor(t, 'sxfr');
   const [src, dst] = dirs();
@@ -342,7 +342,7 @@ cell('destination killed during its restore (after the commit): libvirtd finishe
   baselinesWhole(t, dst);
 });
 
-cell('destination killed during its baseline store: the domain runs there; the next receive drops the leftover image', true, async (t) => {
+cell('destination killed during its baseline store: the domain runs there; the next receive drops the leftover image', false, async (t) => {
   t.timeout(8 * 60_000);
   const d = domainFor(t, 'dsto');
   const [src, dst] = dirs();
@@ -430,6 +430,26 @@ for (const stage of ['preflight', 'transfer'] as const) {
     clean(t, src, dst);
   });
 }
+
+cell('the source\'s libvirtd restarted during the transfer, then the link dies: mig restores the domain through a new connection', ALL, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = privateDomainFor(t, 'lsrcfail');
+  const [src, dst] = dirs();
+  const before = beat(d);
+  const f = pauseSpec('transfer');
+  const m = migrate(d, src, dst, { env: { MIG_FAULT_PAUSE: f.value }, reversed: true });
+  await paused(f.dir, 'transfer');
+  await dest.restartLibvirtd();
+  sshd.killSessions();
+  goOn(f.dir, 'transfer');
+  const r = await m.done;
+  t.not(r.status, 0);
+  t.regex(r.json?.code ?? '', /LINK/, r.stdout + r.stderr);
+  t.true(await waitFor(() => destState(d.name) === 'running', 60_000), 'restored on the source (the private libvirtd)');
+  t.is(domstate(d.name), 'absent', 'not on the destination (the system libvirtd)');
+  t.true((await heartbeatAbove(d, before)).length >= 2, 'its workload goes on');
+  t.deepEqual(ls(path.join(src, 'saves')), []);
+});
 
 // ---- sshd restarted mid-transfer -----------------------------------------------------------------
 
