@@ -258,6 +258,30 @@ cell('source killed right after its commit line: the domain runs on the destinat
 cell('source killed during its baseline store: the domain runs on the destination only; --resume finishes the source\'s part', true, (t) =>
   killedAfterCommit(t, 'ssto', 'store', ['--resume']));
 
+cell('both ends killed around the commit (the receive before reading it): the domain runs nowhere, saved; a plain rerun hears "absent" there, restores it here and migrates it again', ALL, async (t) => {
+  t.timeout(8 * 60_000);
+  const d = domainFor(t, 'both');
+  const [src, dst] = dirs();
+  const before = beat(d);
+  const f = pauseSpec('commit');
+  const m = migrate(d, src, dst, { env: { MIG_FAULT_PAUSE: f.value }, remoteEnv: `MIG_FAULT_PAUSE=receive-decoded@${f.dir}` });
+  const receivePid = await paused(f.dir, 'receive-decoded');
+  const sourcePid = await paused(f.dir, 'commit');
+  process.kill(receivePid, 'SIGKILL');
+  process.kill(sourcePid, 'SIGKILL');
+  await m.done;
+  t.is(domstate(d.name), 'absent');
+  t.is(destState(d.name), 'absent', 'the commit line never reached a receive: nothing restored');
+  t.is(JSON.parse(fs.readFileSync(path.join(src, 'saves', `${d.name}.json`), 'utf8')).phase, 'committed');
+
+  const again = await run(d, src, dst);
+  t.is(again.status, 0, again.stdout + again.stderr);
+  t.regex(again.json!.warnings.join(' '), /did not run there: restored here from .*, and migrated again/);
+  t.true(again.json!.bytesSent > 1e6, 'migrated again');
+  await runsOnDestOnly(t, d, before, 'after the rerun');
+  clean(t, src, dst);
+});
+
 // ---- the destination `mig receive` killed (SIGKILL) at each stage -------------------------------
 
 /** Kill the destination's receive at `stage`; returns the source's result. */
