@@ -102,7 +102,7 @@ export class BufferSink implements ByteSink {
 export function writeError(e: unknown, file: string, bytes: number): unknown {
   const code = (e as NodeJS.ErrnoException)?.code;
   if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
-  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : ((e as Error).message.split(',')[1] ?? '').trim() || 'failed';
+  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : `${(e as NodeJS.ErrnoException).syscall ?? 'write'} failed`;
   return new MigError('WRITE', `cannot write ${file}: ${code} (${why}) after ${bytes} bytes; nothing is kept under that name`, { file, errno: code, bytes }, { cause: e });
 }
 
