@@ -24,6 +24,7 @@ import { RateLimiter } from '../transport/throttle.js';
 import * as crypto from 'node:crypto';
 import { HEADER_SIZE } from '../codec/container.js';
 import { MigError } from '../util/errors.js';
+import { writeError } from '../util/sink.js';
 import { faultPoint } from '../util/fault.js';
 import type { EncodeChildArgs } from './encode-child.js';
 import { PROTOCOL_VERSION, type PreflightReply, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
@@ -340,7 +341,16 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
       let summary: EncodeSummary | undefined;
       let error: { code: string; message: string } | undefined;
-      enc.stdout!.on('data', (d: Buffer) => sp.append(d));
+      enc.stdout!.on('data', (d: Buffer) => {
+        if (sp.error) return;
+        try {
+          sp.append(d);
+        } catch (e) {
+          // The spool cannot be written (saves/ is full): the migration fails with that, not a crash.
+          sp.finish(writeError(e, sp.file, sp.size) as Error);
+          enc.kill('SIGKILL');
+        }
+      });
       enc.stderr!.on('data', lineSplitter((line) => {
         try {
           const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
@@ -350,7 +360,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         } catch { /* not ours */ }
       }));
       enc.on('close', (code) => {
-        if (code === 0 && summary) {
+        if (sp.error) reject(sp.error);
+        else if (code === 0 && summary) {
           sp.finish();
           resolve(summary);
         } else {
@@ -655,7 +666,7 @@ class Spool {
 
   finish(error?: Error): void {
     this.done = true;
-    this.error = error;
+    this.error ??= error;
     this.wake();
   }
 

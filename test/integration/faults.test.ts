@@ -407,6 +407,52 @@ cell('the destination\'s state dir fills up (64 MiB tmpfs) during the decode: a 
   await runsOnDestOnly(t, d, before, 'after the rerun with room');
 });
 
+/** The source's state dir on a tmpfs of `size` (in this namespace: the source runs here); unmounted at teardown. */
+function smallSourceStateDir(t: ExecutionContext, src: string, size: string): void {
+  fs.mkdirSync(src);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'mig-flt-src', src], { encoding: 'utf8' });
+  if (m.status !== 0) throw new Error(`mount tmpfs on ${src}: ${m.stderr}`);
+  t.teardown(() => spawnSync('umount', ['-l', src]));
+}
+
+cell('the source\'s state dir too small for the save image (64 MiB tmpfs): libvirt\'s save fails, the domain runs on; with room a rerun migrates it', ALL, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = domainFor(t, 'sfull');
+  const [src, dst] = dirs();
+  smallSourceStateDir(t, src, '64m');
+  const before = beat(d);
+  const r = await run(d, src, dst);
+  t.not(r.status, 0);
+  t.is(r.json?.code, 'LIBVIRT', r.stdout + r.stderr);
+  t.regex(r.stderr, new RegExp(`saving ${d.name} to ${src}/saves/${d.name}\\.img failed`));
+  await runsOnSourceOnly(t, d, before, 'after the failed save');
+  t.deepEqual(ls(path.join(src, 'saves')).filter((f) => !f.endsWith('.mig')), [], 'no image, no record left');
+  t.is(spawnSync('mount', ['-o', 'remount,size=1g', src]).status, 0);
+  const again = await run(d, src, dst);
+  t.is(again.status, 0, again.stdout + again.stderr);
+  await runsOnDestOnly(t, d, before, 'after the rerun with room');
+  clean(t, src, dst);
+});
+
+cell('the source\'s state dir fills up with the .mig spool (280 MiB tmpfs: room for the image only): WRITE naming the spool, the domain restored; with room a rerun migrates it', ALL, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = domainFor(t, 'spool');
+  const [src, dst] = dirs();
+  smallSourceStateDir(t, src, '280m');
+  const before = beat(d);
+  const r = await run(d, src, dst, { extra: ['--resume'] });
+  t.not(r.status, 0);
+  t.is(r.json?.code, 'WRITE', r.stdout + r.stderr);
+  t.regex(r.stderr, new RegExp(`cannot write ${src}/saves/${d.name}\\.mig: ENOSPC`));
+  await runsOnSourceOnly(t, d, before, 'restored on the source');
+  t.deepEqual(ls(path.join(src, 'saves')), [], 'image, spool and record removed');
+  t.is(spawnSync('mount', ['-o', 'remount,size=1g', src]).status, 0);
+  const again = await run(d, src, dst);
+  t.is(again.status, 0, again.stdout + again.stderr);
+  await runsOnDestOnly(t, d, before, 'after the rerun with room');
+  clean(t, src, dst);
+});
+
 // ---- libvirtd restarted mid-migration ------------------------------------------------------------
 
 cell('the destination\'s libvirtd restarted between "decoded" and the commit: receive connects afresh, the domain runs there only', ALL, async (t) => {
