@@ -417,7 +417,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     progress('save');
     const t1 = performance.now();
     if (!resuming) {
-        // The record goes first: should this process die during the save, libvirtd still finishes it, and
+      // The record goes first: should this process die during the save, libvirtd still finishes it, and
       // the next run must find the image (phase "saving": it waits for libvirtd's job, then resumes).
       record = { id, destination: o.destination, image: saveFile, baseline, context: contextPath ?? null, freeList: freeList ?? null, phase: 'saving', pid: process.pid, savedAt: new Date().toISOString() };
       writePending(record);
@@ -428,7 +428,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       saved = true;
       writePending({ ...record, phase: 'saved', savedAt: new Date().toISOString() });
     } else {
-      record = { ...resuming!, freeList: freeList ?? null, pid: process.pid };
+      record = { ...resuming!, freeList: freeList ?? null, phase: 'saved', pid: process.pid };
       writePending(record);
     }
     const imageBytes = fs.statSync(saveFile).size;
@@ -584,7 +584,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   async function finishCommitted(p: PendingMigration, st: string): Promise<MigrateResult | undefined> {
     const saves = path.dirname(p.image);
     const done = () => {
-      for (const f of [p.image, path.join(saves, `${domain}.json`), path.join(saves, `${domain}.mig`), p.freeList]) if (f) fs.rmSync(f, { force: true });
+      for (const f of [o.keepSource ? undefined : p.image, path.join(saves, `${domain}.json`), path.join(saves, `${domain}.mig`), p.freeList]) if (f) fs.rmSync(f, { force: true });
     };
     if (p.destination !== o.destination) {
       throw new MigrateError('USAGE', `the interrupted migration of ${domain} to ${p.destination} had sent its commit; run mig migrate ${domain} ${p.destination} to settle it (it asks there whether ${domain} runs)`, { image: p.image });
