@@ -13,7 +13,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils linux-image-amd64 debootstrap e2fspro
   libvirt-daemon-system libvirt-clients libvirt-dev openssh-server zstd xz-utils gzip \
   pkg-config build-essential python3 ca-certificates iproute2 qemu-user-static ntfs-3g wimtools
 
-.PHONY: system-deps npm-deps build services demo test test-unit test-integration fuzz bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large vm-i386 vm-i386-pae
+.PHONY: system-deps npm-deps build services demo test test-unit test-integration test-faults fuzz bench bench-quick bench-migrate install install-hooks clean vm-images vm-small vm-large vm-i386 vm-i386-pae
 
 # System packages (Debian 12). Skipped when every package is already installed; checked again
 # whenever this Makefile changes (so a package added to APT_PACKAGES reaches machines set up before).
@@ -67,6 +67,12 @@ test-unit: build
 test-integration: build services
 	@$(GUEST) vm-small vm-large vm-i386 vm-i386-pae
 	npx ava 'dist/test/integration/**/*.test.js'
+
+# The whole fault matrix of mig migrate (docs/reliability.md, "Faults in migration"): every cell of
+# test/integration/faults.test.ts (`make test` runs the cells marked for CI, at least one per stage).
+test-faults: build services
+	@$(GUEST) vm-small
+	MIG_FAULTS=all npx ava 'dist/test/integration/faults*.test.js'
 
 # Fuzzing (test/fuzz/; not part of `make test`, which runs 300 cases of every target with a fixed seed
 # in test/unit/fuzz-harness.test.ts and replays test/fuzz/corpus/): 100,000 cases each for the four

@@ -28,6 +28,11 @@ export function isNoDomainError(e: unknown): boolean {
   return /^Domain not found\b/.test(m) || /\bno domain with matching (name|uuid|id)\b/.test(m);
 }
 
+/** libvirt's messages for a connection that died (libvirtd restarted or gone) … */
+const CONNECTION_LOST = /Cannot write data|client socket is closed|not connected|End of file while reading data|Cannot recv data|Connection reset by peer/i;
+/** … and those of them that say the request was never sent (so even a save or restore may be sent again). */
+const NOT_SENT = /Cannot write data|client socket is closed|not connected/i;
+
 export class Libvirt {
   readonly uri: string;
   private hv: Hypervisor;
@@ -51,10 +56,46 @@ export class Libvirt {
     await this.hv.connectClose().catch(() => undefined);
   }
 
+  /**
+   * Run `fn` on the connection. When it fails because the connection died (libvirtd was restarted;
+   * its domains run on), connect again (for up to 15 s) and run it once more, with `again` true: only
+   * if the failure says the request was never sent, or with `anyway` (reads, which may be repeated).
+   */
+  private async call<T>(fn: (hv: Hypervisor, again: boolean) => Promise<T>, anyway: boolean): Promise<T> {
+    try {
+      return await fn(this.hv, false);
+    } catch (e) {
+      if (!(anyway ? CONNECTION_LOST : NOT_SENT).test(msg(e))) throw e;
+      try {
+        await this.reconnect();
+      } catch (e2) {
+        throw new Error(`${msg(e)} (connecting again failed: ${msg(e2)})`);
+      }
+    }
+    return fn(this.hv, true);
+  }
+
+  /** A new connection in place of one that died, trying for up to 15 s (libvirtd restarting). */
+  private async reconnect(): Promise<void> {
+    await this.hv.connectClose().catch(() => undefined);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const hv = new Hypervisor({ uri: this.uri });
+      try {
+        await hv.connectOpen();
+        this.hv = hv;
+        return;
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
   /** The domain, or undefined when libvirt says there is none (VIR_ERR_NO_DOMAIN); any other failure throws. */
   private async lookup(name: string): Promise<Domain | undefined> {
     try {
-      return await this.hv.domainLookupByName(name);
+      return await this.call((hv) => hv.domainLookupByName(name), true);
     } catch (e) {
       if (isNoDomainError(e)) return undefined;
       throw new LibvirtError(`looking up domain ${name} at ${this.uri} failed: ${msg(e)}`, { domain: name, uri: this.uri });
@@ -66,7 +107,7 @@ export class Libvirt {
     const d = await this.lookup(name);
     if (!d) return 'absent';
     try {
-      return (STATES[(await d.getInfo()).state] ?? 'nostate') as DomainState;
+      return (STATES[(await this.call(async (hv, again) => (again ? await hv.domainLookupByName(name) : d).getInfo(), true)).state] ?? 'nostate') as DomainState;
     } catch (e) {
       if (isNoDomainError(e)) return 'absent'; // undefined between the lookup and the query
       throw new LibvirtError(`reading the state of ${name} at ${this.uri} failed: ${msg(e)}`, { domain: name, uri: this.uri });
@@ -76,20 +117,20 @@ export class Libvirt {
   async xml(name: string): Promise<string> {
     const d = await this.lookup(name);
     if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
-    return d.getXMLDesc();
+    return this.call(async (hv, again) => (again ? await hv.domainLookupByName(name) : d).getXMLDesc(), true);
   }
 
   /** The persistent definition (virDomainGetXMLDesc with VIR_DOMAIN_XML_INACTIVE). */
   async inactiveXml(name: string): Promise<string> {
     const d = await this.lookup(name);
     if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
-    return d.getXMLDesc(2 /* VIR_DOMAIN_XML_INACTIVE */);
+    return this.call(async (hv, again) => (again ? await hv.domainLookupByName(name) : d).getXMLDesc(2 /* VIR_DOMAIN_XML_INACTIVE */), true);
   }
 
   /** Define (or redefine) a domain persistently (virDomainDefineXML); a running transient domain of that name becomes persistent. */
   async define(xml: string): Promise<void> {
     try {
-      await this.hv.domainDefineXML(xml);
+      await this.call((hv) => hv.domainDefineXML(xml), false);
     } catch (e) {
       throw new LibvirtError(`defining ${domainNameOf(xml) ?? 'the domain'} at ${this.uri} failed: ${msg(e)}`, { uri: this.uri });
     }
@@ -100,7 +141,7 @@ export class Libvirt {
     const d = await this.lookup(name);
     if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
     try {
-      await this.hv.domainSave(d, file);
+      await this.call(async (hv, again) => hv.domainSave(again ? await hv.domainLookupByName(name) : d, file), false);
     } catch (e) {
       throw new LibvirtError(`saving ${name} to ${file} failed: ${msg(e)}`, { domain: name, file });
     }
@@ -109,7 +150,7 @@ export class Libvirt {
   /** Restore a save image (virDomainRestore); the domain runs afterwards (if it was running when saved). */
   async restore(file: string, name?: string): Promise<void> {
     try {
-      await this.hv.domainRestore(file);
+      await this.call((hv) => hv.domainRestore(file), false);
     } catch (e) {
       throw new LibvirtError(`restoring ${name ?? 'the domain'} from ${file} at ${this.uri} failed: ${msg(e)}`, { domain: name, file, uri: this.uri });
     }
@@ -119,6 +160,28 @@ export class Libvirt {
   persistent(name: string): boolean {
     const out = virsh(this.uri, ['dominfo', name]);
     return /^Persistent:\s+yes/m.test(out);
+  }
+
+  /**
+   * Wait until libvirtd runs no job (a save, a restore) on the domain, or it is gone; a job still
+   * running after `timeoutMs` is a LibvirtError. (A save whose client died goes on in libvirtd.)
+   */
+  async waitNoJob(name: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if ((await this.state(name)) === 'absent') return;
+      let out: string;
+      try {
+        out = execFileSync('virsh', ['-c', this.uri, 'domjobinfo', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (e) {
+        if ((await this.state(name)) === 'absent') return; // gone between the two calls
+        throw new LibvirtError(`virsh domjobinfo ${name} failed: ${((e as { stderr?: string }).stderr ?? msg(e)).trim()}`, { domain: name, uri: this.uri });
+      }
+      const job = /^Job type:\s*(\S+)/m.exec(out)?.[1];
+      if (!job || job === 'None') return;
+      if (Date.now() > deadline) throw new LibvirtError(`a libvirt job (${job}) on ${name} still runs after ${timeoutMs / 1000} s`, { domain: name, uri: this.uri });
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   undefine(name: string): void {

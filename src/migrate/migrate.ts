@@ -24,6 +24,8 @@ import { RateLimiter } from '../transport/throttle.js';
 import * as crypto from 'node:crypto';
 import { HEADER_SIZE } from '../codec/container.js';
 import { MigError } from '../util/errors.js';
+import { writeError } from '../util/sink.js';
+import { faultPoint } from '../util/fault.js';
 import type { EncodeChildArgs } from './encode-child.js';
 import { PROTOCOL_VERSION, type PreflightReply, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
 
@@ -89,6 +91,8 @@ export interface MigrateResult {
   /** Size of the .mig stream (bytesSent is larger by what a resume sent twice, or smaller when it did not finish). */
   streamBytes: number;
   warnings: string[];
+  /** Set when this run only settled an earlier, interrupted one (killed after its commit): nothing was sent. */
+  recovered?: 'committed';
 }
 
 export class MigrateError extends MigError {}
@@ -223,6 +227,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   let spool: Spool | undefined;
   let freeListFile: string | undefined;
   let pendingFile = '';
+  let record: PendingMigration | undefined;
+  /** The pending record stays when the outcome is left to the user (the save image kept). */
+  const writePending = (p: PendingMigration) => writeFileAtomic(pendingFile, JSON.stringify(p, null, 2) + '\n');
   let ch: ClientChannel | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let onSignal: (() => void) | undefined;
@@ -236,10 +243,22 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     // 1. Preflight: nothing is stopped until the destination says it can take the domain.
     progress('preflight');
     const t0 = performance.now();
-    const st = await lv.state(domain);
     const saves = stateSubdir(o.stateDir, 'saves');
     // A migration whose process died after the save (SIGKILL, a crash) left the domain saved here.
-    const pending = readPending(saves, domain);
+    let pending = readPending(saves, domain);
+    // It died during the save: libvirtd goes on with it (the domain paused meanwhile). Wait for the
+    // outcome before anything else, lest the image it is writing be removed or a second save started.
+    if (pending?.phase === 'saving') await lv.waitNoJob(domain, 600_000);
+    let st = await lv.state(domain);
+    if (pending?.phase === 'committed') {
+      if (st === 'running' || st === 'paused') pending = undefined; // settled some other way (restored by hand): a stale record
+      else {
+        const r = await finishCommitted(pending, st);
+        if (r) return r;
+        st = await lv.state(domain);
+        pending = undefined;
+      }
+    }
     let resuming: PendingMigration | undefined;
     if (st !== 'running' && st !== 'paused') {
       if (pending && o.resume) {
@@ -323,7 +342,16 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
       let summary: EncodeSummary | undefined;
       let error: { code: string; message: string } | undefined;
-      enc.stdout!.on('data', (d: Buffer) => sp.append(d));
+      enc.stdout!.on('data', (d: Buffer) => {
+        if (sp.error) return;
+        try {
+          sp.append(d);
+        } catch (e) {
+          // The spool cannot be written (saves/ is full): the migration fails with that, not a crash.
+          sp.finish(writeError(e, sp.file, sp.size) as Error);
+          enc.kill('SIGKILL');
+        }
+      });
       enc.stderr!.on('data', lineSplitter((line) => {
         try {
           const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
@@ -333,7 +361,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         } catch { /* not ours */ }
       }));
       enc.on('close', (code) => {
-        if (code === 0 && summary) {
+        if (sp.error) reject(sp.error);
+        else if (code === 0 && summary) {
           sp.finish();
           resolve(summary);
         } else {
@@ -382,16 +411,26 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     };
     const first = await open(!!resuming);
     const tPre = secs(t0);
+    await faultPoint('preflight');
 
     // 3. Save (pause + write the image) into our state dir; then the encoder starts on it. What a
     //    later `mig migrate --resume` needs, should this process die, is written next to the image.
     progress('save');
     const t1 = performance.now();
     if (!resuming) {
-      await lv.save(domain, saveFile);
+      // The record goes first: should this process die during the save, libvirtd still finishes it, and
+      // the next run must find the image (phase "saving": it waits for libvirtd's job, then resumes).
+      record = { id, destination: o.destination, image: saveFile, baseline, context: contextPath ?? null, freeList: freeList ?? null, phase: 'saving', pid: process.pid, savedAt: new Date().toISOString() };
+      writePending(record);
+      const saving = lv.save(domain, saveFile);
+      saving.catch(() => undefined);
+      await faultPoint('save');
+      await saving;
       saved = true;
-      const p: PendingMigration = { id, destination: o.destination, image: saveFile, baseline, context: contextPath ?? null, pid: process.pid, savedAt: new Date().toISOString() };
-      writeFileAtomic(pendingFile, JSON.stringify(p, null, 2) + '\n');
+      writePending({ ...record, phase: 'saved', savedAt: new Date().toISOString() });
+    } else {
+      record = { ...resuming!, freeList: freeList ?? null, phase: 'saved', pid: process.pid };
+      writePending(record);
     }
     const imageBytes = fs.statSync(saveFile).size;
     const tSave = secs(t1);
@@ -423,11 +462,13 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     // 5. Commit: from here the destination may run the domain, so the source is not restored blindly.
     progress('restore', bytesSent, 1);
     const t3 = performance.now();
-    // Past the commit a resume could run the domain twice: nothing pending from here on.
-    fs.rmSync(pendingFile, { force: true });
+    // Past the commit a resume must not send the domain again (it could run twice): the record says
+    // "committed", and a later run asks the destination whether it runs there before anything else.
+    writePending({ ...record!, phase: 'committed' });
     ch!.write(JSON.stringify({ commit: true }) + '\n');
     ch!.end();
     committed = true;
+    await faultPoint('commit');
     let definedThere: boolean | undefined;
     try {
       const running = await events.wait('running', o.confirmTimeoutMs ?? 300_000);
@@ -447,6 +488,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       warnings.push(`the destination did not store the image as a baseline: ${(e as Error).message}`);
     }
     // Free pages went as zeros: the image kept here as the next baseline must be the one the destination decoded.
+    await faultPoint('store');
     if (freeList) zeroPages(saveFile, freeList);
     // The encoder hashed the image the destination decodes (free pages as zeros): that is this file now.
     const sourceBaseline = store.addForDomain(domain, saveFile, { origin: 'migrate', move: !o.keepSource, digest: summary.sha256 });
@@ -473,8 +515,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   } finally {
     for (const s of signals) process.off(s, onSignal!);
     spool?.remove();
-    if (pendingFile) fs.rmSync(pendingFile, { force: true });
-    if (freeListFile) fs.rmSync(freeListFile, { force: true });
+    // An image kept for the user (saveFile cleared) keeps its record: the next run says how to finish.
+    if (pendingFile && saveFile !== undefined) fs.rmSync(pendingFile, { force: true });
+    if (freeListFile && saveFile !== undefined) fs.rmSync(freeListFile, { force: true });
     releaseSave?.();
     if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
     client?.end();
@@ -518,18 +561,78 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
   }
 
-  /** After the commit the link failed: ask the destination (new connection) whether the domain runs there. */
-  async function resolveAmbiguous(cause: Error): Promise<void> {
-    let state = 'unknown';
+  /** The domain's state on the destination (`mig receive --status` over a new connection), 'unknown' when it cannot be asked. */
+  async function destinationState(): Promise<string> {
     try {
       const c2 = await connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts, readyTimeout: 15_000 });
       try {
         const r = await execCollect(c2, remoteCommand(o, ' --status'), JSON.stringify({ domain }) + '\n');
-        state = (JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { state?: string }).state ?? 'unknown';
+        return (JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { state?: string }).state ?? 'unknown';
       } finally {
         c2.end();
       }
-    } catch { /* stays unknown */ }
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  /**
+   * A run killed after its commit line (saves/<domain>.json phase "committed", the domain saved here):
+   * whether the destination runs it decides. Running there: the source's part is finished (the image
+   * becomes this domain's baseline, as after a whole run) and the result returned. Not there: it is
+   * restored here and undefined is returned (the caller migrates it again). Unknown: nothing is
+   * touched and the error says how to finish by hand.
+   */
+  async function finishCommitted(p: PendingMigration, st: string): Promise<MigrateResult | undefined> {
+    const saves = path.dirname(p.image);
+    const done = () => {
+      for (const f of [o.keepSource ? undefined : p.image, path.join(saves, `${domain}.json`), path.join(saves, `${domain}.mig`), p.freeList]) if (f) fs.rmSync(f, { force: true });
+    };
+    if (p.destination !== o.destination) {
+      throw new MigrateError('USAGE', `the interrupted migration of ${domain} to ${p.destination} had sent its commit; run mig migrate ${domain} ${p.destination} to settle it (it asks there whether ${domain} runs)`, { image: p.image });
+    }
+    const release = acquireLock(path.join(saves, `${domain}.lock`), 1000);
+    try {
+      const state = await orInterrupt(destinationState());
+      if (state === 'running' || state === 'paused') {
+        let sourceBaseline = '';
+        // Free pages went as zeros: the baseline kept here must be the image the destination decoded.
+        if (p.freeList && !fs.existsSync(p.freeList)) {
+          warnings.push(`the list of free pages sent as zeros (${p.freeList}) is gone: ${p.image} is not kept as a baseline`);
+        } else {
+          if (p.freeList) zeroPages(p.image, p.freeList);
+          sourceBaseline = store.addForDomain(domain, p.image, { origin: 'migrate', move: !o.keepSource });
+        }
+        if (st === 'shutoff') warnings.push(`${domain} is still defined here (persistent); once it is defined on ${where}, undefine it here: virsh -c ${o.connect} undefine ${domain}`);
+        warnings.push(`the earlier mig migrate of ${domain} to ${where} was interrupted after its commit: ${domain} is ${state} there; finished the source's part`);
+        done();
+        progress('done');
+        return {
+          domain, destination: o.destination, destinationHost: dest.host, bytesSent: 0, imageBytes: 0, ratio: 0, streamBytes: 0,
+          baseline: p.baseline, context: null, stages: { preflight: 0, save: 0, transfer: 0, restore: 0, store: 0, total: secs(T0) },
+          techniques: {} as EncodeSummary['techniques'], pageMap: null, freePagesDropped: 0, sourceBaseline, destinationBaseline: null,
+          undefinedOnSource: false, resumes: [], warnings, recovered: 'committed',
+        };
+      }
+      if (state === 'absent' || state === 'shutoff') {
+        try {
+          await lv.restore(p.image, domain);
+        } catch (e) {
+          throw new MigrateError('RESTORE_FAILED', `${domain} does not run on ${where} after the interrupted migration's commit, and restoring it here failed (${(e as Error).message}). Its saved state is kept in ${p.image}: restore it with virsh -c ${o.connect} restore ${p.image}`, { image: p.image });
+        }
+        warnings.push(`the earlier mig migrate of ${domain} to ${where} was interrupted after its commit, but ${domain} did not run there: restored here from ${p.image}, and migrated again`);
+        done();
+        return undefined;
+      }
+      throw new MigrateError('UNCONFIRMED', `an earlier mig migrate of ${domain} to ${where} was interrupted after its commit, and whether ${domain} runs there is unknown (no answer from ${where}); nothing is changed. Run this again once ${where} answers, or check there (virsh domstate ${domain}) and, if it does not run, restore it here: virsh -c ${o.connect} restore ${p.image}`, { image: p.image });
+    } finally {
+      release();
+    }
+  }
+
+  /** After the commit the link failed: ask the destination (new connection) whether the domain runs there. */
+  async function resolveAmbiguous(cause: Error): Promise<void> {
+    const state = await destinationState();
     if (state === 'running' || state === 'paused') {
       warnings.push(`the confirmation was lost (${cause.message}), but ${domain} is ${state} on ${where}`);
       return;
@@ -565,7 +668,7 @@ class Spool {
 
   finish(error?: Error): void {
     this.done = true;
-    this.error = error;
+    this.error ??= error;
     this.wake();
   }
 
@@ -599,6 +702,8 @@ class Spool {
 }
 
 const CHUNK = 64 << 10;
+/** Where the "transfer" fault point is (src/util/fault.ts): once this much of the .mig is sent. */
+const FAULT_TRANSFER_AT = 4 << 20;
 
 /** Write byte ranges of the spool ([start, end), end may be Infinity: until the encoder is done) into the channel. */
 async function sendSpool(sp: Spool, ch: ClientChannel, ranges: [number, number][], events: ReceiverEvents, limiter: RateLimiter | undefined, onSent: (n: number) => void): Promise<void> {
@@ -622,6 +727,7 @@ async function sendSpool(sp: Spool, ch: ClientChannel, ranges: [number, number][
       const ok = ch.write(b);
       off += b.length;
       onSent(b.length);
+      if (off >= FAULT_TRANSFER_AT) await faultPoint('transfer');
       if (!ok) {
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -662,6 +768,14 @@ export interface PendingMigration {
   image: string;
   baseline: { digest: string; kind: 'domain' | 'blank' } | null;
   context: string | null;
+  /** Free-page list of the encoder (file offsets zeroed before the image is kept as a baseline); null: none. */
+  freeList?: string | null;
+  /**
+   * saving: libvirt's save was under way (its outcome decides: wait for the job, then as saved);
+   * saved (or absent: older records): the domain is saved here, not committed (--resume sends it);
+   * committed: the commit line went out (the destination may run it: ask there before anything).
+   */
+  phase?: 'saving' | 'saved' | 'committed';
   pid: number;
   savedAt: string;
 }
@@ -681,5 +795,7 @@ export function readPending(saves: string, domain: string): PendingMigration | u
   }
   if (p.context !== null && typeof p.context !== 'string') return undefined;
   if (p.baseline !== null && (typeof p.baseline !== 'object' || typeof p.baseline.digest !== 'string')) return undefined;
+  if (p.phase !== undefined && p.phase !== 'saving' && p.phase !== 'saved' && p.phase !== 'committed') return undefined;
+  if (p.freeList !== undefined && p.freeList !== null && p.freeList !== path.join(saves, `${domain}.free`)) return undefined;
   return p;
 }

@@ -12,8 +12,9 @@ import { Libvirt, domainNameOf } from '../libvirt/domain.js';
 import { saveImageXml } from '../image/libvirt-save.js';
 import { BaselineStore } from '../state/baselines.js';
 import { findContext, listContexts } from '../state/contexts.js';
-import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
+import { acquireLock, checkDomainName, processAlive, stateSubdir } from '../state/dir.js';
 import { MigError } from '../util/errors.js';
+import { faultPoint, faultPointSync } from '../util/fault.js';
 import { loadCheckpoint, type DecodeCheckpoint } from '../codec/checkpoint.js';
 import {
   MIGRATION_ID, parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type PreflightReply, type PreflightRequest, type ReceiveRequest,
@@ -48,6 +49,7 @@ export async function preflight(o: ReceiveOptions): Promise<PreflightReply> {
     disksMissing: disks.filter((d) => !fs.existsSync(d)),
     domainState,
   };
+  await faultPoint('receive-preflight');
   writeMessage(OUT, reply);
   return reply;
 }
@@ -56,7 +58,17 @@ export async function status(o: ReceiveOptions): Promise<void> {
   const req = parseMessage<{ domain: string }>(readLineSync(IN), 'status request');
   const lv = await Libvirt.open(o.connect);
   try {
-    writeMessage(OUT, { domain: req.domain, state: await lv.state(checkDomainName(req.domain)) });
+    const domain = checkDomainName(req.domain);
+    // A restore still under way (its receive killed after the commit) shows the domain paused: the
+    // answer waits for its outcome (running, or gone if it failed), lest the source take it as there.
+    await lv.waitNoJob(domain, 300_000);
+    let state = await lv.state(domain);
+    // libvirt may not list the restore as a job: a domain paused now is given 30 s to start running.
+    for (let i = 0; state === 'paused' && i < 150; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      state = await lv.state(domain);
+    }
+    writeMessage(OUT, { domain: req.domain, state });
   } finally {
     await lv.close();
   }
@@ -88,15 +100,18 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   const image = path.join(incoming, `${domain}.img`);
   const partial = path.join(incoming, `${domain}.partial`);
   try {
+    dropLeftovers(incoming, domain);
     const cp = req.resume ? loadCheckpoint(partial) : undefined;
     const resume = !!cp && cp.id === req.id;
     if (!req.resumable && !resume) fs.rmSync(partial, { recursive: true, force: true });
     writeMessage(OUT, resume ? { event: 'ready', resumeFrom: cp!.pos, frame: cp!.frame } : { event: 'ready', resumeFrom: 0 });
+    await faultPoint('receive-ready');
     const t0 = performance.now();
     const ack = (c: DecodeCheckpoint) => {
       try {
         writeMessage(OUT, { event: 'ack', frame: c.frame, offset: c.pos });
       } catch { /* the link is gone: the next read sees the end of the input */ }
+      faultPointSync('receive-frame');
     };
     const s = decodeImage('-', image, {
       baseline, baselineDigest, context, threads: o.threads, trailing: true,
@@ -113,6 +128,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     }
     if (domainNameOf(xml) !== domain) throw new MigError('BAD_DOMAIN_NAME', `the received image is of domain ${JSON.stringify(domainNameOf(xml))}, not ${domain}; nothing restored`);
     writeMessage(OUT, { event: 'decoded', imageBytes: s.imageBytes, seconds: (performance.now() - t0) / 1000 });
+    await faultPoint('receive-decoded');
     const commit = parseMessage<{ commit?: boolean }>(readLineSync(IN), 'waiting for the commit');
     if (commit.commit !== true) throw new MigError('PROTOCOL', 'expected the commit line');
     const t1 = performance.now();
@@ -120,7 +136,10 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     let defined: boolean | undefined;
     let defineError: string | undefined;
     try {
-      await lv.restore(image, domain);
+      const restoring = lv.restore(image, domain);
+      restoring.catch(() => undefined);
+      await faultPoint('receive-restore');
+      await restoring;
       const st = await lv.state(domain);
       if (st !== 'running') throw new MigError('LIBVIRT', `${domain} restored but ${st}, not running`);
       // A persistent domain stays persistent: define it here (the running domain takes the definition).
@@ -139,17 +158,40 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     } finally {
       await lv.close();
     }
-    writeMessage(OUT, { event: 'running', seconds: (performance.now() - t1) / 1000, defined, defineError });
+    // From here the domain runs here: a source that is gone (killed after its commit) does not stop
+    // the rest, so these two lines may go nowhere.
+    const tell = (m: object) => {
+      try {
+        writeMessage(OUT, m);
+      } catch { /* the source is gone */ }
+    };
+    tell({ event: 'running', seconds: (performance.now() - t1) / 1000, defined, defineError });
+    await faultPoint('receive-store');
     // The image just restored becomes this domain's baseline for the next migration.
     // The decoder verified the image's SHA-256 as it wrote it: unless the restore rewrote the file,
     // the store need not hash it again.
     const st = fs.statSync(image, { bigint: true });
     const unchanged = st.size === decodedStat.size && st.mtimeNs === decodedStat.mtimeNs && st.ino === decodedStat.ino;
     const digest = store.addForDomain(domain, image, { origin: 'receive', move: true, digest: unchanged ? s.sha256 : undefined });
-    writeMessage(OUT, { event: 'stored', digest });
+    tell({ event: 'stored', digest });
   } finally {
     fs.rmSync(image, { force: true });
     release();
+  }
+}
+
+/**
+ * What a receive of `domain` killed outright (SIGKILL, a crash) left in incoming/: its decoded image
+ * (killed between the decode and the end) and the decoder's temp file. Called with the domain's lock
+ * held, so no live receive of this domain owns them; temp files of live processes are left alone.
+ */
+function dropLeftovers(incoming: string, domain: string): void {
+  fs.rmSync(path.join(incoming, `${domain}.img`), { force: true });
+  const tmp = `.${domain}.img.tmp-`;
+  for (const f of fs.readdirSync(incoming)) {
+    if (!f.startsWith(tmp)) continue;
+    const pid = Number(f.slice(tmp.length));
+    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) fs.rmSync(path.join(incoming, f), { force: true });
   }
 }
 

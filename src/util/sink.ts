@@ -97,6 +97,17 @@ export class BufferSink implements ByteSink {
 }
 
 /**
+ * A failed write, fsync or rename of an output (a full disk: ENOSPC, EDQUOT; EIO) as a MigError WRITE
+ * naming the file, the errno and how far it got; anything that is not an errno error passes through.
+ */
+export function writeError(e: unknown, file: string, bytes: number): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
+  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : `${(e as NodeJS.ErrnoException).syscall ?? 'write'} failed`;
+  return new MigError('WRITE', `cannot write ${file}: ${code} (${why}) after ${bytes} bytes; nothing is kept under that name`, { file, errno: code, bytes }, { cause: e });
+}
+
+/**
  * Writes to `<dir>/.<name>.tmp-<pid>` through a 4 MiB buffer; commit() fsyncs and renames it to the
  * final name, abort() removes it. A crash or error never leaves a partial file under the final name.
  */
@@ -182,28 +193,15 @@ export class AtomicFileSink implements ByteSink {
 
   private pwrite(b: Uint8Array, start: number, end: number): void {
     let off = start;
-    while (off < end) {
-      let n: number;
-      try {
-        n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
-      } catch (e) {
-        throw this.failed(e, 'write');
+    try {
+      while (off < end) {
+        const n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
+        off += n;
+        this.filePos += n;
       }
-      off += n;
-      this.filePos += n;
+    } catch (e) {
+      throw writeError(e, this.finalPath, this.filePos);
     }
-  }
-
-  /**
-   * An I/O error on the output (ENOSPC, EDQUOT, EIO, EFBIG, …) as an OUTPUT error naming the file and
-   * the errno; the caller's abort() then removes the temp file, so nothing appears under the name.
-   */
-  private failed(e: unknown, what: string): Error {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (!code) return e as Error;
-    const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EDQUOT' ? 'disk quota exceeded' : code === 'EFBIG' ? 'file too large for the file system' : (e as Error).message;
-    return new MigError('OUTPUT', `cannot write ${this.finalPath}: ${what} of its temp file ${this.tmpPath} failed at byte ${this.filePos}: ${code} (${why}); nothing was written under ${this.finalPath}`,
-      { file: this.finalPath, errno: code, offset: this.filePos });
   }
 
   /** Flush and fsync the temp file (a checkpoint is about to claim what it holds). */
@@ -212,7 +210,7 @@ export class AtomicFileSink implements ByteSink {
     try {
       fs.fsyncSync(this.fd);
     } catch (e) {
-      throw this.failed(e, 'fsync');
+      throw writeError(e, this.finalPath, this.filePos);
     }
   }
 
@@ -228,12 +226,12 @@ export class AtomicFileSink implements ByteSink {
     this.flush();
     try {
       fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+      this.fd = -1;
+      fs.renameSync(this.tmpPath, this.finalPath);
     } catch (e) {
-      throw this.failed(e, 'fsync');
+      throw writeError(e, this.finalPath, this.filePos);
     }
-    fs.closeSync(this.fd);
-    this.fd = -1;
-    fs.renameSync(this.tmpPath, this.finalPath);
     fsyncDir(path.dirname(this.finalPath));
   }
 

@@ -115,6 +115,7 @@ export function startTestDomain(prefix = 'mig-t', opts: TestDomainOptions = {}):
         if (opts.persistent) run('undefine', name, '--managed-save');
       }
       removeDisks();
+      process.off('exit', removeDisks);
     },
   };
 }

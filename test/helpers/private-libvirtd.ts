@@ -18,6 +18,8 @@ export interface PrivateLibvirtd {
   virsh(...args: string[]): SpawnSyncReturns<string>;
   /** Run any command inside the namespace. */
   run(cmd: string, ...args: string[]): SpawnSyncReturns<string>;
+  /** Stop its libvirtd (SIGTERM: its domains run on) and start another in the namespace; resolves once it answers. */
+  restartLibvirtd(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,8 +59,31 @@ export async function startPrivateLibvirtd(hooksDir: string): Promise<PrivateLib
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  const waitUp = async (what: string) => {
+    for (let i = 0; virsh('version').status !== 0; i++) {
+      if (i > 150) throw new Error(`private libvirtd did not answer within 30 s (${what})`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
   return {
     pid, prefix, virsh, run,
+    async restartLibvirtd() {
+      const pidFile = path.join(dir, 'libvirtd.pid');
+      const old = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      process.kill(old, 'SIGTERM');
+      for (let i = 0; ; i++) {
+        try {
+          process.kill(old, 0);
+        } catch {
+          break;
+        }
+        if (i > 300) throw new Error(`private libvirtd ${old} did not stop within 30 s`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const r = run('libvirtd', '-d', '-p', pidFile);
+      if (r.status !== 0) throw new Error(`restarting the private libvirtd: ${r.stderr}`);
+      await waitUp('after a restart');
+    },
     async stop() {
       // Its QEMUs first (they live in the namespace), then the daemons.
       const names = virsh('list', '--name').stdout.split('\n').map((s) => s.trim()).filter(Boolean);
@@ -67,6 +92,10 @@ export async function startPrivateLibvirtd(hooksDir: string): Promise<PrivateLib
         proc.kill('SIGTERM');
         await new Promise((r) => proc.once('exit', r));
       }
+      // A libvirtd started by restartLibvirtd() is not the script's job: end it by its pid file.
+      try {
+        process.kill(Number(fs.readFileSync(path.join(dir, 'libvirtd.pid'), 'utf8').trim()), 'SIGTERM');
+      } catch { /* already gone */ }
       process.off('exit', reap);
     },
   };

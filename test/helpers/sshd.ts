@@ -18,6 +18,8 @@ export interface TestSshd {
   proc: ChildProcess;
   /** Kill every session (the per-connection sshd processes), leaving the listener up: "the link dies". */
   killSessions(): void;
+  /** Stop the listener and every session, then start sshd again on the same port with the same keys ("sshd restarted"). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -67,24 +69,28 @@ export async function startSshd(): Promise<TestSshd> {
     `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
     'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'LogLevel ERROR', 'MaxSessions 20', '',
   ].join('\n'));
-  const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let proc: ChildProcess;
+  let err = '';
   // Never outlive the test process, even when it dies without running its teardown.
   const reap = () => proc.exitCode === null && proc.kill('SIGKILL');
   process.once('exit', reap);
-  let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  for (let i = 0; ; i++) {
-    const up = await new Promise<boolean>((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.end(); r(true); });
-      s.on('error', () => r(false));
-    });
-    if (up) break;
-    if (proc.exitCode !== null || i > 100) {
-      reap();
-      throw new Error(`sshd did not start: ${err}`);
+  const launch = async () => {
+    proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    for (let i = 0; ; i++) {
+      const up = await new Promise<boolean>((r) => {
+        const s = net.connect(port, '127.0.0.1', () => { s.end(); r(true); });
+        s.on('error', () => r(false));
+      });
+      if (up) break;
+      if (proc.exitCode !== null || i > 100) {
+        reap();
+        throw new Error(`sshd did not start: ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  };
+  await launch();
   function killSessions(): void {
     for (const c of children(proc.pid!)) {
       try {
@@ -92,15 +98,23 @@ export async function startSshd(): Promise<TestSshd> {
       } catch { /* gone */ }
     }
   }
+  async function stop(): Promise<void> {
+    killSessions();
+    if (proc.exitCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+  }
   return {
-    port, dir, identity, knownHosts, wrongKnownHosts, proc,
-    killSessions,
-    async stop() {
-      killSessions();
-      if (proc.exitCode === null) {
-        proc.kill('SIGTERM');
-        await new Promise((r) => proc.once('exit', r));
-      }
+    port, dir, identity, knownHosts, wrongKnownHosts,
+    get proc() {
+      return proc;
     },
+    killSessions,
+    async restart() {
+      await stop();
+      await launch();
+    },
+    stop,
   };
 }
