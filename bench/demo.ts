@@ -33,6 +33,7 @@ try {
     const j = JSON.parse(r.stdout);
     console.log(`${run} migration: sent ${mb(j.bytesSent)} for a ${mb(j.imageBytes)} image (${(j.bytesSent / gz).toFixed(3)}× gzip), ` +
       `${j.stages.total.toFixed(1)} s (save ${j.stages.save.toFixed(1)} s), baseline ${j.baseline ? j.baseline.kind : 'none'}, ` +
+      `context ${j.context ? `${j.context.source}${j.context.source === 'disks' ? ` (${j.context.files} files from ${j.context.disk}, ${j.context.reused ? 'reused' : `built in ${j.context.seconds} s`})` : ''}` : 'none'}, ` +
       `${j.freePagesDropped} free pages not sent; ${d.name} is ${domstate(d.name)}`);
   }
   const beats = await heartbeatAbove(d, before, 60_000);

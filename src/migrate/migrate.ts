@@ -27,7 +27,8 @@ import { MigError } from '../util/errors.js';
 import { writeError } from '../util/sink.js';
 import { faultPoint } from '../util/fault.js';
 import type { EncodeChildArgs } from './encode-child.js';
-import { PROTOCOL_VERSION, type PreflightReply, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
+import { PROTOCOL_VERSION, type PreflightReply, type PreflightRequest, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
+import { autoContextFor, type AutoContext } from '../state/auto-context.js';
 
 export interface MigrateOptions {
   domain: string;
@@ -75,7 +76,16 @@ export interface MigrateResult {
   imageBytes: number;
   ratio: number;
   baseline: { digest: string; kind: 'domain' | 'blank' } | null;
-  context: string | null;
+  /**
+   * The context used, and where it came from: --context (option), <state>/contexts/<domain>.ctx held by
+   * both ends (stored), built from the domain's disks by both ends with equal digests (disks: with its
+   * disk, size, the seconds this end and the destination spent building or reusing it), or the one an
+   * interrupted run used (resumed); null without one.
+   */
+  context: {
+    source: 'option' | 'stored' | 'disks' | 'resumed'; digest: string; path: string;
+    disk?: string; files?: number; bytes?: number; seconds?: number; reused?: boolean; destinationSeconds?: number;
+  } | null;
   stages: { preflight: number; save: number; transfer: number; restore: number; store: number; total: number };
   /** From the encoder's summary: pages and bytes per technique. */
   techniques: EncodeSummary['techniques'];
@@ -183,8 +193,8 @@ function remoteCommand(o: MigrateOptions, mode: string): string {
   return `${o.remoteMig} receive${o.destConnect ? ` --connect ${shellQuote(o.destConnect)}` : ''}${mode}`;
 }
 
-async function runPreflight(client: Client, o: MigrateOptions, domain: string, disks: string[], where: string): Promise<PreflightReply> {
-  const r = await execCollect(client, remoteCommand(o, ' --preflight'), JSON.stringify({ domain, disks }) + '\n');
+async function runPreflight(client: Client, o: MigrateOptions, domain: string, disks: string[], where: string, autoContext: boolean): Promise<PreflightReply> {
+  const r = await execCollect(client, remoteCommand(o, ' --preflight'), JSON.stringify({ domain, disks, autoContext } satisfies PreflightRequest) + '\n');
   const last = r.stdout.trim().split('\n').pop() ?? '';
   let reply: (PreflightReply & { event?: string; code?: string; message?: string }) | undefined;
   try {
@@ -277,9 +287,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const persistentXml = persistent ? await lv.inactiveXml(domain) : undefined;
     let contextPath = resuming ? resuming.context ?? undefined : o.context || undefined;
     let ctxDigest = contextPath ? readContextHeader(contextPath).digest.toString('hex') : null;
+    let contextInfo: MigrateResult['context'] = contextPath && ctxDigest ? { source: resuming ? 'resumed' : 'option', digest: ctxDigest, path: contextPath } : null;
+    // Neither --context nor --no-context: both ends build (or reuse) a context from the domain's own
+    // disks, this end while the destination does the same in its preflight.
+    const wantAuto = !contextPath && o.context !== false && !resuming;
+    const autoHere: Promise<AutoContext | Error> | undefined = wantAuto ? autoContextFor(o.stateDir, domain, disks).then((a) => a, (e: Error) => e) : undefined;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
     client.on('error', () => undefined);
-    const remote = await orInterrupt(runPreflight(client, o, domain, disks, where));
+    const remote = await orInterrupt(runPreflight(client, o, domain, disks, where, wantAuto));
     if (remote.disksMissing.length) {
       throw new MigrateError('DISKS_MISSING', `${where} lacks disk(s) of ${domain}: ${remote.disksMissing.join(', ')}. mig does not move disks: put them there at the same paths (shared storage or a copy) first`, { disks: remote.disksMissing });
     }
@@ -294,11 +309,28 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         if (remote.contexts.includes(digest)) {
           contextPath = own;
           ctxDigest = digest;
+          contextInfo = { source: 'stored', digest, path: own };
         } else {
-          warnings.push(`${where} does not hold ${own} (digest ${digest.slice(0, 16)}…): migrating without a context; build it there with mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`);
+          warnings.push(`${where} does not hold ${own} (digest ${digest.slice(0, 16)}…); build it there with mig context build <guest disk> -o ${path.join(remote.stateDir, 'contexts', `${domain}.ctx`)}`);
         }
       }
     }
+    // Else the context from the domain's disks, when both ends built the same one.
+    if (!contextPath && autoHere) {
+      const mine = await orInterrupt(autoHere);
+      const theirs = remote.autoContext;
+      if (mine instanceof Error) warnings.push(`no context from the domain's disks here: ${mine.message}; migrating without a context`);
+      else if (!theirs || 'error' in theirs) warnings.push(`no context from the domain's disks on ${where}: ${theirs ? theirs.error : 'it did not build one'}; migrating without a context`);
+      else if (theirs.digest !== mine.digest) warnings.push(`the domain's disks give different contexts here (${mine.digest.slice(0, 16)}… from ${mine.disk}) and on ${where} (${theirs.digest.slice(0, 16)}… from ${theirs.disk}): migrating without a context`);
+      else {
+        contextPath = mine.path;
+        ctxDigest = mine.digest;
+        contextInfo = { source: 'disks', digest: mine.digest, path: mine.path, disk: mine.disk, files: mine.files, bytes: mine.bytes, seconds: Number(mine.seconds.toFixed(2)), reused: mine.reused, destinationSeconds: Number(theirs.seconds.toFixed(2)) };
+      }
+    } else if (autoHere) {
+      autoHere.catch(() => undefined);
+    }
+    if (!contextPath) contextInfo = null;
     // The same libvirtd at both ends (tests, or a move within one host): same host name and URI, and it
     // sees this very domain in the state we see. Another libvirtd on this host would not know it.
     const sameHost = remote.hostname === os.hostname() && (o.destConnect ?? o.connect) === o.connect && remote.domainState === st;
@@ -502,7 +534,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     progress('done', bytesSent, 1);
     return {
       domain, destination: o.destination, destinationHost: remote.hostname, bytesSent, imageBytes, ratio: bytesSent / imageBytes, streamBytes: sp.size,
-      baseline, context: ctxDigest,
+      baseline, context: contextInfo,
       stages: { preflight: tPre, save: tSave, transfer: tTransfer, restore: tRestore, store: secs(t4), total: secs(T0) },
       techniques: summary.techniques, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
       freePagesDropped: summary.freePagesDropped, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,

@@ -23,7 +23,12 @@ export const PROTOCOL_VERSION = 2;
 export interface PreflightRequest {
   domain: string;
   disks: string[];
+  /** Build (or reuse) the domain's context from these disks and say its digest (state/auto-context.ts). */
+  autoContext?: boolean;
 }
+
+/** The destination's context from the domain's disks, or why it has none. */
+export type AutoContextReply = { digest: string; files: number; bytes: number; seconds: number; reused: boolean; disk: string } | { error: string };
 
 export interface PreflightReply {
   protocol: number;
@@ -34,6 +39,8 @@ export interface PreflightReply {
   baselines: { digest: string; latestFor: string[]; blankFor: string[] }[];
   disksMissing: string[];
   domainState: string;
+  /** When the request asked for it. */
+  autoContext?: AutoContextReply;
 }
 
 export interface ReceiveRequest {

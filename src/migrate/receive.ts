@@ -12,12 +12,13 @@ import { Libvirt, domainNameOf } from '../libvirt/domain.js';
 import { saveImageXml } from '../image/libvirt-save.js';
 import { BaselineStore } from '../state/baselines.js';
 import { findContext, listContexts } from '../state/contexts.js';
+import { autoContextFor } from '../state/auto-context.js';
 import { acquireLock, checkDomainName, processAlive, stateSubdir } from '../state/dir.js';
 import { MigError } from '../util/errors.js';
 import { faultPoint, faultPointSync } from '../util/fault.js';
 import { loadCheckpoint, type DecodeCheckpoint } from '../codec/checkpoint.js';
 import {
-  MIGRATION_ID, parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type PreflightReply, type PreflightRequest, type ReceiveRequest,
+  MIGRATION_ID, parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type AutoContextReply, type PreflightReply, type PreflightRequest, type ReceiveRequest,
 } from './protocol.js';
 
 const IN = 0;
@@ -42,12 +43,23 @@ export async function preflight(o: ReceiveOptions): Promise<PreflightReply> {
   } finally {
     await lv.close();
   }
+  // The domain's context from its disks here (built, or reused while the disk is unchanged).
+  let autoContext: AutoContextReply | undefined;
+  if (req.autoContext === true) {
+    try {
+      const a = await autoContextFor(o.stateDir, domain, disks.filter((d) => fs.existsSync(d)));
+      autoContext = { digest: a.digest, files: a.files, bytes: a.bytes, seconds: a.seconds, reused: a.reused, disk: a.disk };
+    } catch (e) {
+      autoContext = { error: (e as Error).message };
+    }
+  }
   const reply: PreflightReply = {
     protocol: PROTOCOL_VERSION, migVersion: o.migVersion, hostname: os.hostname(), stateDir: o.stateDir,
     contexts: listContexts(o.stateDir).contexts.map((c) => c.digest),
     baselines: store.list().map((b) => ({ digest: b.digest, latestFor: b.latestFor, blankFor: b.blankFor })),
     disksMissing: disks.filter((d) => !fs.existsSync(d)),
     domainState,
+    autoContext,
   };
   await faultPoint('receive-preflight');
   writeMessage(OUT, reply);

@@ -250,7 +250,8 @@ test.serial('contexts are negotiated: one the destination lacks is refused with 
   fs.copyFileSync(ctx, `${dst}/contexts/guest.ctx`);
   const ok = await migrate(d, src, dst, ['--context', ctx]);
   t.is(ok.status, 0, ok.stderr);
-  t.is(ok.json?.context, digest);
+  t.is(ok.json?.context?.digest, digest);
+  t.is(ok.json?.context?.source, 'option');
   t.is(domstate(d.name), 'running');
 
   // Without --context: the domain's own context in the state dir, used because the destination holds it too.
@@ -258,15 +259,28 @@ test.serial('contexts are negotiated: one the destination lacks is refused with 
   fs.copyFileSync(ctx, `${src}/contexts/${d.name}.ctx`);
   const auto = await migrate(d, src, dst);
   t.is(auto.status, 0, auto.stderr);
-  t.is(auto.json?.context, digest, 'contexts/<domain>.ctx used by default');
+  t.is(auto.json?.context?.digest, digest, 'contexts/<domain>.ctx used by default');
+  t.is(auto.json?.context?.source, 'stored');
   const none = await migrate(d, src, dst, ['--no-context']);
   t.is(none.status, 0, none.stderr);
   t.is(none.json?.context, null);
-  // Not held there: a warning, and no context.
+  // Not held there: a warning, and the context both ends build from the domain's disks (the guest's
+  // read-only root disk), the same digest at both ends.
   fs.rmSync(`${dst}/contexts/guest.ctx`);
   const notThere = await migrate(d, src, dst);
   t.is(notThere.status, 0, notThere.stderr);
-  t.is(notThere.json?.context, null);
-  t.regex(notThere.json?.warnings.join(' '), /does not hold .*migrating without a context/);
+  t.regex(notThere.json?.warnings.join(' '), /does not hold .*contexts\/.*\.ctx/);
+  const fromDisks = notThere.json?.context;
+  t.is(fromDisks?.source, 'disks');
+  t.regex(fromDisks?.disk, /rootfs\.ext4$/);
+  t.true(fromDisks?.files > 100, `${fromDisks?.files} files`);
+  t.true(fs.existsSync(`${src}/contexts/${d.name}.auto.ctx`) && fs.existsSync(`${dst}/contexts/${d.name}.auto.ctx`));
+  // Again: both ends reuse it (the root disk is read-only, unchanged).
+  fs.rmSync(`${src}/contexts/${d.name}.ctx`);
+  const again = await migrate(d, src, dst);
+  t.is(again.status, 0, again.stderr);
+  t.is(again.json?.context?.source, 'disks');
+  t.true(again.json?.context?.reused);
+  t.is(again.json?.context?.digest, fromDisks?.digest);
   t.is(domstate(d.name), 'running');
 });

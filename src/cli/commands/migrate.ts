@@ -56,7 +56,7 @@ function printResult(r: MigrateResult): void {
   const w = process.stdout;
   w.write(`${r.domain} → ${r.destination} (${r.destinationHost}): running there\n`);
   w.write(`sent ${r.bytesSent} bytes (${mib(r.bytesSent)}) for a ${mib(r.imageBytes)} image, ${(r.ratio * 100).toFixed(2)} %`);
-  w.write(`; baseline ${r.baseline ? `${r.baseline.digest.slice(0, 16)} (${r.baseline.kind})` : 'none'}; context ${r.context ? r.context.slice(0, 16) : 'none'}\n`);
+  w.write(`; baseline ${r.baseline ? `${r.baseline.digest.slice(0, 16)} (${r.baseline.kind})` : 'none'}; context ${r.context ? `${r.context.digest.slice(0, 16)} (${r.context.source === 'disks' ? `from ${r.context.disk}, ${r.context.reused ? 'reused' : `built in ${r.context.seconds} s`}` : r.context.source})` : 'none'}\n`);
   const s = r.stages;
   w.write(`preflight ${s.preflight.toFixed(2)} s, save ${s.save.toFixed(2)} s, encode+transfer+decode ${s.transfer.toFixed(2)} s, restore ${s.restore.toFixed(2)} s, baseline store ${s.store.toFixed(2)} s, total ${s.total.toFixed(2)} s\n`);
   if (r.freePagesDropped) w.write(`${r.freePagesDropped} free pages not sent (zeros on the destination)\n`);
@@ -74,8 +74,8 @@ export function registerMigrate(program: Command): void {
     .argument('<destination>', '[user@]host[:port] reachable by ssh')
     .option('--connect <uri>', 'source libvirt URI', 'qemu:///system')
     .option('--dest-connect <uri>', 'libvirt URI on the destination (default: its mig receive default, qemu:///system)')
-    .option('--context <ctx>', 'a context file (mig context build); the destination must hold one with the same digest in <state dir>/contexts (default: <state dir>/contexts/<domain>.ctx when the destination holds it too)')
-    .option('--no-context', 'no context, not even the domain\'s own')
+    .option('--context <ctx>', 'a context file (mig context build); the destination must hold one with the same digest in <state dir>/contexts (default: <state dir>/contexts/<domain>.ctx when the destination holds it too, else one both ends build from the domain\'s own disks, kept as <state dir>/contexts/<domain>.auto.ctx and reused while the disk is unchanged, when their digests agree)')
+    .option('--no-context', 'no context: not the domain\'s own, not one from its disks')
     .option('--bandwidth <mbps>', 'limit the transfer to this many megabits per second', positive('--bandwidth'))
     .option('--identity <file>', 'ssh private key (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa; or the agent)')
     .option('--known-hosts <file>', 'known_hosts file to check the host key against (default: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)')
