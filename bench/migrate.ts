@@ -22,7 +22,7 @@ const THROTTLE = path.join(root, 'dist/src/transport/throttle.js');
 const { values } = parseArgs({ options: { mbps: { type: 'string', default: '10,100' } } });
 const speeds = values.mbps!.split(',').map(Number);
 
-interface Row { method: string; mbps: number; run: 'first' | 'repeated'; bytes: number; seconds: number }
+interface Row { method: string; mbps: number; run: 'first' | 'repeated'; bytes: number; seconds: number; preflight?: number; context?: string }
 const rows: Row[] = [];
 const guest = loadGuest('mig-small');
 const rootfs = path.join(path.dirname(guest.path('save1')), '..', 'common', 'rootfs.ext4');
@@ -63,7 +63,9 @@ try {
           ...(withCtx ? ['--context', ctx] : [])], { encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`mig migrate failed: ${r.stderr}`);
         const j = JSON.parse(r.stdout);
-        rows.push({ method: withCtx ? 'mig migrate --context (guest usr/, etc/)' : 'mig migrate', mbps, run, bytes: j.bytesSent, seconds: j.stages.total });
+        const c = j.context as { source: string; seconds?: number; destinationSeconds?: number; reused?: boolean } | null;
+        const context = c ? (c.source === 'disks' ? `from the disks (${c.reused ? 'reused' : 'built'}: ${c.seconds} s here, ${c.destinationSeconds} s there)` : c.source) : 'none';
+        rows.push({ method: withCtx ? 'mig migrate --context (guest usr/, etc/)' : 'mig migrate (no flags)', mbps, run, bytes: j.bytesSent, seconds: j.stages.total, preflight: j.stages.preflight, context });
         console.error(JSON.stringify(rows[rows.length - 1]));
       }
       fs.rmSync(src, { recursive: true, force: true });
@@ -77,5 +79,5 @@ try {
 }
 fs.mkdirSync(path.join(root, 'bench/results'), { recursive: true });
 fs.writeFileSync(path.join(root, 'bench/results/migrate.json'), JSON.stringify(rows, null, 2) + '\n');
-console.log('| method | Mbps | run | bytes sent | seconds |\n|---|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.method} | ${r.mbps} | ${r.run} | ${r.bytes.toLocaleString('en')} | ${r.seconds.toFixed(1)} |`);
+console.log('| method | Mbps | run | bytes sent | seconds | of which preflight | context |\n|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.method} | ${r.mbps} | ${r.run} | ${r.bytes.toLocaleString('en')} | ${r.seconds.toFixed(1)} | ${r.preflight?.toFixed(1) ?? "–"} | ${r.context ?? "–"} |`);
