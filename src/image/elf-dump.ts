@@ -11,7 +11,7 @@ import { RandomAccessFile } from '../util/file.js';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
 import { SegmentMemory } from '../mem/segment-map.js';
 import { parseNotes, PRSTATUS, type ElfNoteSegment } from './elf-notes.js';
-import { writeElfDump } from './elf-write.js';
+import { writeElfDump, type ElfDumpParts, type ElfLoad } from './elf-write.js';
 import { linearSlots } from './slots.js';
 import type { ByteSink, CpuState, OpenedImage, RamBlockInfo } from './types.js';
 
@@ -72,23 +72,7 @@ export interface ElfHeaderInfo {
   xnum: boolean;
 }
 
-/** One PT_LOAD: file bytes [fileOffset, +fileLength) back GPA [gpa, +fileLength); the rest of memLength is zero. */
-export interface ElfLoad {
-  /** Program header index. */
-  phdr: number;
-  fileOffset: number;
-  fileLength: number;
-  gpa: number;
-  memLength: number;
-}
-
-export interface ElfDumpParts {
-  fileSize: number;
-  /** Every byte that is not PT_LOAD file data, verbatim, ascending by offset. */
-  metadata: { fileOffset: number; bytes: Buffer }[];
-  /** PT_LOADs in program-header order. */
-  loads: ElfLoad[];
-}
+export type { ElfDumpParts, ElfLoad } from './elf-write.js';
 
 export interface ElfDump {
   header: ElfHeaderInfo;

@@ -4,8 +4,26 @@
  */
 import { AddressFault } from '../util/errors.js';
 import { PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
-import type { ElfDumpParts, ElfLoad } from './elf-dump.js';
 import type { ByteSink } from './types.js';
+
+/** One PT_LOAD: file bytes [fileOffset, +fileLength) back GPA [gpa, +fileLength); the rest of memLength is zero. */
+export interface ElfLoad {
+  /** Program header index. */
+  phdr: number;
+  fileOffset: number;
+  fileLength: number;
+  gpa: number;
+  memLength: number;
+}
+
+export interface ElfDumpParts {
+  fileSize: number;
+  /** Every byte that is not PT_LOAD file data, verbatim, ascending by offset. */
+  metadata: { fileOffset: number; bytes: Buffer }[];
+  /** PT_LOADs in program-header order. */
+  loads: ElfLoad[];
+}
+
 
 /** writeElfDump streams through forEachPageBatch only when it would skip at most this many zero-fill bytes. */
 const STREAM_MAX_TAIL_BYTES = 64 << 20;

@@ -33,10 +33,8 @@ export interface CpuState {
   kernelGsBase?: bigint;
 }
 
-/** A sink the writers emit a rebuilt container into, front to back. */
-export interface ByteSink {
-  write(chunk: Uint8Array): void;
-}
+export type { ByteSink } from '../util/sink.js';
+import type { ByteSink } from '../util/sink.js';
 
 export interface OpenedImage {
   format: ImageFormat;

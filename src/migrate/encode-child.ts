@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { encodeImage, prepareSources } from '../codec/encode.js';
-import { introspectPageMap } from '../cli/commands/page-map-source.js';
+import { introspectPageMap, noPageMapLine } from '../codec/page-map-source.js';
 import { readLineSync } from './protocol.js';
 import { MigError } from '../util/errors.js';
 import { writeAllSync } from '../util/fd.js';
@@ -39,6 +39,8 @@ try {
   // Free pages: a page map by introspection (when the guest is not understood, the reason goes to
   // stderr and everything is sent).
   const pm = a.freeList ? introspectPageMap(a.image) : undefined;
+  const noMap = pm && noPageMapLine(pm.info);
+  if (noMap) writeAllSync(2, Buffer.from(noMap));
   let dropped = new Float64Array(1024);
   let nDropped = 0;
   const summary = encodeImage(a.image, { write: (c) => writeAllSync(1, c) }, {

@@ -3,11 +3,15 @@ import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ByteSink } from '../image/types.js';
 import { writeAllSync } from './fd.js';
 import { MigError, UsageError } from './errors.js';
 import { fileKind } from './file.js';
 import { registerTemp } from './temp-files.js';
+
+/** A sink bytes are emitted into, front to back (the .mig encoder's output, a rebuilt container). */
+export interface ByteSink {
+  write(chunk: Uint8Array): void;
+}
 
 /**
  * Check an output path before any work is done for it. mig writes an output to a temp file in the

@@ -18,7 +18,7 @@ import { mib, table, printJson } from '../output.js';
 import { progress } from '../progress.js';
 import { PageMap } from '../../introspect/pagemap.js';
 import type { OpenedImage } from '../../image/types.js';
-import { introspectPageMap, PageMapSource } from './page-map-source.js';
+import { introspectPageMap, noPageMapLine, PageMapSource } from '../../codec/page-map-source.js';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -101,7 +101,11 @@ export function registerCodec(program: Command): void {
         let opened: OpenedImage | undefined;
         // --page-map is read by the encoder once the image is open (bounded by its page frames).
         if (o.pageMap) pageMapSource = { source: 'file', file: o.pageMap };
-        else if (o.introspect) ({ map: pageMap, info: pageMapSource, opened } = introspectPageMap(image));
+        else if (o.introspect) {
+          ({ map: pageMap, info: pageMapSource, opened } = introspectPageMap(image));
+          const line = noPageMapLine(pageMapSource);
+          if (line) process.stderr.write(line);
+        }
         if (o.codec !== 'zstd' && o.codec !== 'deflate') throw new UsageError(`--codec must be zstd or deflate, not ${o.codec}`);
         if (o.codec === 'deflate' && o.level !== undefined && o.level > 9) throw new UsageError('--level for deflate must be 1..9');
         const report = progress('encode');

@@ -1,11 +1,12 @@
 /**
  * The page map `mig encode` uses when none is given: built by guest introspection, or none with the
- * reason printed (`mig: no page map (<reason>); encoding generically`) — encoding never fails for it.
+ * reason (callers print `mig: no page map (<reason>); encoding generically`: see noPageMapLine) —
+ * encoding never fails for it.
  */
-import { openImage } from '../../image/probe.js';
-import type { OpenedImage } from '../../image/types.js';
-import { introspect, pageMapFailureReason } from '../../introspect/index.js';
-import type { PageMap } from '../../introspect/pagemap.js';
+import { openImage } from '../image/probe.js';
+import type { OpenedImage } from '../image/types.js';
+import { introspect, pageMapFailureReason } from '../introspect/index.js';
+import type { PageMap } from '../introspect/pagemap.js';
 
 export type PageMapSource =
   | { source: 'none'; error?: string }
@@ -29,8 +30,11 @@ export function introspectPageMap(image: string): { map?: PageMap; info: PageMap
     const b = introspect(img, { zero: false });
     return { map: b.map, info: { source: 'introspection', os: b.os, osRelease: b.osRelease, seconds: Math.round(b.seconds * 1000) / 1000 }, opened: img };
   } catch (e) {
-    const reason = pageMapFailureReason(e);
-    process.stderr.write(`mig: no page map (${reason}); encoding generically\n`);
-    return { info: { source: 'none', error: reason }, opened: img };
+    return { info: { source: 'none', error: pageMapFailureReason(e) }, opened: img };
   }
+}
+
+/** The line callers print when introspection gave no page map (undefined when it did, or was not asked). */
+export function noPageMapLine(info: PageMapSource): string | undefined {
+  return info.source === 'none' && info.error !== undefined && info.error !== 'image could not be opened' ? `mig: no page map (${info.error}); encoding generically\n` : undefined;
 }
