@@ -76,20 +76,24 @@ test.serial('--include adds python sources from the real rootfs', async (t) => {
 
 test.serial('SIGTERM during `mig context build` of the disk image: the scratch tree and the temp output are removed, exit 143', async (t) => {
   requireRootfs();
-  const { spawn } = await import('node:child_process');
+  const { spawn, spawnSync } = await import('node:child_process');
   const os = await import('node:os');
   const { MIG } = await import('../helpers/cli.js');
   const { waitFor } = await import('../helpers/wait.js');
   const dir = tmpPath('ctx-sig');
   fs.mkdirSync(dir);
-  const scratch = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('mig-context-'));
-  const before = new Set(scratch());
   const c = spawn(process.execPath, [MIG, 'context', 'build', ROOTFS, '-o', path.join(dir, 'c.ctx'), '--include', 'usr/**'], { stdio: 'ignore' });
   const done = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
+  // The supervised child's scratch tree is named by its pid (other tests build contexts concurrently).
+  let worker = '';
+  const ours = () => (worker ? fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(`mig-context-${worker}-`)) : []);
   // Mid-extraction: the scratch tree exists (debugfs is writing into it).
-  t.true(await waitFor(() => scratch().some((f) => !before.has(f)), 30_000), 'the scratch tree appears');
+  t.true(await waitFor(() => {
+    worker ||= spawnSync('pgrep', ['-P', String(c.pid)], { encoding: 'utf8' }).stdout.trim().split('\n')[0] ?? '';
+    return ours().length > 0;
+  }, 30_000), 'the scratch tree appears');
   c.kill('SIGTERM');
   t.is(await done, 143);
-  t.deepEqual(scratch().filter((f) => !before.has(f)), [], 'scratch tree removed');
+  t.deepEqual(ours(), [], 'scratch tree removed');
   t.deepEqual(fs.readdirSync(dir), [], 'no output, no temp file');
 });
