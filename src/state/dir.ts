@@ -14,6 +14,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MigError } from '../util/errors.js';
+import { sleepSync as sleep } from '../util/fd.js';
+
+/** State files are written like every mig output (temp file, fsync, rename), private (0600). */
+export { writeFileAtomic } from '../util/sink.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/mig';
 
@@ -38,25 +42,6 @@ export function stateSubdir(stateDir: string, ...sub: string[]): string {
   return p;
 }
 
-/** Write a small file atomically: temp file in the same dir, fsync, rename. */
-export function writeFileAtomic(file: string, data: string | Buffer): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 export function processAlive(pid: number): boolean {
   try {

@@ -7,6 +7,7 @@
  * malformed value is ignored. A stage pauses once per fault dir (the first process to reach it). Stage names are those listed in docs/reliability.md.
  */
 import * as fs from 'node:fs';
+import { sleepSync } from './fd.js';
 import * as path from 'node:path';
 
 const spec = /^([a-z-]+)@(\/.+)$/.exec(process.env.MIG_FAULT_PAUSE ?? '');
@@ -37,6 +38,5 @@ export async function faultPoint(stage: string): Promise<void> {
 export function faultPointSync(stage: string): void {
   const a = armed(stage);
   if (!a) return;
-  const cell = new Int32Array(new SharedArrayBuffer(4));
-  while (!fs.existsSync(a.go)) Atomics.wait(cell, 0, 0, 20);
+  while (!fs.existsSync(a.go)) sleepSync(20);
 }

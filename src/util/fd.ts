@@ -5,7 +5,12 @@
  */
 import * as fs from 'node:fs';
 
-const nap = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** Block the thread for ms milliseconds (synchronous code: pipes, locks, fault points). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+const nap = sleepSync;
 
 /** Read up to n bytes into buf at off; returns how many (0 at end of input). */
 export function readSomeSync(fd: number, buf: Uint8Array, off: number, n: number): number {

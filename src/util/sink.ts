@@ -61,11 +61,11 @@ export function checkOutputPath(p: string): void {
 }
 
 /** Create a new temp file exclusively (never through a symlink or over a file of another process); a stale one of this pid is replaced. */
-function createTemp(tmpPath: string, finalPath: string): number {
+function createTemp(tmpPath: string, finalPath: string, mode = 0o644): number {
   const flags = fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
   for (let attempt = 0; ; attempt++) {
     try {
-      return fs.openSync(tmpPath, flags, 0o644);
+      return fs.openSync(tmpPath, flags, mode);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST' && attempt === 0) {
@@ -130,7 +130,7 @@ export class AtomicFileSink implements ByteSink {
    * `tmpPath` names the temp file (default `<dir>/.<name>.tmp-<pid>`); `resumeAt` reopens an existing
    * temp file, cut to that many bytes, and goes on writing after them (a resumed decode).
    */
-  constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number } = {}) {
+  constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number; mode?: number } = {}) {
     this.finalPath = finalPath;
     checkOutputPath(finalPath);
     this.tmpPath = opts.tmpPath ?? path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
@@ -146,7 +146,7 @@ export class AtomicFileSink implements ByteSink {
       this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
     } else {
       registerTemp(this.tmpPath); // removed by the supervisor if a signal stops this process
-      this.fd = createTemp(this.tmpPath, finalPath);
+      this.fd = createTemp(this.tmpPath, finalPath, opts.mode);
     }
   }
 
@@ -283,8 +283,8 @@ export class StdoutSpoolSink {
 }
 
 /** Run fn with an AtomicFileSink for `finalPath`; commit on success, remove the temp file on error. */
-export function writeAtomically<T>(finalPath: string, fn: (sink: AtomicFileSink) => T): T {
-  const sink = new AtomicFileSink(finalPath);
+export function writeAtomically<T>(finalPath: string, fn: (sink: AtomicFileSink) => T, opts: { mode?: number } = {}): T {
+  const sink = new AtomicFileSink(finalPath, opts);
   try {
     const r = fn(sink);
     sink.commit();
@@ -293,4 +293,9 @@ export function writeAtomically<T>(finalPath: string, fn: (sink: AtomicFileSink)
     sink.abort();
     throw e;
   }
+}
+
+/** Write a small file atomically (temp file beside it, fsync, rename, directory fsync), private to its owner by default. */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
+  writeAtomically(file, (sink) => sink.write(typeof data === 'string' ? Buffer.from(data) : data), { mode });
 }
