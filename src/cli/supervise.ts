@@ -44,6 +44,7 @@ export function supervise(argv: string[]): Promise<number> {
     env: { ...process.env, [SUPERVISOR_FD_ENV]: '3' },
   });
   const temps = new Set<string>();
+  const helpers = new Set<number>();
   let partial = '';
   const reg = child.stdio[3]!;
   reg.on('data', (chunk: Buffer) => {
@@ -53,8 +54,9 @@ export function supervise(argv: string[]): Promise<number> {
       const line = partial.slice(0, i);
       partial = partial.slice(i + 1);
       try {
-        const m = JSON.parse(line) as { temp?: unknown };
+        const m = JSON.parse(line) as { temp?: unknown; helper?: unknown };
         if (typeof m.temp === 'string') temps.add(m.temp);
+        if (typeof m.helper === 'number' && Number.isInteger(m.helper) && m.helper > 1) helpers.add(m.helper);
       } catch { /* not a registration */ }
     }
   });
@@ -64,11 +66,25 @@ export function supervise(argv: string[]): Promise<number> {
     child.kill('SIGKILL');
   };
   for (const s of SIGNALS) process.on(s, onSignal);
+  // A helper the child started (debugfs, ntfscat) may outlive it for a moment and still be creating
+  // entries in a scratch tree while it is removed (rmSync then fails with ENOTEMPTY): retry until the
+  // path is gone (a tool cannot recreate a tree whose top directory is gone), for up to 5 s.
   const removeTemps = () => {
-    for (const p of temps) {
+    // Helpers the child registered (they may be finished: then the kill finds no process, or at worst
+    // a recycled pid of the same user within this instant, which is why only registered ones are killed).
+    for (const pid of helpers) {
       try {
-        fs.rmSync(p, { recursive: true, force: true });
-      } catch { /* gone or not ours to remove: nothing more to do */ }
+        process.kill(pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    }
+    for (const p of temps) {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        try {
+          fs.rmSync(p, { recursive: true, force: true });
+        } catch { /* ENOTEMPTY while something still writes into it: try again */ }
+        if (!fs.existsSync(p)) break;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
     }
   };
   return new Promise((resolve) => {

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MigError } from '../util/errors.js';
+import { registerHelper } from '../util/temp-files.js';
 
 /** Byte offset of s_magic: superblock at 1024, magic at 0x38 inside it. */
 export const EXT_MAGIC_OFFSET = 1024 + 0x38;
@@ -59,6 +60,7 @@ async function runDebugfs(image: string, commands: string[], cmdFile: string): P
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, DEBUGFS_PAGER: '__none__', PAGER: '__none__' },
     });
+    registerHelper(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));

@@ -33,6 +33,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MigError } from '../util/errors.js';
+import { registerHelper } from '../util/temp-files.js';
 import { classify, nameMatches, walkDirs, type Selection } from './tree.js';
 
 /** The OEM id at byte 3 of an NTFS boot sector. */
@@ -130,6 +131,7 @@ function runTool(image: string, tool: string, args: string[], o: ToolOptions = {
       // UTF-8 names whatever the caller's locale.
       env: { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' },
     });
+    registerHelper(child.pid);
     // Our own timer (spawn's `timeout` option keeps a process alive for its whole length when the
     // tool is missing): cleared on close or error, and unref'd.
     let timedOut = false;
