@@ -4,6 +4,7 @@
  * restored through libvirt only after the source's commit line, then kept as the domain's baseline.
  */
 import * as fs from 'node:fs';
+import { fileIdentity, sameIdentity } from '../util/file.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -130,7 +131,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
       resumable: req.resumable || resume ? { dir: partial, id: req.id, resume, onCheckpoint: ack } : undefined,
     });
     // The file as decoded (and hashed): if restoring changes it, the store hashes it again.
-    const decodedStat = fs.statSync(image, { bigint: true });
+    const decoded = fileIdentity(image);
     // Only a libvirt save image of this very domain is restored.
     let xml: string;
     try {
@@ -182,9 +183,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     // The image just restored becomes this domain's baseline for the next migration.
     // The decoder verified the image's SHA-256 as it wrote it: unless the restore rewrote the file,
     // the store need not hash it again.
-    const st = fs.statSync(image, { bigint: true });
-    const unchanged = st.size === decodedStat.size && st.mtimeNs === decodedStat.mtimeNs && st.ino === decodedStat.ino;
-    const digest = store.addForDomain(domain, image, { origin: 'receive', move: true, digest: unchanged ? s.sha256 : undefined });
+    const digest = store.addForDomain(domain, image, { origin: 'receive', move: true, digest: sameIdentity(fileIdentity(image), decoded) ? s.sha256 : undefined });
     tell({ event: 'stored', digest });
   } finally {
     fs.rmSync(image, { force: true });

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { buildContext, sourceKind, writeContext } from '../context/build.js';
 import { readContextHeader } from '../context/open.js';
 import { checkDomainName, stateSubdir, writeFileAtomic } from './dir.js';
+import { fileIdentity, sameIdentity, type FileIdentity } from '../util/file.js';
 
 export interface AutoContext {
   path: string;
@@ -37,15 +38,10 @@ export interface AutoContext {
 
 interface Sidecar {
   disk: string;
-  identity: { size: number; mtimeNs: string; ino: string };
+  identity: FileIdentity;
   digest: string;
   files: number;
   builtAt: string;
-}
-
-function identity(file: string): Sidecar['identity'] {
-  const st = fs.statSync(file, { bigint: true });
-  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
 }
 
 /** Build (or reuse) the domain's context from its disks; throws an Error saying why when no disk gives one. */
@@ -59,7 +55,7 @@ export async function autoContextFor(stateDir: string, domain: string, disks: re
   for (const disk of disks) {
     let id: Sidecar['identity'];
     try {
-      id = identity(disk);
+      id = fileIdentity(disk);
       sourceKind(disk);
     } catch (e) {
       skipped.push({ disk, why: (e as Error).message });
@@ -68,7 +64,7 @@ export async function autoContextFor(stateDir: string, domain: string, disks: re
     // The stored one, while the disk is unchanged since it was built.
     try {
       const side = JSON.parse(fs.readFileSync(sidePath, 'utf8')) as Sidecar;
-      if (side.disk === disk && side.identity.size === id.size && side.identity.mtimeNs === id.mtimeNs && side.identity.ino === id.ino) {
+      if (side.disk === disk && sameIdentity(side.identity, id)) {
         const h = readContextHeader(ctxPath);
         if (h.digest.toString('hex') === side.digest) {
           return { path: ctxPath, digest: side.digest, disk, files: side.files, bytes: h.fileSize, seconds: (performance.now() - t0) / 1000, reused: true, skipped };

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileSha256 } from '../util/hash.js';
+import { fileIdentity, sameIdentity, type FileIdentity } from '../util/file.js';
 import { openImage } from '../image/probe.js';
 import { checkDomainName, checkOsName, processAlive, stateSubdir, StateError, withLock, writeFileAtomic } from './dir.js';
 import { planRetention, type RetentionPlan, type RetentionPolicy } from './retention.js';
@@ -28,17 +29,7 @@ export interface ImageMeta {
   file?: FileIdentity;
 }
 
-/** What changes when a file is rewritten, replaced or truncated: size, modification time, inode. */
-export interface FileIdentity {
-  size: number;
-  mtimeNs: string;
-  ino: string;
-}
-
-function identityOf(file: string): FileIdentity {
-  const st = fs.statSync(file, { bigint: true });
-  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
-}
+export type { FileIdentity } from '../util/file.js';
 
 export interface BaselineListing {
   digest: string;
@@ -87,11 +78,11 @@ export class BaselineStore {
     if (!rec) return undefined;
     let now: FileIdentity;
     try {
-      now = identityOf(this.pathOf(digest));
+      now = fileIdentity(this.pathOf(digest));
     } catch {
       return undefined;
     }
-    return now.size === rec.size && now.mtimeNs === rec.mtimeNs && now.ino === rec.ino ? Buffer.from(digest, 'hex') : undefined;
+    return sameIdentity(now, rec) ? Buffer.from(digest, 'hex') : undefined;
   }
 
   has(digest: string): boolean {
@@ -167,7 +158,7 @@ export class BaselineStore {
       fs.chmodSync(tmp, 0o600);
       const bytes = fs.statSync(tmp).size;
       fs.renameSync(tmp, dest);
-      writeFileAtomic(`${dest}.json`, JSON.stringify({ digest, bytes, format, addedAt: new Date().toISOString(), file: identityOf(dest) } satisfies ImageMeta) + '\n');
+      writeFileAtomic(`${dest}.json`, JSON.stringify({ digest, bytes, format, addedAt: new Date().toISOString(), file: fileIdentity(dest) } satisfies ImageMeta) + '\n');
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       if (e instanceof StateError) throw e;

@@ -17,6 +17,20 @@ export function fileKind(st: fs.Stats): string {
   return 'not a regular file';
 }
 
+/** What changes when a file is rewritten, replaced or truncated: size, modification time, inode. */
+export interface FileIdentity {
+  size: number;
+  mtimeNs: string;
+  ino: string;
+}
+
+export function fileIdentity(file: string): FileIdentity {
+  const st = fs.statSync(file, { bigint: true });
+  return { size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString() };
+}
+
+export const sameIdentity = (a: FileIdentity, b: FileIdentity): boolean => a.size === b.size && a.mtimeNs === b.mtimeNs && a.ino === b.ino;
+
 /** Bytes of a block device: /sys/dev/block/MAJOR:MINOR/size counts 512-byte sectors. */
 export function blockDeviceSize(st: fs.Stats, path: string): number {
   const major = Math.floor(st.rdev / 256) & 0xfff;
