@@ -30,7 +30,7 @@ export interface ContextAnchors {
 
 export function contextAnchorsFor(ctxPath: string, digest: Buffer, content: Buffer): ContextAnchors {
   const cacheFile = `${ctxPath}.anchors`;
-  const expectSlots = new AnchorTable(contextAnchorBudget(content.length), undefined).slots;
+  const expectSlots = AnchorTable.slotsFor(contextAnchorBudget(content.length));
   const cached = readCache(cacheFile, digest, expectSlots, content.length);
   if (cached) return { table: cached, source: 'cache', cacheFile };
   const table = buildContextAnchors(content);

@@ -64,11 +64,17 @@ export class AnchorTable {
   private readonly shift: number;
   entries = 0;
 
-  /** The largest power-of-two table that fits in budgetBytes (at least 2^10 slots); or a table's saved state. */
-  constructor(budgetBytes: number, saved?: { keys: Uint32Array; vals: Float64Array; entries: number }) {
+  /** Slots of the table budgetBytes buys: the largest power of two that fits (at least 2^10, at most 2^30). */
+  static slotsFor(budgetBytes: number): number {
     let bits = 10;
     while (bits < 30 && (2 ** (bits + 1)) * 12 <= budgetBytes) bits++;
-    this.slots = 2 ** bits;
+    return 2 ** bits;
+  }
+
+  /** The largest power-of-two table that fits in budgetBytes; or a table's saved state. */
+  constructor(budgetBytes: number, saved?: { keys: Uint32Array; vals: Float64Array; entries: number }) {
+    this.slots = AnchorTable.slotsFor(budgetBytes);
+    const bits = Math.log2(this.slots);
     if (saved && (saved.keys.length !== this.slots || saved.vals.length !== this.slots)) throw new Error(`anchor table state of ${saved.keys.length} slots, expected ${this.slots}`);
     this.keys = saved?.keys ?? new Uint32Array(this.slots);
     this.vals = saved?.vals ?? new Float64Array(this.slots).fill(-1);
