@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { sleepSync } from '../util/fd.js';
 import { SUPERVISOR_FD_ENV } from '../util/temp-files.js';
 
 /** Commands that write temp files or scratch trees: the codec's, analyze's output files, context build's extraction. */
@@ -83,7 +84,7 @@ export function supervise(argv: string[]): Promise<number> {
           fs.rmSync(p, { recursive: true, force: true });
         } catch { /* ENOTEMPTY while something still writes into it: try again */ }
         if (!fs.existsSync(p)) break;
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+        sleepSync(50);
       }
     }
   };
