@@ -292,8 +292,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         n -= take;
       }
     };
-    /** PATCH: the segments sub.match() found; literal runs go to the literal stream. */
-    const patch = (page: Buffer, k: number) => {
+    /** PATCH: the segments sub.match() found; literal runs go to the literal stream. Returns the source that covered most of the page. */
+    const patch = (page: Buffer, k: number): number => {
       const s = sub!;
       const before = ops.length;
       ops.u8(Op.PATCH);
@@ -337,6 +337,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         st.pages++;
         st.bytesIn += s.covered[src];
       }
+      return main;
     };
     try {
       for (let k = 0; k < slots.count; k++) {
@@ -412,10 +413,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         index.add(h[0], h[1], k);
         const covered = sub ? sub.match(page, k, hasSameFrame ? sameFrame : undefined, pfn) : 0;
         if (covered >= MIN_PATCH) {
-          patch(page, k);
-          const cv = sub!.covered;
-          const main = cv[0] >= cv[1] && cv[0] >= cv[2] ? 0 : cv[1] >= cv[2] ? 1 : 2;
-          typeTech[typeCode * TECHNIQUE_NAMES.length + (PAGE_SIZE - covered > cv[main] ? T.literal : T[SRC_KIND[main] as TechniqueName])]++;
+          const main = patch(page, k);
+          typeTech[typeCode * TECHNIQUE_NAMES.length + (PAGE_SIZE - covered > sub!.covered[main] ? T.literal : T[SRC_KIND[main] as TechniqueName])]++;
         } else {
           ops.u8(Op.LIT);
           lits.bytes(page);
