@@ -8,7 +8,7 @@
  *   guest's /usr and /etc (what `mig context build` makes of its disk), side by side in one run.
  * Usage: node dist/bench/guest-bytes.js <guest-dir>...   (JSON to bench/results/guest-bytes.json)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,30 +17,16 @@ import { encodeImage } from '../src/codec/encode.js';
 import { buildContext, writeContext } from '../src/context/build.js';
 import { openImage } from '../src/image/probe.js';
 import { compareWithKpageflags } from '../src/introspect/accuracy.js';
-import { introspect } from '../src/introspect/index.js';
 import { writeAtomically } from '../src/util/sink.js';
+import { compress, pageMapVsRead } from './timing.js';
 
 const dirs = process.argv.slice(2).filter((d) => fs.existsSync(path.join(d, 'manifest.json')));
 if (!dirs.length) {
   console.error('usage: guest-bytes.js <guest-dir>...  (e.g. /var/cache/mig/vm-images/mig-i386)');
   process.exit(2);
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-bench-guest-'));
 
-/** Bytes a compressor pipeline writes for `file` (output counted from a pipe), and its wall time. */
-function compress(argv: string[], file: string): Promise<{ bytes: number; wallS: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(argv[0], [...argv.slice(1), '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let bytes = 0;
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (bytes += b.length));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ bytes, wallS: (performance.now() - t0) / 1000 }) : reject(new Error(`${argv.join(' ')}: exit ${code}: ${err.trim()}`))));
-  });
-}
 
 /** The guest's /usr as one tar (debugfs rdump, no mount). */
 function usrTar(rootfs: string): string {
@@ -79,26 +65,13 @@ try {
     const save = path.join(dir, 'save1.img');
     const rootfs = manifest.common?.rootfs ?? path.join(dir, '..', 'common', 'rootfs.ext4');
     const img = openImage(save);
-    let built;
-    const pm: number[] = [];
-    const rd: number[] = [];
+    let timed;
     try {
-      built = introspect(img);
-      for (let i = 0; i < 3; i++) {
-        let t = performance.now();
-        built = introspect(img);
-        pm.push((performance.now() - t) / 1000);
-        t = performance.now();
-        let sum = 0;
-        img.memory.forEachPageBatch((_p, _c, bytes) => {
-          sum += bytes[0];
-        }, 2048);
-        rd.push((performance.now() - t) / 1000);
-        void sum;
-      }
+      timed = pageMapVsRead(img);
     } finally {
       img.close();
     }
+    const built = timed.built;
     const acc = compareWithKpageflags(built.map, fs.readFileSync(path.join(dir, 'kpageflags.bin')));
     const tar = usrTar(rootfs);
     const ctx = path.join(tmp, 'ctx');
@@ -113,7 +86,7 @@ try {
     fs.rmSync(out);
     rows.push({
       guest: manifest.name, kernel: manifest.kernelRelease, paging: built.paging.mode,
-      pageMapS: Number(median(pm).toFixed(3)), readS: Number(median(rd).toFixed(3)), agreement: Number(acc.overall.toFixed(4)),
+      pageMapS: Number(timed.pageMapS.toFixed(3)), readS: Number(timed.readS.toFixed(3)), agreement: Number(acc.overall.toFixed(4)),
       imageBytes: s.imageBytes, gzip6: gzip6.bytes, zstd3long: zstd3long.bytes, patchUsr: patch.bytes, mig: s.outputBytes, migEncodeS: Number(migEncodeS.toFixed(2)),
       migVsGzip6: Number((s.outputBytes / gzip6.bytes).toFixed(3)), migVsPatch: Number((s.outputBytes / patch.bytes).toFixed(3)),
     });

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openImage } from '../src/image/probe.js';
 import { ACCURACY_CLASSES, compareWithKpageflags } from '../src/introspect/accuracy.js';
-import { introspect } from '../src/introspect/index.js';
+import { pageMapVsRead } from './timing.js';
 
 const args = process.argv.slice(2);
 const ri = args.indexOf('--runs');
@@ -19,7 +19,6 @@ if (!dirs.length) {
   console.error('usage: introspect.js <guest-cache-dir>... [--runs N]  (e.g. /var/cache/mig/vm-images/mig-large)');
   process.exit(2);
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Row { guest: string; image: string; openS: number; pageMapS: number; readS: number; overall: number; classes: Record<string, number> }
 const rows: Row[] = [];
@@ -32,24 +31,10 @@ for (const dir of dirs) {
     const img = openImage(file);
     const openS = (performance.now() - t0) / 1000;
     try {
-      const pm: number[] = [];
-      const rd: number[] = [];
-      let built = introspect(img);
-      for (let i = 0; i < runs; i++) {
-        const a = performance.now();
-        built = introspect(img);
-        pm.push((performance.now() - a) / 1000);
-        const b = performance.now();
-        let sum = 0;
-        img.memory.forEachPageBatch((_p, _c, bytes) => {
-          sum += bytes[0];
-        }, 2048);
-        rd.push((performance.now() - b) / 1000);
-        void sum;
-      }
+      const { built, pageMapS, readS } = pageMapVsRead(img, runs);
       const acc = compareWithKpageflags(built.map, kpf);
       rows.push({
-        guest: path.basename(dir), image: name, openS: Number(openS.toFixed(3)), pageMapS: Number(median(pm).toFixed(3)), readS: Number(median(rd).toFixed(3)),
+        guest: path.basename(dir), image: name, openS: Number(openS.toFixed(3)), pageMapS: Number(pageMapS.toFixed(3)), readS: Number(readS.toFixed(3)),
         overall: Number(acc.overall.toFixed(4)), classes: Object.fromEntries(ACCURACY_CLASSES.map((c) => [c, Number(acc.classes[c].recall.toFixed(4))])),
       });
     } finally {

@@ -12,7 +12,7 @@
  *   context and the page map; the last one's pages per type and technique.
  * Usage: node dist/bench/windows.js [--ram MiB]   (JSON to bench/results/windows.json)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,30 +20,16 @@ import { fileURLToPath } from 'node:url';
 import { encodeImage, type EncodeSummary } from '../src/codec/encode.js';
 import { buildContext, writeContext } from '../src/context/build.js';
 import { openImage } from '../src/image/probe.js';
-import { introspect } from '../src/introspect/index.js';
 import { PageTypeCode } from '../src/introspect/pagemap.js';
 import { writeAtomically } from '../src/util/sink.js';
 import { saveWindows7Image, windows7Image, WIN7_PAGE_CLASSES } from '../test/helpers/windows7-image.js';
 import { ntfsImageFromDir } from '../test/helpers/ntfs-image.js';
+import { compress, pageMapVsRead } from './timing.js';
 
 const ramArg = process.argv.indexOf('--ram');
 const ramMiB = ramArg > 0 ? Number(process.argv[ramArg + 1]) : 512;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mig-bench-windows-'));
 
-/** Bytes a compressor writes for `file` (output counted from a pipe), and its wall time. */
-function compress(argv: string[], file: string): Promise<{ bytes: number; wallS: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(argv[0], [...argv.slice(1), '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let bytes = 0;
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (bytes += b.length));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve({ bytes, wallS: (performance.now() - t0) / 1000 }) : reject(new Error(`${argv.join(' ')}: exit ${code}: ${err.trim()}`))));
-  });
-}
 
 interface Line { name: string; bytes: number; wallS: number }
 interface Row {
@@ -64,26 +50,13 @@ try {
     const w = saveWindows7Image(dir, windows7Image({ pae, ramMiB, seed: 1 }));
     const dump = w.elf;
     const img = openImage(dump);
-    let built;
-    const pm: number[] = [];
-    const rd: number[] = [];
+    let timed;
     try {
-      built = introspect(img);
-      for (let i = 0; i < 3; i++) {
-        let t = performance.now();
-        built = introspect(img);
-        pm.push((performance.now() - t) / 1000);
-        t = performance.now();
-        let sum = 0;
-        img.memory.forEachPageBatch((_p, _c, bytes) => {
-          sum += bytes[0];
-        }, 2048);
-        rd.push((performance.now() - t) / 1000);
-        void sum;
-      }
+      timed = pageMapVsRead(img);
     } finally {
       img.close();
     }
+    const built = timed.built;
     // Agreement with the generator's truth (its standby class as `standby`; an all-zero untyped page as other).
     const standby = WIN7_PAGE_CLASSES.indexOf('standby');
     let agree = 0;
@@ -128,7 +101,7 @@ try {
     }
     rows.push({
       paging: built.paging.mode, imageBytes: fs.statSync(dump).size,
-      pageMapS: Number(median(pm).toFixed(3)), readS: Number(median(rd).toFixed(3)), agreement: Number((agree / truth.length).toFixed(4)),
+      pageMapS: Number(timed.pageMapS.toFixed(3)), readS: Number(timed.readS.toFixed(3)), agreement: Number((agree / truth.length).toFixed(4)),
       lines, techniques: last!.techniques, byType: last!.byType,
     });
     fs.rmSync(dir, { recursive: true, force: true });
