@@ -8,18 +8,9 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { entropyCompress, entropyDecompress, zstdBound, zstdCompressInto, type CodecName } from './entropy.js';
-import { JobState, writeJobError, type WorkerInit } from './pool.js';
+import { JobState, writeJobError, type JobMessage, type WorkerInit } from './pool.js';
 
-interface Job {
-  kind: 'compress' | 'decompress';
-  codec: CodecName;
-  level: number;
-  input: Uint8Array;
-  /** decompress: the exact raw length expected. */
-  rawLength: number;
-  ctrl: SharedArrayBuffer; // Int32 [state (JobState), result length, error length] + error message bytes
-  out: SharedArrayBuffer;
-}
+type Job = JobMessage;
 
 const init = workerData as WorkerInit;
 let current: Job | undefined;
@@ -55,11 +46,15 @@ parentPort!.on('message', (job: Job) => {
   if (init.fault === 'exit') process.exit(3);
   try {
     let length: number;
-    if (job.kind === 'compress' && job.codec === 'zstd' && job.out.byteLength >= zstdBound(job.input.length)) {
+    const input = new Uint8Array(job.input, 0, job.inputLength);
+    if (job.kind === 'compress' && job.codec === 'zstd' && job.out.byteLength >= zstdBound(input.length)) {
       // Straight into the shared result buffer.
-      length = zstdCompressInto(job.level, job.input, new Uint8Array(job.out));
+      length = zstdCompressInto(job.level, input, new Uint8Array(job.out));
+    } else if (job.kind === 'decompress') {
+      if (job.rawLength > job.out.byteLength) throw new Error(`${job.rawLength} bytes exceed the ${job.out.byteLength}-byte result buffer`);
+      length = entropyDecompress(job.codec, input, job.rawLength, new Uint8Array(job.out, 0, job.rawLength)).length;
     } else {
-      const result = job.kind === 'compress' ? entropyCompress(job.codec, job.level, job.input) : entropyDecompress(job.codec, job.input, job.rawLength);
+      const result = entropyCompress(job.codec, job.level, input);
       if (result.length > job.out.byteLength) throw new Error(`${result.length} bytes exceed the ${job.out.byteLength}-byte result buffer`);
       new Uint8Array(job.out).set(result);
       length = result.length;

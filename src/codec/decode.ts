@@ -93,7 +93,7 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
 }
 
 /** Largest context the decoder reads into memory (bytes); larger ones are read per reference. */
-const DECODE_CONTEXT_IN_MEMORY = 512 << 20;
+const DECODE_CONTEXT_IN_MEMORY = 0;
 
 export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
   const t0 = performance.now();
@@ -195,20 +195,23 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const queue: Pending[] = [];
     let end: { payload: Buffer; payloadAt: number } | undefined;
     let readIndex = frame;
+    let payloadBuf = Buffer.allocUnsafe(1 << 20);
     const readNext = () => {
       const fhBytes = mig.readExactly(FRAME_HEADER_SIZE);
       if (fhBytes.got < FRAME_HEADER_SIZE) throw ended(pos, `input ends before frame ${readIndex} (truncated; no END frame)`);
       const fh = decodeFrameHeader(fhBytes.buf, migPath, pos, h, readIndex);
       const payloadAt = pos + FRAME_HEADER_SIZE;
       // codedLength is bounded by the header's frame limit (decodeFrameHeader), so this allocation is too.
-      const body = mig.readExactly(fh.codedLength);
+      // Into one reused buffer: the pool copies the streams before decompress() returns.
+      if (payloadBuf.length < fh.codedLength) payloadBuf = Buffer.allocUnsafe(Math.max(fh.codedLength, 2 * payloadBuf.length));
+      const body = mig.readExactlyInto(payloadBuf, fh.codedLength);
       if (body.got < fh.codedLength) throw ended(payloadAt, `frame ${readIndex} payload of ${fh.codedLength} bytes runs past the end of the input`);
-      const payload = body.buf;
+      const payload = payloadBuf.subarray(0, fh.codedLength);
       if (xxh3_64(payload) !== fh.checksum) throw fail(pos + 16, `frame ${readIndex} checksum mismatch (damaged data)`);
       pos = payloadAt + fh.codedLength;
       if (fh.type === FrameType.END) {
         if (fh.codedLength !== END_PAYLOAD_SIZE) throw fail(payloadAt, 'END frame has the wrong size');
-        end = { payload, payloadAt };
+        end = { payload: Buffer.from(payload), payloadAt };
         return;
       }
       // DATA: [u32 opsRaw][u32 opsCoded][u32 litRaw][u32 litCoded] opsCoded litCoded
@@ -287,11 +290,18 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
             const n = op === Op.CTX ? 1 : r.varint();
             runFits(n, 'CTX_RUN', payloadAt);
             if (op === Op.CTX) lastCtx += unzigzag(r.varint());
-            for (let i = 0; i < n; i++) {
-              lastCtx++;
-              if (!ctx.readPage(lastCtx, page)) throw fail(payloadAt, `frame ${frame}: context has no page ${lastCtx}`);
-              emitSlot(page, payloadAt);
-            }
+            const first = lastCtx + 1;
+            if (first < 0 || first + n > ctx.pages) throw fail(payloadAt, `frame ${frame}: context has no page ${first < 0 ? first : ctx.pages}`);
+            // The run's pages are consecutive in the context: read straight into the output's buffer.
+            reserveSlots(slot + n);
+            for (let i = 0; i < n; i++) slotOffset[slot + i] = out.bytesWritten + i * PAGE_SIZE;
+            slot += n;
+            let from = first * PAGE_SIZE;
+            out.fill(n * PAGE_SIZE, (buf, at, len) => {
+              ctx!.readBytes(from, len, buf, at);
+              from += len;
+            });
+            lastCtx += n;
             break;
           }
           case Op.PATCH: {
@@ -345,6 +355,9 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
         }
       }
       if (lit !== lits.length) throw fail(payloadAt, `frame ${frame}: ${lits.length - lit} literal bytes left unused`);
+      // Everything of this frame has gone through the sink (which copies): its buffers go back to the pool.
+      next.ops.release();
+      next.lits.release();
       if (ckpt) {
         (out as AtomicFileSink).sync();
         const c: DecodeCheckpoint = {

@@ -189,17 +189,24 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     let frames = 0;
     const pool = new CodecPool(codec, level, threads);
     /** Frames submitted to the pool, written to the sink in order as they complete. */
+    let payloadBuf = Buffer.allocUnsafe(frameRaw + FRAME_SLACK);
     const pending: { index: number; opsRaw: number; litRaw: number; ops: PoolJob; lits?: PoolJob; opShare: Record<OpKind, number> }[] = [];
     const complete = () => {
       const f = pending.shift()!;
       const opsCoded = f.ops.wait();
       const litCoded = f.lits ? f.lits.wait() : Buffer.alloc(0);
-      const prefix = Buffer.alloc(16);
-      prefix.writeUInt32LE(f.opsRaw, 0);
-      prefix.writeUInt32LE(opsCoded.length, 4);
-      prefix.writeUInt32LE(f.litRaw, 8);
-      prefix.writeUInt32LE(litCoded.length, 12);
-      const payload = Buffer.concat([prefix, opsCoded, litCoded]);
+      // The payload is assembled in one reused buffer: [prefix][ops][literals].
+      const n = 16 + opsCoded.length + litCoded.length;
+      if (payloadBuf.length < n) payloadBuf = Buffer.allocUnsafe(Math.max(n, 2 * payloadBuf.length));
+      const payload = payloadBuf.subarray(0, n);
+      payload.writeUInt32LE(f.opsRaw, 0);
+      payload.writeUInt32LE(opsCoded.length, 4);
+      payload.writeUInt32LE(f.litRaw, 8);
+      payload.writeUInt32LE(litCoded.length, 12);
+      payload.set(opsCoded, 16);
+      payload.set(litCoded, 16 + opsCoded.length);
+      f.ops.release();
+      f.lits?.release();
       sink.write(encodeFrameHeader(FrameType.DATA, f.index, f.opsRaw + f.litRaw + 16, payload));
       sink.write(payload);
       out += 24 + payload.length;

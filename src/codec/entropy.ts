@@ -52,7 +52,7 @@ let dctx: InstanceType<typeof DCtx> | undefined;
  * `coded` (no second frame, no skippable frame, no trailing bytes) and must not produce a byte more.
  * Nothing is sized from the payload (the one-shot API sums the declared sizes of every frame in it).
  */
-function zstdDecompressExactly(coded: Uint8Array, rawLength: number): Buffer {
+function zstdDecompressExactly(coded: Uint8Array, rawLength: number, dest?: Uint8Array): Buffer {
   let declared: number | null;
   try {
     declared = getFrameContentSize(coded);
@@ -62,7 +62,7 @@ function zstdDecompressExactly(coded: Uint8Array, rawLength: number): Buffer {
   if (declared !== rawLength) throw new Error(`zstd frame declares ${declared === null ? 'no' : declared} content bytes, header says ${rawLength}`);
   dctx ??= new DCtx();
   dctx.reset(ResetDirective.sessionOnly);
-  const out = Buffer.allocUnsafe(rawLength);
+  const out = dest ? Buffer.from(dest.buffer, dest.byteOffset, rawLength) : Buffer.allocUnsafe(rawLength);
   const probe = Buffer.allocUnsafe(1);
   let inPos = 0;
   let outPos = 0;
@@ -81,10 +81,17 @@ function zstdDecompressExactly(coded: Uint8Array, rawLength: number): Buffer {
   return out;
 }
 
-/** Decompress to exactly rawLength bytes or throw an Error saying why (the caller adds the location). */
-export function entropyDecompress(codec: CodecName, coded: Uint8Array, rawLength: number): Buffer {
-  if (codec === 'zstd') return zstdDecompressExactly(coded, rawLength);
-  return inflateExactly(coded, rawLength);
+/**
+ * Decompress to exactly rawLength bytes or throw an Error saying why (the caller adds the location).
+ * With `dest` (at least rawLength bytes) the result is written there and returned as a view of it.
+ */
+export function entropyDecompress(codec: CodecName, coded: Uint8Array, rawLength: number, dest?: Uint8Array): Buffer {
+  if (dest && dest.byteLength < rawLength) throw new Error(`internal: a ${dest.byteLength}-byte buffer for ${rawLength} decompressed bytes`);
+  if (codec === 'zstd') return zstdDecompressExactly(coded, rawLength, dest);
+  const r = inflateExactly(coded, rawLength);
+  if (!dest) return r;
+  dest.set(r);
+  return Buffer.from(dest.buffer, dest.byteOffset, rawLength);
 }
 
 /**

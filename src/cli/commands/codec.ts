@@ -10,7 +10,7 @@ import { decodeImage } from '../../codec/decode.js';
 import { encodeImage, EncodeSummary } from '../../codec/encode.js';
 import type { CodecName } from '../../codec/entropy.js';
 import { AtomicFileSink, checkOutputPath } from '../../util/sink.js';
-import { readSomeSync } from '../../util/fd.js';
+import { readSomeSync, writeAllSync } from '../../util/fd.js';
 import { registerTemp } from '../../util/temp-files.js';
 import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../util/errors.js';
@@ -112,7 +112,8 @@ export function registerCodec(program: Command): void {
         const opts = { codec: o.codec as CodecName, level: o.level, baseline: o.baseline, context: o.context, threads: o.threads, pageMap, opened, pageMapFile: o.pageMap, freePages: o.freePages as 'drop' | 'keep' | undefined, subpage: o.subpage, onProgress: report.update };
         let summary: EncodeSummary;
         if (o.output === '-') {
-          summary = encodeImage(image, { write: (c) => void process.stdout.write(c) }, opts);
+          // Written before encodeImage goes on: it reuses its buffers (an asynchronous write would keep a view of them).
+          summary = encodeImage(image, { write: (c) => writeAllSync(1, c) }, opts);
         } else {
           const sink = new AtomicFileSink(o.output);
           try {
