@@ -4,7 +4,6 @@
  * decoding it, writes the image in order to a temp file, and renames it into place only when the
  * END frame's byte count, slot count and SHA-256 all match.
  */
-import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { PAGE_SIZE } from '../mem/physical-memory.js';
@@ -121,7 +120,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const h = decodeHeader(head.buf, migPath);
     base = checkBaseline(h, migPath, opts.baseline, opts.baselineDigest);
     ctx = checkContext(h, migPath, opts.context);
-    const sha = createHash('sha256');
+    const threads = opts.threads ?? os.availableParallelism();
     // Output offset of every slot decoded so far (DUP and HISTORY sources). Grown as slots are
     // produced, never sized from the header: memory follows the output actually written.
     let slotOffset = new Float64Array(Math.min(h.slots, 1 << 16));
@@ -143,8 +142,11 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     }
     // '-': standard output (a spool file in $TMPDIR serves read-backs); else a temp file renamed on success
     // (resumable: a fixed temp file in the checkpoint dir, reopened and cut to the checkpoint to resume).
-    sink = outPath === '-' ? new StdoutSpoolSink()
-      : new AtomicFileSink(outPath, rs ? { tmpPath: checkpointFiles(rs.dir).image, resumeAt: cp?.bytesWritten } : {});
+    // The sink hashes what it writes (a resumed file's first bytes included) and, with more than one
+    // thread, writes and hashes on a thread of its own.
+    const threaded = threads > 1;
+    sink = outPath === '-' ? new StdoutSpoolSink({ hash: true, threaded })
+      : new AtomicFileSink(outPath, rs ? { tmpPath: checkpointFiles(rs.dir).image, resumeAt: cp?.bytesWritten, hash: true, threaded } : { hash: true, threaded });
     const out = sink;
     if (rs) {
       ckpt = new CheckpointWriter(rs.dir, cp);
@@ -153,16 +155,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     if (cp) {
       reserveSlots(cp.slot); // cp.slot ≤ h.slots and ≤ the slots file's size / 8 (loadCheckpoint)
       CheckpointWriter.readSlots(rs!.dir, cp, slotOffset);
-      // The SHA-256 covers the whole image: feed it what was written before the interruption.
-      const chunk = Buffer.allocUnsafe(1 << 20);
-      for (let off = 0; off < cp.bytesWritten; off += chunk.length) {
-        const part = chunk.subarray(0, Math.min(chunk.length, cp.bytesWritten - off));
-        out.readBack(off, part);
-        sha.update(part);
-      }
     }
-    // The sink feeds the SHA-256 what it writes, a buffer at a time (after the resumed prefix above).
-    out.hashWith(sha);
     const page = Buffer.allocUnsafe(PAGE_SIZE);
     let slot = cp?.slot ?? 0;
     let lastBase = cp?.lastBase ?? -1;
@@ -173,7 +166,6 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     let baseFrame = -1;
     let pos = cp?.pos ?? HEADER_SIZE;
     let frame = cp?.frame ?? 0;
-    const threads = opts.threads ?? os.availableParallelism();
     // Frames are decoded ahead of the one being written; a resumable decode reads from a link and
     // checkpoints each frame as soon as it has arrived, so it reads no frame ahead.
     const depth = rs ? 1 : Math.max(1, 2 * threads);
@@ -378,8 +370,7 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
     const slots = Number(payload.readBigUInt64LE(8));
     if (bytes !== h.imageBytes || out.bytesWritten !== bytes) throw fail(payloadAt, `decoded ${out.bytesWritten} bytes, expected ${h.imageBytes}`);
     if (slots !== h.slots || slot !== slots) throw fail(payloadAt + 8, `decoded ${slot} page slots, expected ${h.slots}`);
-    out.flush();
-    const digest = sha.digest();
+    const digest = out.digest();
     if (!digest.equals(payload.subarray(24, 56))) throw fail(payloadAt + 24, 'SHA-256 of the decoded image does not match (corrupt data or wrong baseline)');
     if (!opts.trailing && !mig.atEnd()) throw fail(pos, 'data after the END frame');
     sink.commit();

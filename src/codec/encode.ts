@@ -9,7 +9,7 @@
  * the file through a cache), else a literal. Structure bytes and references go to the op stream,
  * literals to the literal stream; each frame's two streams are entropy-coded on worker threads.
  */
-import { createHash } from 'node:crypto';
+import { WriteBehind } from '../util/write-behind.js';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
@@ -75,6 +75,12 @@ export interface PreparedSources {
 
 /** Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB. */
 const indexBudgetFor = (imageBytes: number) => Math.max(1 << 20, Math.floor(imageBytes * 0.05));
+/**
+ * Recently remembered pages kept in memory for history matches: a quarter of the image, 64–256 MiB.
+ * On mig-large's save1.img (912 MB) 84 % of the 663k history probes point at most 16k slots back,
+ * 95 % at most 64k, 99.4 % at most 128k; the rest are read from the image.
+ */
+const historyRingFor = (imageBytes: number) => Math.min(256 << 20, Math.max(64 << 20, Math.floor(imageBytes / 4)));
 
 /**
  * Open and index the baseline and context before the image exists (mig migrate does this while
@@ -236,7 +242,10 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
 
     const file = new RandomAccessFile(path);
     const reader = new SequentialReader(file, 0);
-    const sha = createHash('sha256');
+    // The image's SHA-256 (of the image as decoded: free pages as zeros), in 1 MiB steps on a
+    // thread of its own (inline with one thread).
+    const sha = new WriteBehind({ fd: -1, hash: true, threaded: threads > 1 });
+    let imageSha: Buffer;
     const index = new PageIndex(slots.count);
     const h = new Uint32Array(2);
     const cand = Buffer.allocUnsafe(PAGE_SIZE);
@@ -245,6 +254,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       context: ctx?.content,
       contextTable: ctxAnchors?.table,
       historyBudget: opts.historyBudget ?? indexBudget,
+      historyRingBytes: historyRingFor(img.fileSize),
+      slots: slots.count,
       readSlot: (kk, out, at) => file.readInto(out, at, PAGE_SIZE, slots.fileOffset[kk]),
       baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
     });
@@ -291,7 +302,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         room();
         const take = Math.min(n, Math.max(1024, frameRaw - ops.length - lits.length));
         const v = reader.view(take, 'structure bytes');
-        sha.update(v);
+        sha.write(v);
         op(Op.BYTES, take, 'structure');
         ops.bytes(v);
         opBytes.structure += take;
@@ -355,20 +366,20 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         const pfn = slots.pfn[k];
         typeCode = pageMap !== undefined && pfn >= 0 && pfn < pageMap.types.length ? pageMap.types[pfn] : 0;
         if (isZeroPage(page, 0)) {
-          sha.update(page);
+          sha.write(page);
           extend(Op.ZERO, 'zero');
           count(tech.zero, 'zero');
           continue;
         }
         if (dropFree && typeCode === PageTypeCode.free) {
           // Free in the guest: not sent; the decoded image holds zeros there (and its SHA-256 says so).
-          sha.update(ZERO_PAGE);
+          sha.write(ZERO_PAGE);
           extend(Op.ZERO, 'zero');
           count(tech.free, 'free');
           opts.onFreeDropped?.(slots.fileOffset[k]);
           continue;
         }
-        sha.update(page);
+        sha.write(page);
         // Same frame in the baseline first: the common case of repeated migration, and cheapest.
         let hasSameFrame = false;
         if (base && pfn >= 0 && base.readFrame(pfn, sameFrame)) {
@@ -433,15 +444,16 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       endRuns();
       flush();
       while (pending.length) complete();
+      imageSha = sha.digest();
     } finally {
       file.close();
       pool.close();
+      sha.close();
     }
     const end = Buffer.alloc(END_PAYLOAD_SIZE);
     end.writeBigUInt64LE(BigInt(img.fileSize), 0);
     end.writeBigUInt64LE(BigInt(slots.count), 8);
     end.writeUInt32LE(frames, 16);
-    const imageSha = sha.digest();
     imageSha.copy(end, 24);
     sink.write(encodeFrameHeader(FrameType.END, frames, END_PAYLOAD_SIZE, end));
     sink.write(end);

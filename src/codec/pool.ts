@@ -97,6 +97,8 @@ export class CodecPool {
   private dead: SharedArrayBuffer[] = [];
   private errors: (Error | undefined)[] = [];
   private next = 0;
+  /** Jobs posted to each worker and not yet seen finished (their control words and sizes). */
+  private queued: { ctrl: Int32Array; bytes: number }[][] = [];
   /** Slots whose jobs were released, for the next jobs. */
   private free: Slot[] = [];
 
@@ -114,6 +116,7 @@ export class CodecPool {
       w.unref();
       this.workers.push(w);
       this.dead.push(dead);
+      this.queued.push([]);
     }
   }
 
@@ -188,14 +191,40 @@ export class CodecPool {
     return new CodecWorkerError(`codec worker thread ${i} died with ${this.codec} jobs pending: ${why}`);
   }
 
+  /**
+   * The worker with the fewest bytes still queued (a frame's small op stream and large literal
+   * stream would otherwise always land on the same two workers); ties go round-robin.
+   */
+  private pick(): number {
+    let best = -1;
+    let bestBytes = Infinity;
+    const n = this.workers.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.next + k) % n;
+      const q = this.queued[i];
+      let bytes = 0;
+      for (let j = q.length - 1; j >= 0; j--) {
+        if (Atomics.load(q[j].ctrl, 0) !== JobState.PENDING) q.splice(j, 1);
+        else bytes += q[j].bytes;
+      }
+      if (bytes < bestBytes) {
+        best = i;
+        bestBytes = bytes;
+      }
+    }
+    this.next = best + 1;
+    return best;
+  }
+
   private post(kind: 'compress' | 'decompress', input: Uint8Array, rawLength: number, outSize: number): PoolJob {
-    const i = this.next++ % this.workers.length;
+    const i = this.pick();
     const dead = new Int32Array(this.dead[i]);
     if (Atomics.load(dead, 0) !== 0) return { wait: () => { throw this.died(i); }, release: () => undefined };
     const s = this.slot(input.length, outSize);
     new Uint8Array(s.input, 0, input.length).set(input);
     const msg: JobMessage = { kind, codec: this.codec, level: this.level, input: s.input, inputLength: input.length, rawLength, ctrl: s.ctrl, out: s.out };
     this.workers[i].postMessage(msg);
+    this.queued[i].push({ ctrl: new Int32Array(s.ctrl), bytes: input.length + rawLength });
     const ctrl = s.ctrl;
     return {
       wait: () => {

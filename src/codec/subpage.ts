@@ -16,8 +16,8 @@
 import { AnchorTable, anchors, WINDOW } from './fingerprint.js';
 
 export const PAGE = 4096;
-/** Ways of the history page cache (set-associative). */
-const WAYS = 4;
+/** Misses of the history ring (pages older than it) go through a small direct-mapped cache. */
+const MISS_CACHE = 256;
 export const Src = { CONTEXT: 0, HISTORY: 1, BASELINE: 2, BASELINE_AT: 3 } as const;
 
 /** Tuned on the vm-images guests (bench/mig-codec.ts; docs/format/mig-v1.md "Encoder choices"). */
@@ -32,12 +32,6 @@ export const TUNING = Object.freeze({
   minBaseRun: 12,
   /** Candidates verified per page before giving up on the rest of its anchors. */
   maxProbes: 16,
-  /**
-   * Earlier pages kept in memory for history matching: a 4-way set-associative cache of slots, least
-   * recently used out (64 MiB). On mig-large's save1.img (223k slots) the history probes read 85k
-   * distinct earlier pages 280k times with a direct-mapped 1024-page cache; this one cuts the reads.
-   */
-  cachePages: 16384,
 });
 
 export interface SubPageSources {
@@ -47,6 +41,13 @@ export interface SubPageSources {
   contextTable?: AnchorTable;
   /** Bytes for the history index (0: no history matching). */
   historyBudget: number;
+  /**
+   * Bytes of the most recently remembered pages kept in memory (a FIFO ring) for verifying history
+   * candidates; older ones are read with readSlot. Speed only: the matches are the same for any size.
+   */
+  historyRingBytes?: number;
+  /** Page slots of the image (slot numbers passed to match/remember are below it). */
+  slots?: number;
   /** Copy the original 4096 bytes of slot k into out at `at` (encoder side: read the image file). */
   readSlot?: (k: number, out: Buffer, at: number) => void;
   /** Anchors of the baseline's pages and how to read its frames (BASELINE_AT matches). */
@@ -82,12 +83,15 @@ export class SubPageMatcher {
   private readonly base?: SubPageSources['baseline'];
   private readonly bcache = Buffer.allocUnsafe(256 * PAGE);
   private readonly bcacheFrame = new Float64Array(256).fill(-1);
-  private readonly cache: Buffer;
-  private readonly cacheSlot: Float64Array;
-  /** Last use of each cache entry (a tick per access), for LRU within a set. */
-  private readonly cacheUse: Uint32Array;
-  private readonly cacheSets: number;
-  private tick = 0;
+  /** The last `ringPages` remembered pages, in remember order (entry = order % ringPages). */
+  private readonly ring: Buffer;
+  private readonly ringPages: number;
+  /** Remember order of each slot (−1: not remembered), and how many were remembered. */
+  private readonly orderOf: Int32Array;
+  private remembered = 0;
+  /** Slots older than the ring, read on demand (direct-mapped by slot). */
+  private readonly miss = Buffer.allocUnsafe(MISS_CACHE * PAGE);
+  private readonly missSlot = new Float64Array(MISS_CACHE).fill(-1);
   /** Segments of the last match(): literal run, then a match of segLen bytes from segSrc at segOff. */
   nseg = 0;
   readonly segLit = new Int32Array(PAGE + 1);
@@ -113,11 +117,9 @@ export class SubPageMatcher {
       this.ctxTable = s.contextTable ?? buildContextAnchors(s.context);
     }
     if (s.historyBudget > 0 && s.readSlot) this.histTable = new AnchorTable(s.historyBudget);
-    const entries = this.histTable ? Math.max(WAYS, Math.floor(TUNING.cachePages / WAYS) * WAYS) : 0;
-    this.cache = Buffer.allocUnsafe(entries * PAGE);
-    this.cacheSlot = new Float64Array(entries).fill(-1);
-    this.cacheUse = new Uint32Array(entries);
-    this.cacheSets = entries / WAYS;
+    this.ringPages = this.histTable ? Math.max(16, Math.floor((s.historyRingBytes ?? 64 << 20) / PAGE)) : 0;
+    this.ring = Buffer.allocUnsafe(this.ringPages * PAGE);
+    this.orderOf = new Int32Array(this.histTable ? (s.slots ?? 0) : 0).fill(-1);
     this.indexBytes = { context: this.ctxTable?.bytes ?? 0, history: this.histTable?.bytes ?? 0 };
   }
 
@@ -154,8 +156,9 @@ export class SubPageMatcher {
         if (v >= 0) {
           probes++;
           const kk = Math.floor(v / PAGE);
-          const cb = this.cached(kk) * PAGE;
-          this.probe(page, i, cov, this.cache, cb + (v - kk * PAGE), cb, cb + PAGE, Src.HISTORY, v);
+          const S = this.historyPage(kk);
+          const cb = this.at;
+          this.probe(page, i, cov, S, cb + (v - kk * PAGE), cb, cb + PAGE, Src.HISTORY, v);
         }
       }
       if (this.base && this.bestStart + this.bestLen < PAGE) {
@@ -204,32 +207,31 @@ export class SubPageMatcher {
     this.bestOff = at - b;
   }
 
-  /** The cache entry holding slot k: found in its set, or the set's least recently used entry refilled. */
-  private cached(k: number): number {
-    const first = (k % this.cacheSets) * WAYS;
-    let lru = first;
-    for (let e = first; e < first + WAYS; e++) {
-      if (this.cacheSlot[e] === k) {
-        this.cacheUse[e] = ++this.tick;
-        return e;
-      }
-      if (this.cacheUse[e] < this.cacheUse[lru]) lru = e;
+  /** Offset of the page historyPage() returned, in the buffer it returned. */
+  private at = 0;
+
+  /** The buffer holding remembered slot k (at offset this.at): the ring, or the miss cache after a read. */
+  private historyPage(k: number): Buffer {
+    const o = k < this.orderOf.length ? this.orderOf[k] : -1;
+    if (o >= 0 && o > this.remembered - 1 - this.ringPages) {
+      this.at = (o % this.ringPages) * PAGE;
+      return this.ring;
     }
-    this.readSlot!(k, this.cache, lru * PAGE);
-    this.cacheSlot[lru] = k;
-    this.cacheUse[lru] = ++this.tick;
-    return lru;
+    const e = k % MISS_CACHE;
+    this.at = e * PAGE;
+    if (this.missSlot[e] !== k) {
+      this.readSlot!(k, this.miss, this.at);
+      this.missSlot[e] = k;
+    }
+    return this.miss;
   }
 
   /** Index the anchors of the page just matched (slot k) as history for later pages. */
   remember(k: number, page: Buffer): void {
     if (!this.histTable) return;
-    const first = (k % this.cacheSets) * WAYS;
-    let lru = first;
-    for (let e = first + 1; e < first + WAYS; e++) if (this.cacheUse[e] < this.cacheUse[lru]) lru = e;
-    page.copy(this.cache, lru * PAGE, 0, PAGE);
-    this.cacheSlot[lru] = k;
-    this.cacheUse[lru] = ++this.tick;
+    const o = this.remembered++;
+    page.copy(this.ring, (o % this.ringPages) * PAGE, 0, PAGE);
+    if (k < this.orderOf.length) this.orderOf[k] = o;
     for (let a = 0; a < this.na; a++) this.histTable.put(this.ahash[a], k * PAGE + this.apos[a]);
   }
 

@@ -1,9 +1,8 @@
 /** Output sinks: buffered file writes that only become visible under their final name on success. */
-import type { Hash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { WriteBehind } from './write-behind.js';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeAllSync } from './fd.js';
 import { MigError, UsageError } from './errors.js';
 import { fileKind } from './file.js';
 import { registerTemp } from './temp-files.js';
@@ -112,34 +111,29 @@ export function writeError(e: unknown, file: string, bytes: number): unknown {
 }
 
 /**
- * Largest single write(2) to an output file. Measured on this machine (Linux 6.18, ext4, page cache):
- * writing 912 MB in 1 MiB or 2 MiB writes takes 0.10–0.12 s, in 4 MiB writes 1.0–2.5 s.
- */
-const WRITE_CHUNK = 1 << 20;
-
-/**
- * Writes to `<dir>/.<name>.tmp-<pid>` through a 1 MiB buffer (WRITE_CHUNK); commit() fsyncs and renames it to the
- * final name, abort() removes it. A crash or error never leaves a partial file under the final name.
+ * Writes to `<dir>/.<name>.tmp-<pid>` through WriteBehind's ring of 1 MiB buffers (every write(2)
+ * is at most 1 MiB: measured on this machine (Linux 6.18, ext4, page cache), 912 MB in 1 MiB or
+ * 2 MiB writes takes 0.10–0.12 s, in 4 MiB writes 1.0–2.5 s); commit() fsyncs and renames it to
+ * the final name, abort() removes it. A crash or error never leaves a partial file under the final
+ * name. With `threaded`, the writes, the SHA-256 (`hash`) and a write-back every 64 MiB happen on
+ * another thread; `tee` also sends every byte, in order, to that descriptor (a pipe).
  */
 export class AtomicFileSink implements ByteSink {
   readonly finalPath: string;
   readonly tmpPath: string;
   private fd: number;
-  private buf = Buffer.allocUnsafe(WRITE_CHUNK);
-  private used = 0;
-  private hash?: Hash;
-  /** Bytes in the temp file (bytesWritten minus what is still buffered). */
-  private filePos = 0;
-  bytesWritten = 0;
+  private wb: WriteBehind;
 
   /**
    * `tmpPath` names the temp file (default `<dir>/.<name>.tmp-<pid>`); `resumeAt` reopens an existing
-   * temp file, cut to that many bytes, and goes on writing after them (a resumed decode).
+   * temp file, cut to that many bytes, and goes on writing after them (a resumed decode; with
+   * `hash`, the SHA-256 covers those bytes too).
    */
-  constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number; mode?: number } = {}) {
+  constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number; mode?: number; hash?: boolean; threaded?: boolean; tee?: number } = {}) {
     this.finalPath = finalPath;
     checkOutputPath(finalPath);
     this.tmpPath = opts.tmpPath ?? path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
+    let start = 0;
     if (opts.resumeAt !== undefined) {
       this.fd = fs.openSync(this.tmpPath, 'r+');
       if (fs.fstatSync(this.fd).size < opts.resumeAt) {
@@ -147,26 +141,28 @@ export class AtomicFileSink implements ByteSink {
         throw new Error(`${this.tmpPath} is shorter than the ${opts.resumeAt} bytes to resume after`);
       }
       fs.ftruncateSync(this.fd, opts.resumeAt);
-      this.filePos = this.bytesWritten = opts.resumeAt;
+      start = opts.resumeAt;
     } else if (opts.tmpPath !== undefined) {
       this.fd = fs.openSync(this.tmpPath, 'w+', 0o644);
     } else {
       registerTemp(this.tmpPath); // removed by the supervisor if a signal stops this process
       this.fd = createTemp(this.tmpPath, finalPath, opts.mode);
     }
+    try {
+      this.wb = new WriteBehind({ fd: this.fd, teeFd: opts.tee, hash: opts.hash, hashPrefix: start, startPos: start, syncEvery: opts.threaded ? SYNC_EVERY : 0, threaded: !!opts.threaded });
+    } catch (e) {
+      fs.closeSync(this.fd);
+      throw e;
+    }
+  }
+
+  /** Bytes in the output (those of a resumed file included). */
+  get bytesWritten(): number {
+    return this.wb.position;
   }
 
   write(chunk: Uint8Array): void {
-    this.bytesWritten += chunk.length;
-    if (chunk.length >= this.buf.length) {
-      this.flush();
-      this.hash?.update(chunk);
-      this.pwrite(chunk, 0, chunk.length);
-      return;
-    }
-    if (this.used + chunk.length > this.buf.length) this.flush();
-    this.buf.set(chunk, this.used);
-    this.used += chunk.length;
+    this.guard(() => this.wb.write(chunk));
   }
 
   /**
@@ -174,141 +170,98 @@ export class AtomicFileSink implements ByteSink {
    * read straight into it: no intermediate copy).
    */
   fill(n: number, fill: (buf: Buffer, at: number, len: number) => void): void {
-    while (n > 0) {
-      if (this.used === this.buf.length) this.flush();
-      const k = Math.min(n, this.buf.length - this.used);
-      fill(this.buf, this.used, k);
-      this.used += k;
-      this.bytesWritten += k;
-      n -= k;
-    }
+    this.guard(() => this.wb.fill(n, fill));
   }
 
-  /** Read back out.length bytes already written at offset (from the buffer, or the temp file). */
+  /** Read back out.length bytes already written at offset (from the ring of recent buffers, or the temp file). */
   readBack(offset: number, out: Buffer): void {
-    const bufStart = this.bytesWritten - this.used;
-    if (offset >= bufStart && offset + out.length <= this.bytesWritten) {
-      this.buf.copy(out, 0, offset - bufStart, offset - bufStart + out.length);
-      return;
-    }
-    if (offset + out.length > bufStart) this.flush();
+    const rest = this.wb.readBackRing(offset, out);
     let done = 0;
-    while (done < out.length) {
-      const n = fs.readSync(this.fd, out, done, out.length - done, offset + done);
+    while (done < rest) {
+      const n = fs.readSync(this.fd, out, done, rest - done, offset + done);
       if (n === 0) throw new Error(`internal: read back past the end of ${this.tmpPath}`);
       done += n;
     }
   }
 
-  /** Write what is buffered to the temp file (positioned writes: the file may have been reopened). */
+  /** Hand what is buffered to the writer. */
   flush(): void {
-    if (this.hash && this.used) this.hash.update(this.buf.subarray(0, this.used));
-    this.pwrite(this.buf, 0, this.used);
-    this.used = 0;
+    this.guard(() => this.wb.flush());
   }
 
-  /**
-   * From now on, every byte written is also fed to `h` as it is flushed (in order, a buffer at a
-   * time instead of a call per write). Bytes already written are not; flush() before reading h.
-   */
-  hashWith(h: Hash): void {
-    this.flush();
-    this.hash = h;
+  /** The SHA-256 of the whole output (opened with `hash`): call once, after the last byte. */
+  digest(): Buffer {
+    return this.guard(() => this.wb.digest());
   }
 
-  private pwrite(b: Uint8Array, start: number, end: number): void {
-    let off = start;
-    try {
-      while (off < end) {
-        const n = fs.writeSync(this.fd, b, off, Math.min(WRITE_CHUNK, end - off), this.filePos);
-        off += n;
-        this.filePos += n;
-      }
-    } catch (e) {
-      throw writeError(e, this.finalPath, this.filePos);
-    }
-  }
-
-  /** Flush and fsync the temp file (a checkpoint is about to claim what it holds). */
+  /** Everything written and fsync'ed (a checkpoint is about to claim what it holds). */
   sync(): void {
-    this.flush();
-    try {
-      fs.fsyncSync(this.fd);
-    } catch (e) {
-      throw writeError(e, this.finalPath, this.filePos);
-    }
+    this.guard(() => this.wb.drain(true));
   }
 
   /** Flush and close the temp file, keeping it (a resumable decode that stops early). */
   detach(): void {
     if (this.fd < 0) return;
-    this.flush();
-    fs.closeSync(this.fd);
-    this.fd = -1;
+    try {
+      this.guard(() => this.wb.drain());
+    } finally {
+      this.wb.close();
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
   }
 
   commit(): void {
-    this.flush();
+    this.guard(() => this.wb.drain());
+    this.wb.close();
     try {
       fs.fsyncSync(this.fd);
       fs.closeSync(this.fd);
       this.fd = -1;
       fs.renameSync(this.tmpPath, this.finalPath);
     } catch (e) {
-      throw writeError(e, this.finalPath, this.filePos);
+      throw writeError(e, this.finalPath, this.wb.position);
     }
     fsyncDir(path.dirname(this.finalPath));
   }
 
   abort(): void {
+    this.wb.close();
     if (this.fd >= 0) {
       fs.closeSync(this.fd);
       this.fd = -1;
     }
     fs.rmSync(this.tmpPath, { force: true });
   }
+
+  /** Writer failures as WRITE errors naming this output (a tee's failure names the pipe). */
+  private guard<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      const err = e as Error & { bytes?: number; tee?: boolean };
+      throw writeError(e, err.tee ? 'standard output' : this.finalPath, err.bytes ?? this.wb.position);
+    }
+  }
 }
+
+/** With a writing thread: ask the kernel to write the output back every this many bytes. */
+const SYNC_EVERY = 64 << 20;
 
 /**
  * Standard output for a decoder that must read back what it wrote (earlier pages are match sources):
  * every byte goes to fd 1 and to a spool file in $TMPDIR (removed at the end) that readBack() reads. Output to a
  * pipe cannot be taken back: a consumer must check the exit status (as with `zstd -dc`).
  */
-export class StdoutSpoolSink {
-  private readonly spool: AtomicFileSink;
-  constructor(private readonly fd = 1) {
-    this.spool = new AtomicFileSink(path.join(os.tmpdir(), `mig-decode-spool-${process.pid}`));
+export class StdoutSpoolSink extends AtomicFileSink {
+  constructor(opts: { hash?: boolean; threaded?: boolean; fd?: number } = {}) {
+    super(path.join(os.tmpdir(), `mig-decode-spool-${process.pid}`), { hash: opts.hash, threaded: opts.threaded, tee: opts.fd ?? 1 });
   }
-  get bytesWritten(): number {
-    return this.spool.bytesWritten;
-  }
-  write(chunk: Uint8Array): void {
-    this.spool.write(chunk);
-    writeAllSync(this.fd, chunk);
-  }
-  hashWith(h: Hash): void {
-    this.spool.hashWith(h);
-  }
-  fill(n: number, fill: (buf: Buffer, at: number, len: number) => void): void {
-    const piece = Buffer.allocUnsafe(Math.min(n, WRITE_CHUNK));
-    while (n > 0) {
-      const k = Math.min(n, piece.length);
-      fill(piece, 0, k);
-      this.write(piece.subarray(0, k));
-      n -= k;
-    }
-  }
-  flush(): void {
-    this.spool.flush();
-  }
-  readBack(offset: number, out: Buffer): void {
-    this.spool.readBack(offset, out);
-  }
-  commit(): void {
-    this.spool.abort();
-  }
-  abort(): void {
-    this.spool.abort();
+
+  /** Everything has gone to standard output; the spool goes. */
+  override commit(): void {
+    this.detach();
+    this.abort();
   }
 }
 

@@ -1,0 +1,52 @@
+/**
+ * The writing thread of WriteBehind (write-behind.ts): writes, tees, hashes and syncs the ring's
+ * buffers in order as they are submitted; answers sync and digest requests; blocks in Atomics.wait
+ * while it has caught up. A failure is recorded once and ends the thread.
+ */
+import { workerData } from 'node:worker_threads';
+import { digestBytes, MAX_RING, positions, SLOT, W, type WorkerInit, Writer, writeFailure } from './write-behind.js';
+
+const init = workerData as WorkerInit;
+const c = new Int32Array(init.ctrl, 0, W.LEN + MAX_RING);
+const pos = positions(init.ctrl);
+const data = new Uint8Array(init.data);
+
+process.on('exit', () => {
+  Atomics.store(c, W.EXITED, 1);
+  for (const w of [W.DONE, W.SYNC_DONE, W.DIGEST_DONE]) Atomics.notify(c, w);
+});
+
+function main(): void {
+  const writer = new Writer(init);
+  writer.start();
+  let done = 0;
+  for (;;) {
+    const seq = Atomics.load(c, W.SEQ);
+    const submitted = Atomics.load(c, W.SUBMITTED);
+    while (done < submitted) {
+      const i = done % init.ring;
+      writer.write(data.subarray(i * SLOT, i * SLOT + c[W.LEN + i]), pos[i]);
+      done++;
+      Atomics.store(c, W.DONE, done);
+      Atomics.notify(c, W.DONE);
+    }
+    const syncReq = Atomics.load(c, W.SYNC_REQ);
+    if (Atomics.load(c, W.SYNC_DONE) < syncReq && Atomics.load(c, W.SUBMITTED) === done) {
+      writer.sync(done ? pos[(done - 1) % init.ring] + c[W.LEN + ((done - 1) % init.ring)] : 0);
+      Atomics.store(c, W.SYNC_DONE, syncReq);
+      Atomics.notify(c, W.SYNC_DONE);
+    }
+    if (Atomics.load(c, W.DIGEST_REQ) === 1 && Atomics.load(c, W.DIGEST_DONE) === 0 && Atomics.load(c, W.SUBMITTED) === done) {
+      digestBytes(init.ctrl).set(writer.digest());
+      Atomics.store(c, W.DIGEST_DONE, 1);
+      Atomics.notify(c, W.DIGEST_DONE);
+    }
+    if (Atomics.load(c, W.SEQ) === seq) Atomics.wait(c, W.SEQ, seq);
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  writeFailure(init.ctrl, e);
+}
