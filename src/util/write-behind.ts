@@ -225,6 +225,9 @@ export class WriteBehind {
         end = lo;
       }
     }
+    // What the ring no longer holds is in the file once the writer has written those buffers (all
+    // but the one whose place the empty current buffer takes are, by waitForRoom).
+    if (end > offset && this.worker) this.waitFor(W.DONE, this.submitted - this.ring + 1);
     return end - offset;
   }
 
