@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { sleepSync } from '../util/fd.js';
 import { SUPERVISOR_FD_ENV } from '../util/temp-files.js';
+import { codecChildEnv } from '../util/memory-env.js';
 
 /** Commands that write temp files or scratch trees: the codec's, analyze's output files, context build's extraction. */
 const SUPERVISED_COMMANDS = new Set(['encode', 'decode', 'analyze', 'context']);
@@ -42,7 +43,7 @@ export function supervise(argv: string[]): Promise<number> {
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
   const child = spawn(process.execPath, [...process.execArgv, main, ...argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-    env: { ...process.env, [SUPERVISOR_FD_ENV]: '3' },
+    env: { ...codecChildEnv(), [SUPERVISOR_FD_ENV]: '3' },
   });
   const temps = new Set<string>();
   const helpers = new Set<number>();
