@@ -122,14 +122,17 @@ export class CodecPool {
 
   /** A free slot with room for `input` input bytes and `out` result bytes (reused when one fits). */
   private slot(input: number, out: number): Slot {
-    const i = this.free.findIndex((s) => s.input.byteLength >= input && s.out.byteLength >= out);
+    // The smallest free slot that fits (a frame's small op stream does not take a literal stream's slot).
+    let i = -1;
+    for (let j = 0; j < this.free.length; j++) {
+      const f = this.free[j];
+      if (f.input.byteLength >= input && f.out.byteLength >= out && (i < 0 || f.out.byteLength + f.input.byteLength < this.free[i].out.byteLength + this.free[i].input.byteLength)) i = j;
+    }
     if (i >= 0) {
       const s = this.free.splice(i, 1)[0];
       new Int32Array(s.ctrl).fill(0, 0, CTRL_HEADER / 4);
       return s;
     }
-    // None fits: a larger one replaces the smallest free slot (memory stays bounded by the jobs in flight).
-    if (this.free.length) this.free.shift();
     return { ctrl: new SharedArrayBuffer(CTRL_HEADER + CTRL_MESSAGE), input: new SharedArrayBuffer(roundUp(input)), out: new SharedArrayBuffer(roundUp(out)) };
   }
 
@@ -140,6 +143,12 @@ export class CodecPool {
       if (done || Atomics.load(new Int32Array(s.ctrl), 0) === JobState.PENDING) return;
       done = true;
       this.free.push(s);
+      // Memory stays bounded by the jobs in flight: beyond that many free slots, the smallest goes.
+      if (this.free.length > 4 * Math.max(1, this.threads) + 4) {
+        let k = 0;
+        for (let j = 1; j < this.free.length; j++) if (this.free[j].out.byteLength + this.free[j].input.byteLength < this.free[k].out.byteLength + this.free[k].input.byteLength) k = j;
+        this.free.splice(k, 1);
+      }
     };
   }
 

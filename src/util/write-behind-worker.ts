@@ -4,7 +4,8 @@
  * while it has caught up. A failure is recorded once and ends the thread.
  */
 import { workerData } from 'node:worker_threads';
-import { digestBytes, MAX_RING, positions, SLOT, W, type WorkerInit, Writer, writeFailure } from './write-behind.js';
+import * as fs from 'node:fs';
+import { digestBytes, MAX_RING, positions, SLOT, W, type WorkerInit, Writer, writeBackPos, writeFailure } from './write-behind.js';
 
 const init = workerData as WorkerInit;
 const c = new Int32Array(init.ctrl, 0, W.LEN + MAX_RING);
@@ -16,8 +17,31 @@ process.on('exit', () => {
   for (const w of [W.DONE, W.SYNC_DONE, W.DIGEST_DONE]) Atomics.notify(c, w);
 });
 
+/** The syncing thread: an fdatasync whenever the writer asks (requests that pile up become one). */
+function syncer(): void {
+  let did = 0;
+  for (;;) {
+    const asked = Atomics.load(c, W.WRITE_BACK);
+    if (asked === did) {
+      Atomics.wait(c, W.WRITE_BACK, did);
+      continue;
+    }
+    const upTo = writeBackPos(init.ctrl)[0];
+    try {
+      fs.fdatasyncSync(init.fd);
+    } catch (e) {
+      throw Object.assign(e as Error, { bytes: upTo });
+    }
+    did = asked;
+  }
+}
+
 function main(): void {
-  const writer = new Writer(init);
+  const writer = new Writer(init, (pos) => {
+    writeBackPos(init.ctrl)[0] = pos;
+    Atomics.add(c, W.WRITE_BACK, 1);
+    Atomics.notify(c, W.WRITE_BACK);
+  });
   writer.start();
   let done = 0;
   for (;;) {
@@ -46,7 +70,8 @@ function main(): void {
 }
 
 try {
-  main();
+  if (init.role === 'sync') syncer();
+  else main();
 } catch (e) {
   writeFailure(init.ctrl, e);
 }

@@ -26,6 +26,8 @@ export const SLOT = 1 << 20;
 /** Int32 control words (shared with write-behind-worker.ts). */
 export const W = {
   SUBMITTED: 0, DONE: 1, SEQ: 2, SYNC_REQ: 3, SYNC_DONE: 4, DIGEST_REQ: 5, DIGEST_DONE: 6, FAILED: 7, EXITED: 8,
+  /** Write-back requests of the writer to the syncing thread (a counter). */
+  WRITE_BACK: 9,
   /** Per ring buffer: its length. */
   LEN: 16,
 } as const;
@@ -33,7 +35,9 @@ const CTRL_WORDS = W.LEN + MAX_RING;
 /** Byte offsets in the control block: file positions (Float64 per buffer), digest, failure text. */
 const POS_AT = CTRL_WORDS * 4;
 const DIGEST_AT = POS_AT + MAX_RING * 8;
-const FAIL_AT = DIGEST_AT + 32;
+/** Float64: the file position up to which the last write-back was asked. */
+const WRITE_BACK_POS_AT = DIGEST_AT + 32;
+const FAIL_AT = WRITE_BACK_POS_AT + 8;
 const FAIL_BYTES = 512;
 const CTRL_BYTES = FAIL_AT + FAIL_BYTES;
 
@@ -56,6 +60,8 @@ export interface WriteBehindOptions {
 
 export interface WorkerInit extends Omit<WriteBehindOptions, 'threaded' | 'ring'> {
   ring: number;
+  /** The writing thread, or the one that only asks the kernel for write-back (fdatasync) when told. */
+  role?: 'write' | 'sync';
   ctrl: SharedArrayBuffer;
   data: SharedArrayBuffer;
 }
@@ -67,7 +73,8 @@ export interface WorkerInit extends Omit<WriteBehindOptions, 'threaded' | 'ring'
 export class Writer {
   private hash?: Hash;
   private sinceSync = 0;
-  constructor(private readonly o: WorkerInit) {}
+  /** `writeBack(pos)`: the periodic write-back, done elsewhere (the syncing thread); default: here. */
+  constructor(private readonly o: WorkerInit, private readonly writeBack?: (pos: number) => void) {}
 
   start(): void {
     if (!this.o.hash) return;
@@ -105,7 +112,8 @@ export class Writer {
       this.sinceSync += buf.length;
       if (this.sinceSync >= o.syncEvery) {
         this.sinceSync = 0;
-        this.sync(pos + buf.length, false);
+        if (this.writeBack) this.writeBack(pos + buf.length);
+        else this.sync(pos + buf.length, false);
       }
     }
   }
@@ -140,6 +148,7 @@ export function writeFailure(ctrl: SharedArrayBuffer, e: unknown): void {
 
 export const positions = (ctrl: SharedArrayBuffer) => new Float64Array(ctrl, POS_AT, MAX_RING);
 export const digestBytes = (ctrl: SharedArrayBuffer) => new Uint8Array(ctrl, DIGEST_AT, 32);
+export const writeBackPos = (ctrl: SharedArrayBuffer) => new Float64Array(ctrl, WRITE_BACK_POS_AT, 1);
 
 export class WriteBehind {
   private readonly ctrl: SharedArrayBuffer;
@@ -148,6 +157,7 @@ export class WriteBehind {
   private readonly data: Buffer;
   private readonly ring: number;
   private worker?: Worker;
+  private syncer?: Worker;
   private inline?: Writer;
   private submitted = 0;
   /** Bytes in the buffer being filled (buffer `submitted % ring`). */
@@ -171,9 +181,15 @@ export class WriteBehind {
       this.inline.start();
       return;
     }
-    this.worker = new Worker(new URL('./write-behind-worker.js', import.meta.url), { workerData: init });
+    this.worker = new Worker(new URL('./write-behind-worker.js', import.meta.url), { workerData: { ...init, role: 'write' } });
     this.worker.on('error', () => undefined); // its exit handler has set EXITED; the producer reports it
     this.worker.unref();
+    // fdatasync blocks for as long as the disk takes: on a thread of its own, so writing and hashing go on meanwhile.
+    if (o.syncEvery && o.fd >= 0) {
+      this.syncer = new Worker(new URL('./write-behind-worker.js', import.meta.url), { workerData: { ...init, role: 'sync' } });
+      this.syncer.on('error', () => undefined);
+      this.syncer.unref();
+    }
   }
 
   /** Append b. */
@@ -266,7 +282,8 @@ export class WriteBehind {
     if (this.closed) return;
     this.closed = true;
     if (this.worker) void this.worker.terminate();
-    this.worker = undefined;
+    if (this.syncer) void this.syncer.terminate();
+    this.worker = this.syncer = undefined;
   }
 
   private at(): number {
