@@ -17,6 +17,7 @@ import { writeAtomically } from '../src/util/sink.js';
 import type { EncodeOptions } from '../src/codec/encode.js';
 import { buildContext, writeContext } from '../src/context/build.js';
 import { openImage } from '../src/image/probe.js';
+import { PAGE_TYPES } from '../src/introspect/pagemap.js';
 import { introspect } from '../src/introspect/index.js';
 
 const dir = process.argv[2];
@@ -33,6 +34,7 @@ const cpu = () => {
 
 interface Row { case: string; file: string; threads: number; imageBytes: number; migBytes: number; ratio: number; frames: number; encodeWall: number; encodeCpu: number; decodeWall: number; decodeMBps: number; techniques: unknown }
 const rows: Row[] = [];
+let residue: ReturnType<typeof residueByType> = [];
 const TECH = ['zero', 'free', 'duplicate', 'baseline', 'context', 'history', 'literal', 'structure'];
 const COLORS: Record<string, string> = { zero: '#bbb', free: '#8c8', duplicate: '#69c', baseline: '#c9c', context: '#fc6', history: '#6cc', literal: '#e66', structure: '#666' };
 // The context: the guest's disk, executables + all of /usr and /etc (what the workload reads).
@@ -83,6 +85,42 @@ const yard = {
   patchAll: timed(['zstd', '-q', '-T0', '-3', '--long=31', `--patch-from=${ctxTar}`, '-c', save1]),
   catSync: timed(['sh', '-c', `cat '${save1}' > '${catOut}' && sync '${catOut}' && rm '${catOut}'`]),
 };
+// The targets are measured as a user runs mig: the CLI (process start, introspection, the context's
+// index cache from the first run), best of 2, next to the zstd and cat processes above.
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
+function cliTimed(args: string[], before?: () => void): { wallS: number; stdout: string } {
+  let best = Infinity;
+  let stdout = '';
+  for (let i = 0; i < 2; i++) {
+    before?.();
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`mig ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+    best = Math.min(best, (performance.now() - t) / 1000);
+    stdout = r.stdout;
+  }
+  return { wallS: best, stdout };
+}
+const cliMig = path.join(tmp, 'cli.mig');
+const cliOut = path.join(tmp, 'cli.img');
+const cliEncode1 = cliTimed(['encode', save1, '--context', ctxPath, '--threads', '1', '-o', cliMig, '--json']);
+const cliEncodeAll = cliTimed(['encode', save1, '--context', ctxPath, '-o', cliMig, '--json']);
+const cliDecode = cliTimed(['decode', cliMig, '--context', ctxPath, '-o', cliOut], () => fs.rmSync(cliOut, { force: true }));
+fs.rmSync(cliOut, { force: true });
+const cli = { encode1: cliEncode1.wallS, encodeAll: cliEncodeAll.wallS, decode: cliDecode.wallS, bytes: (JSON.parse(cliEncodeAll.stdout) as { outputBytes: number }).outputBytes };
+process.stderr.write(`[${path.basename(dir)}] mig CLI: encode ${cli.encode1.toFixed(2)} s (1 thread), ${cli.encodeAll.toFixed(2)} s (${threads}), decode ${cli.decode.toFixed(2)} s, ${cli.bytes} B\n`);
+
+// Where the literal residue comes from: its bytes per page type (the default case: context, free pages dropped).
+const RESIDUE_CASE = 'save1.img + context + free pages dropped, 1 thread';
+const residueDir = path.join(tmp, 'residue');
+fs.mkdirSync(residueDir);
+const residueFds = new Map<number, number>();
+const onLiteral = (type: number, b: Uint8Array) => {
+  let fd = residueFds.get(type);
+  if (fd === undefined) residueFds.set(type, (fd = fs.openSync(path.join(residueDir, PAGE_TYPES[type]), 'w')));
+  fs.writeSync(fd, b);
+};
+
 const cases: [string, string, EncodeOptions][] = [
   ['save1.img, whole pages only (--no-subpage)', 'save1.img', { subpage: false }],
   ['save1.img', 'save1.img', {}],
@@ -101,7 +139,7 @@ try {
     const out = path.join(tmp, 'out.img');
     let c0 = cpu();
     let t0 = performance.now();
-    const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { threads, ...opts }));
+    const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { threads, ...opts, onLiteral: name === RESIDUE_CASE ? onLiteral : undefined }));
     const encodeWall = (performance.now() - t0) / 1000;
     const encodeCpu = cpu() - c0;
     c0 = cpu();
@@ -117,9 +155,32 @@ try {
     fs.rmSync(mig);
     process.stderr.write(`[${path.basename(dir)}] ${name}: ${s.outputBytes} B, encode ${encodeWall.toFixed(1)} s, decode ${decodeWall.toFixed(1)} s\n`);
   }
+  for (const fd of residueFds.values()) fs.closeSync(fd);
+  residue = residueByType();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }
+/**
+ * The literal residue of RESIDUE_CASE per page type, coded by mig's coder (zstd -3 in 4 MiB frames,
+ * here as one stream per type) and by the strongest general-purpose settings: whether a better coder
+ * would close the bytes gap, or whether the content itself is what is left.
+ */
+function residueByType(): { type: string; bytes: number; zstd3: number; zstd19long: number; xz9: number }[] {
+  const out: { type: string; bytes: number; zstd3: number; zstd19long: number; xz9: number }[] = [];
+  const coded = (argv: string[], f: string) => {
+    const r = spawnSync(argv[0], [...argv.slice(1), f], { maxBuffer: 1 << 30 });
+    if (r.status !== 0) throw new Error(`${argv.join(' ')} ${f}: exit ${r.status}`);
+    return r.stdout.length;
+  };
+  for (const type of [...residueFds.keys()].sort((a, b) => a - b)) {
+    const f = path.join(residueDir, PAGE_TYPES[type]);
+    const bytes = fs.statSync(f).size;
+    out.push({ type: PAGE_TYPES[type], bytes, zstd3: coded(['zstd', '-q', '-T1', '-3', '-c'], f), zstd19long: coded(['zstd', '-q', '-T1', '-19', '--long=27', '-c'], f), xz9: coded(['xz', '-T1', '-9', '-c'], f) });
+    process.stderr.write(`[${path.basename(dir)}] residue ${PAGE_TYPES[type]}: ${bytes} B\n`);
+  }
+  return out;
+}
+
 console.log(`\nmig codec v1, ${path.basename(dir)} (${threads} thread(s), zstd -3 per 4 MiB frame; context built in ${contextSeconds.toFixed(1)} s, not counted)\n`);
 console.log('| case | image bytes | mig bytes | ratio | encode s (wall/CPU) | decode s | decode MB/s |');
 console.log('|---|---|---|---|---|---|---|');
@@ -127,7 +188,14 @@ for (const r of rows) console.log(`| ${r.case} | ${r.imageBytes} | ${r.migBytes}
 const outDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');
 fs.mkdirSync(outDir, { recursive: true });
 const comparison = compare();
-fs.writeFileSync(path.join(outDir, `mig-codec-${path.basename(dir)}.json`), JSON.stringify({ threads, contextSeconds, pageMap: 'introspection of save1.img', yardsticks: yard, rows, comparison, date: new Date().toISOString() }, null, 2));
+fs.writeFileSync(path.join(outDir, `mig-codec-${path.basename(dir)}.json`), JSON.stringify({ threads, contextSeconds, pageMap: 'introspection of save1.img', yardsticks: yard, cli, rows, residue, comparison, date: new Date().toISOString() }, null, 2));
+console.log(`\nliteral residue by page type (${RESIDUE_CASE}; each type's residue as one stream):\n`);
+console.log('| page type | residue bytes | zstd -3 | zstd -19 --long=27 | xz -9 | xz -9 / zstd -3 |');
+console.log('|---|--:|--:|--:|--:|--:|');
+const sum = (k: 'bytes' | 'zstd3' | 'zstd19long' | 'xz9') => residue.reduce((n, r) => n + r[k], 0);
+for (const r of [...residue, { type: 'all', bytes: sum('bytes'), zstd3: sum('zstd3'), zstd19long: sum('zstd19long'), xz9: sum('xz9') }]) {
+  console.log(`| ${r.type} | ${r.bytes.toLocaleString('en-US')} | ${r.zstd3.toLocaleString('en-US')} | ${r.zstd19long.toLocaleString('en-US')} | ${r.xz9.toLocaleString('en-US')} | ${(r.xz9 / r.zstd3).toFixed(3)} |`);
+}
 console.log('\nbytes out per technique (MiB in → bytes out):\n');
 console.log('| case | ' + TECH.join(' | ') + ' |');
 console.log('|---|' + TECH.map(() => '---').join('|') + '|');
@@ -192,13 +260,13 @@ function codecTargets(): { target: string; value: number; limit: number; pass: b
   const best = rows.find((r) => r.case === 'save1.img + context + free pages dropped');
   const one = rows.find((r) => r.case === 'save1.img + context + free pages dropped, 1 thread');
   const t: { target: string; value: number; limit: number; pass?: boolean }[] = [];
-  if (one) t.push({ target: `encode wall, 1 thread ≤ 0.8 × zstd -T1 --patch-from=context.tar (${yard.patch1.wallS.toFixed(2)} s)`, value: one.encodeWall / yard.patch1.wallS, limit: 0.8 });
-  if (best) t.push({ target: `encode wall, ${threads} threads ≤ 0.5 × zstd -T1 --patch-from=context.tar`, value: best.encodeWall / yard.patch1.wallS, limit: 0.5 });
-  if (best) {
-    const vsCat = best.decodeWall / yard.catSync.wallS;
-    t.push({ target: `decode to a file ≥ 600 MB/s (${best.decodeMBps}) or ≤ 1.5 × cat+sync (${yard.catSync.wallS.toFixed(2)} s)`, value: vsCat, limit: 1.5, pass: best.decodeMBps >= 600 || vsCat <= 1.5 });
-    t.push({ target: `bytes ≤ 0.60 × zstd --patch-from=context.tar (${yard.patch1.bytes} B)`, value: best.migBytes / yard.patch1.bytes, limit: 0.6 });
-  }
+  if (one && best && one.migBytes !== cli.bytes) throw new Error(`mig encode (CLI) sent ${cli.bytes} B, encodeImage ${one.migBytes} B: not the same encoding`);
+  t.push({ target: `mig encode (CLI), 1 thread: wall ${cli.encode1.toFixed(2)} s ≤ 0.8 × zstd -T1 --patch-from=context.tar (${yard.patch1.wallS.toFixed(2)} s)`, value: cli.encode1 / yard.patch1.wallS, limit: 0.8 });
+  t.push({ target: `mig encode (CLI), ${threads} threads: wall ${cli.encodeAll.toFixed(2)} s ≤ 0.5 × zstd -T1 --patch-from=context.tar`, value: cli.encodeAll / yard.patch1.wallS, limit: 0.5 });
+  const mbps = Math.round(fs.statSync(save1).size / 1e6 / cli.decode);
+  const vsCat = cli.decode / yard.catSync.wallS;
+  t.push({ target: `mig decode (CLI) to a file: ${cli.decode.toFixed(2)} s = ${mbps} MB/s ≥ 600 MB/s, or ≤ 1.5 × cat+sync (${yard.catSync.wallS.toFixed(2)} s): ratio to cat+sync`, value: vsCat, limit: 1.5, pass: mbps >= 600 || vsCat <= 1.5 });
+  t.push({ target: `bytes ≤ 0.60 × zstd --patch-from=context.tar (${yard.patch1.bytes} B)`, value: cli.bytes / yard.patch1.bytes, limit: 0.6 });
   return t.map((x) => ({ ...x, pass: x.pass ?? x.value <= x.limit }));
 }
 

@@ -59,6 +59,12 @@ export interface EncodeOptions {
   /** Called with the image file offset of every non-zero page dropped as free (the decoded image has zeros there). */
   onFreeDropped?: (fileOffset: number) => void;
   onProgress?: (bytesRead: number, imageBytes: number) => void;
+  /**
+   * Called with every run of bytes that goes to the literal stream (a whole LIT page, or a PATCH's
+   * literal run) and the page type of its slot (a PAGE_TYPES index; 0 without a page map): where the
+   * residue comes from (bench/mig-codec.ts). The bytes are only valid during the call.
+   */
+  onLiteral?: (typeCode: number, bytes: Uint8Array) => void;
   /** Baseline and context opened ahead by prepareSources (instead of `baseline`/`context`); encodeImage closes them. */
   prepared?: PreparedSources;
   /** `path` already opened (by introspection): used instead of parsing the file again; encodeImage closes it. */
@@ -323,7 +329,10 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         const len = s.segLen[i];
         ops.varint(lit);
         ops.varint(len);
-        if (lit) lits.bytes(page, t, lit);
+        if (lit) {
+          lits.bytes(page, t, lit);
+          opts.onLiteral?.(typeCode, page.subarray(t, t + lit));
+        }
         tech.literal.bytesIn += lit;
         t += lit;
         if (len === 0) continue;
@@ -436,6 +445,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         } else {
           ops.u8(Op.LIT);
           lits.bytes(page);
+          opts.onLiteral?.(typeCode, page);
           count(tech.literal, 'literal');
         }
         sub?.remember(k, page);
