@@ -6,7 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createRequire } from 'node:module';
 import { migrate, type MigrateProgress, type MigrateResult } from '../../migrate/migrate.js';
 import { preflight, receive, status } from '../../migrate/receive.js';
-import { writeMessage } from '../../migrate/protocol.js';
+import { writeMessage } from '../../migrate/control-fd.js';
 import { resolveStateDir } from '../../state/dir.js';
 import { MigError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
