@@ -47,23 +47,3 @@ export function isZeroPage(buf: Uint8Array, off = 0): boolean {
   if ((buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 8] | buf[off + 9] | buf[off + 64] | buf[off + 65]) !== 0) return false;
   return ZERO_PAGE.compare(buf, off, off + PAGE_SIZE) === 0;
 }
-
-export interface PageCounts {
-  total: number;
-  zero: number;
-  nonZero: number;
-}
-
-/** Count present, zero and non-zero pages; uses the reader's free knowledge when it has it. */
-export function countPages(mem: PhysicalMemory): PageCounts {
-  const total = mem.size / PAGE_SIZE;
-  const known = mem.knownZeroPages?.();
-  if (known !== undefined) return { total, zero: known, nonZero: total - known };
-  let zero = 0;
-  mem.forEachPageBatch((_pfn, count, bytes) => {
-    for (let i = 0; i < count; i++) if (isZeroPage(bytes, i * PAGE_SIZE)) zero++;
-  }, undefined, (_pfn, count) => {
-    zero += count;
-  });
-  return { total, zero, nonZero: total - zero };
-}

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import { encodeImage, prepareSources } from '../codec/encode.js';
 import { introspectPageMap, noPageMapLine } from '../codec/page-map-source.js';
-import { readLineSync } from './protocol.js';
+import { readLineSync } from './control-fd.js';
 import { MigError } from '../util/errors.js';
 import { writeAllSync } from '../util/fd.js';
 

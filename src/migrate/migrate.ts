@@ -5,30 +5,33 @@
  * destination has decoded and verified the image. Until the destination confirms a running domain,
  * any failure restores the source domain from the save image: never left stopped, never running twice.
  */
-import { lineSplitter } from '../util/fd.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import type { Client, ClientChannel } from 'ssh2';
+import { HEADER_SIZE } from '../codec/container.js';
 import type { EncodeSummary } from '../codec/encode.js';
 import { readContextHeader } from '../context/open.js';
-import { Libvirt, diskPaths } from '../libvirt/domain.js';
-import { BaselineStore } from '../state/baselines.js';
-import { acquireLock, checkDomainName, processAlive, stateSubdir, writeFileAtomic } from '../state/dir.js';
 import { saveImageXml } from '../image/libvirt-save.js';
-import { connectSsh, exec, execCollect, parseDestination, shellQuote, TransportError } from '../transport/ssh.js';
+import { Libvirt, diskPaths } from '../libvirt/domain.js';
+import { autoContextFor, type AutoContext } from '../state/auto-context.js';
+import { BaselineStore } from '../state/baselines.js';
+import { acquireLock, checkDomainName, stateSubdir } from '../state/dir.js';
+import { connectSsh, exec, parseDestination, TransportError } from '../transport/ssh.js';
 import { RateLimiter } from '../transport/throttle.js';
-import * as crypto from 'node:crypto';
-import { HEADER_SIZE } from '../codec/container.js';
-import { MigError } from '../util/errors.js';
-import { writeError } from '../util/sink.js';
 import { faultPoint } from '../util/fault.js';
 import type { EncodeChildArgs } from './encode-child.js';
-import { PROTOCOL_VERSION, type PreflightReply, type PreflightRequest, type ReceiveRequest, type ReceiverEvent } from './protocol.js';
-import { autoContextFor, type AutoContext } from '../state/auto-context.js';
+import { startEncoder } from './encoder.js';
+import { MigrateError } from './errors.js';
+import { readPending, writePending as writePendingFile, type PendingMigration } from './pending.js';
+import { encodeMessage, type PreflightReply, type ReceiveRequest } from './protocol.js';
+import { askDestinationState, receiveCommand, runPreflight } from './remote.js';
+import { ReceiverEvents } from './receiver-events.js';
+import { sendSpool, Spool } from './spool.js';
+import { zeroPages } from './zero-pages.js';
 
 export interface MigrateOptions {
   domain: string;
@@ -105,110 +108,7 @@ export interface MigrateResult {
   recovered?: 'committed';
 }
 
-export class MigrateError extends MigError {}
-
-const ENCODE_CHILD = fileURLToPath(new URL('./encode-child.js', import.meta.url));
 const secs = (t: number) => (performance.now() - t) / 1000;
-
-/** Control lines from `mig receive`, waited for by name; an error event or a closed channel rejects. */
-class ReceiverEvents {
-  private seen: ReceiverEvent[] = [];
-  private closed = false;
-  /** The last frame the destination acknowledged (decoded and checkpointed). */
-  lastAck: { frame: number; offset: number } | undefined;
-  private checks = new Set<() => void>();
-  stderr = '';
-
-  constructor(ch: ClientChannel) {
-    const split = lineSplitter((line) => {
-      try {
-        const ev = JSON.parse(line) as ReceiverEvent;
-        if (ev.event === 'ack') this.lastAck = { frame: ev.frame, offset: ev.offset };
-        else this.seen.push(ev);
-      } catch {
-        this.stderr += `${line}\n`;
-      }
-    });
-    ch.on('data', (d: Buffer) => {
-      split(d);
-      this.notify();
-    });
-    ch.stderr.on('data', (d: Buffer) => {
-      if (this.stderr.length < 1 << 16) this.stderr += d.toString('utf8');
-    });
-    ch.on('close', () => {
-      this.closed = true;
-      this.notify();
-    });
-  }
-
-  destinationError(): MigrateError | undefined {
-    const err = this.seen.find((e) => e.event === 'error') as Extract<ReceiverEvent, { event: 'error' }> | undefined;
-    return err && new MigrateError(`DEST_${err.code}`, `destination: ${err.message}`, { remoteCode: err.code });
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  private notify(): void {
-    for (const c of [...this.checks]) c();
-  }
-
-  wait<E extends ReceiverEvent['event']>(name: E, timeoutMs: number): Promise<Extract<ReceiverEvent, { event: E }>> {
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        this.checks.delete(check);
-        clearTimeout(timer);
-      };
-      const check = () => {
-        const hit = this.seen.find((e) => e.event === name);
-        if (hit) {
-          done();
-          return resolve(hit as Extract<ReceiverEvent, { event: E }>);
-        }
-        const err = this.destinationError();
-        if (err) {
-          done();
-          return reject(err);
-        }
-        if (this.closed) {
-          done();
-          const tail = this.stderr.trim().split('\n').slice(-3).join(' | ');
-          return reject(new TransportError('LINK', `the destination's channel closed before "${name}"${tail ? ` (${tail})` : ''}`));
-        }
-      };
-      timer = setTimeout(() => {
-        done();
-        reject(new TransportError('TIMEOUT', `no "${name}" from the destination within ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      this.checks.add(check);
-      check();
-    });
-  }
-}
-
-function remoteCommand(o: MigrateOptions, mode: string): string {
-  return `${o.remoteMig} receive${o.destConnect ? ` --connect ${shellQuote(o.destConnect)}` : ''}${mode}`;
-}
-
-async function runPreflight(client: Client, o: MigrateOptions, domain: string, disks: string[], where: string, autoContext: boolean): Promise<PreflightReply> {
-  const r = await execCollect(client, remoteCommand(o, ' --preflight'), JSON.stringify({ domain, disks, autoContext } satisfies PreflightRequest) + '\n');
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  let reply: (PreflightReply & { event?: string; code?: string; message?: string }) | undefined;
-  try {
-    reply = JSON.parse(last);
-  } catch { /* below */ }
-  if (r.status === 127 || (!reply && /not found|No such file/i.test(r.stderr))) {
-    throw new MigrateError('REMOTE_MIG', `cannot run "${o.remoteMig}" on ${where} (${r.stderr.trim() || `exit ${r.status}`}); install mig there (make install) or pass --remote-mig CMD`);
-  }
-  if (!reply || r.status !== 0 || reply.event === 'error') {
-    throw new MigrateError('PREFLIGHT', `preflight on ${where} failed: ${reply?.message ?? (r.stderr.trim() || `exit ${r.status}`)}`);
-  }
-  if (reply.protocol !== PROTOCOL_VERSION) throw new MigrateError('PROTOCOL', `${where} speaks migration protocol ${reply.protocol}, this mig ${PROTOCOL_VERSION}; use the same mig version on both ends`);
-  return reply;
-}
 
 /** The best baseline both ends hold: this domain's newest first, then its older ones, then blank baselines. */
 export function chooseBaseline(store: BaselineStore, domain: string, remote: PreflightReply): { digest: string; kind: 'domain' | 'blank' } | null {
@@ -239,7 +139,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   let pendingFile = '';
   let record: PendingMigration | undefined;
   /** The pending record stays when the outcome is left to the user (the save image kept). */
-  const writePending = (p: PendingMigration) => writeFileAtomic(pendingFile, JSON.stringify(p, null, 2) + '\n');
+  const writePending = (p: PendingMigration) => writePendingFile(pendingFile, p);
   let ch: ClientChannel | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let onSignal: (() => void) | undefined;
@@ -364,52 +264,15 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       context: contextPath, threads: o.threads, waitForGo: true, freeList,
       expectedBytes: basePath ? fs.statSync(basePath).size : 0,
     };
-    const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child = enc;
-    enc.stdin!.on('error', () => undefined);
+    const enc = startEncoder(args, spool);
+    child = enc.child;
     let bytesSent = 0;
-    let encoded = 0;
     const sp = spool;
-    const saveFileName = saveFile;
-    const encoderDone = new Promise<EncodeSummary>((resolve, reject) => {
-      let summary: EncodeSummary | undefined;
-      let error: { code: string; message: string } | undefined;
-      enc.stdout!.on('data', (d: Buffer) => {
-        if (sp.error) return;
-        try {
-          sp.append(d);
-        } catch (e) {
-          // The spool cannot be written (saves/ is full): the migration fails with that, not a crash.
-          sp.finish(writeError(e, sp.file, sp.size) as Error);
-          enc.kill('SIGKILL');
-        }
-      });
-      enc.stderr!.on('data', lineSplitter((line) => {
-        try {
-          const m = JSON.parse(line) as { progress?: number; total?: number; summary?: EncodeSummary; error?: { code: string; message: string } };
-          if (m.progress !== undefined) encoded = m.progress / (m.total || 1);
-          if (m.summary) summary = m.summary;
-          if (m.error) error = m.error;
-        } catch { /* not ours */ }
-      }));
-      enc.on('close', (code) => {
-        if (sp.error) reject(sp.error);
-        else if (code === 0 && summary) {
-          sp.finish();
-          resolve(summary);
-        } else {
-          const e = new MigrateError(error ? `ENCODE_${error.code}` : 'ENCODE', `encoding ${saveFileName} failed: ${error?.message ?? `encoder exited ${code}`}`);
-          sp.finish(e);
-          reject(e);
-        }
-      });
-    });
-    encoderDone.catch(() => undefined);
     const limiter = o.bandwidth ? new RateLimiter(o.bandwidth) : undefined;
     const onSent = (n: number) => {
       bytesSent += n;
       const known = sp.done && !sp.error;
-      progress('transfer', bytesSent, known ? 1 : encoded, known ? sp.size : encoded > 0.02 ? sp.size / encoded : 0, known);
+      progress('transfer', bytesSent, known ? 1 : enc.encoded, known ? sp.size : enc.encoded > 0.02 ? sp.size / enc.encoded : 0, known);
     };
     const resumes: MigrateResult['resumes'] = [];
     let t2 = performance.now();
@@ -417,11 +280,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     let lostAt = 0;
     /** A receive channel: the request, until the destination is ready (and says where to resume). */
     const open = async (resume: boolean): Promise<{ events: ReceiverEvents; from: number }> => {
-      ch = await orInterrupt(exec(client!, remoteCommand(o, '')));
+      ch = await orInterrupt(exec(client!, receiveCommand(o, '')));
       const events = new ReceiverEvents(ch);
       ch.on('error', () => undefined);
       const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest, id, resumable: !!o.resume, resume, persistentXml: sameHost ? undefined : persistentXml };
-      ch.write(JSON.stringify(req) + '\n');
+      ch.write(encodeMessage(req));
       const ready = await orInterrupt(events.wait('ready', 90_000));
       lostAt = 0;
       const from = Number.isSafeInteger(ready.resumeFrom) && ready.resumeFrom > 0 ? ready.resumeFrom : 0;
@@ -466,7 +329,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
     const imageBytes = fs.statSync(saveFile).size;
     const tSave = secs(t1);
-    enc.stdin!.end('go\n');
+    enc.go();
 
     // 4. The encoder writes a spool file; a sender streams the spool into the receive channel as it
     //    grows (encode, transfer and decode overlap). With --resume a lost link is reconnected and the
@@ -488,7 +351,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         client = await reconnect(e, lostAt + window);
       }
     }
-    const summary = await orInterrupt(encoderDone);
+    const summary = await orInterrupt(enc.done);
     const tTransfer = secs(t2);
 
     // 5. Commit: from here the destination may run the domain, so the source is not restored blindly.
@@ -497,7 +360,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     // Past the commit a resume must not send the domain again (it could run twice): the record says
     // "committed", and a later run asks the destination whether it runs there before anything else.
     writePending({ ...record!, phase: 'committed' });
-    ch!.write(JSON.stringify({ commit: true }) + '\n');
+    ch!.write(encodeMessage({ commit: true }));
     ch!.end();
     committed = true;
     await faultPoint('commit');
@@ -593,19 +456,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     }
   }
 
-  /** The domain's state on the destination (`mig receive --status` over a new connection), 'unknown' when it cannot be asked. */
-  async function destinationState(): Promise<string> {
-    try {
-      const c2 = await connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts, readyTimeout: 15_000 });
-      try {
-        const r = await execCollect(c2, remoteCommand(o, ' --status'), JSON.stringify({ domain }) + '\n');
-        return (JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { state?: string }).state ?? 'unknown';
-      } finally {
-        c2.end();
-      }
-    } catch {
-      return 'unknown';
-    }
+  /** The domain's state on the destination, 'unknown' when it cannot be asked. */
+  function destinationState(): Promise<string> {
+    return askDestinationState(dest, o, domain);
   }
 
   /**
@@ -679,155 +532,3 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   }
 }
 
-/** The encoder's output on disk, so that a resumed transfer can send any part of it again. */
-class Spool {
-  private fd: number;
-  size = 0;
-  done = false;
-  error: Error | undefined;
-  private waiters: (() => void)[] = [];
-
-  constructor(readonly file: string) {
-    this.fd = fs.openSync(file, 'w+', 0o600);
-  }
-
-  append(b: Buffer): void {
-    let off = 0;
-    while (off < b.length) off += fs.writeSync(this.fd, b, off, b.length - off, this.size + off);
-    this.size += b.length;
-    this.wake();
-  }
-
-  finish(error?: Error): void {
-    this.done = true;
-    this.error ??= error;
-    this.wake();
-  }
-
-  /** Resolves when the spool grows or is finished. */
-  more(): Promise<void> {
-    return new Promise((r) => this.waiters.push(r));
-  }
-
-  read(offset: number, n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    let got = 0;
-    while (got < n) {
-      const k = fs.readSync(this.fd, b, got, n - got, offset + got);
-      if (k === 0) break;
-      got += k;
-    }
-    return b.subarray(0, got);
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  remove(): void {
-    if (this.fd >= 0) fs.closeSync(this.fd);
-    this.fd = -1;
-    fs.rmSync(this.file, { force: true });
-  }
-}
-
-const CHUNK = 64 << 10;
-/** Where the "transfer" fault point is (src/util/fault.ts): once this much of the .mig is sent. */
-const FAULT_TRANSFER_AT = 4 << 20;
-
-/** Write byte ranges of the spool ([start, end), end may be Infinity: until the encoder is done) into the channel. */
-async function sendSpool(sp: Spool, ch: ClientChannel, ranges: [number, number][], events: ReceiverEvents, limiter: RateLimiter | undefined, onSent: (n: number) => void): Promise<void> {
-  const gone = () => new TransportError('LINK', 'the destination\'s channel closed during the transfer');
-  for (const [start, end] of ranges) {
-    let off = start;
-    while (off < end) {
-      if (events.isClosed) throw gone();
-      if (sp.error) throw sp.error;
-      if (off >= sp.size) {
-        if (sp.done) {
-          if (end === Infinity) break;
-          throw new MigrateError('INTERNAL', `spool ends at ${sp.size}, before ${end}`);
-        }
-        await sp.more();
-        continue;
-      }
-      const b = sp.read(off, Math.min(CHUNK, sp.size - off, end - off));
-      if (limiter) await limiter.take(b.length);
-      if (events.isClosed) throw gone();
-      const ok = ch.write(b);
-      off += b.length;
-      onSent(b.length);
-      if (off >= FAULT_TRANSFER_AT) await faultPoint('transfer');
-      if (!ok) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            ch.off('drain', done);
-            ch.off('close', done);
-            resolve();
-          };
-          ch.on('drain', done);
-          ch.on('close', done);
-        });
-      }
-    }
-  }
-}
-
-/** Overwrite with zeros the 4 KiB pages of `file` at the offsets listed (f64 LE) in `list`. */
-function zeroPages(file: string, list: string): void {
-  const raw = fs.readFileSync(list);
-  const offsets = new Float64Array(Uint8Array.from(raw).buffer, 0, raw.length >> 3);
-  if (offsets.length === 0) return;
-  const zero = Buffer.alloc(4096);
-  const size = fs.statSync(file).size;
-  const fd = fs.openSync(file, 'r+');
-  try {
-    for (const off of offsets) {
-      if (!Number.isSafeInteger(off) || off < 0 || off + 4096 > size) throw new MigrateError('INTERNAL', `free page offset ${off} outside ${file}`);
-      fs.writeSync(fd, zero, 0, 4096, off);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/** saves/<domain>.json: a migration that saved its domain and has not committed yet. */
-export interface PendingMigration {
-  id: string;
-  destination: string;
-  image: string;
-  baseline: { digest: string; kind: 'domain' | 'blank' } | null;
-  context: string | null;
-  /** Free-page list of the encoder (file offsets zeroed before the image is kept as a baseline); null: none. */
-  freeList?: string | null;
-  /**
-   * saving: libvirt's save was under way (its outcome decides: wait for the job, then as saved);
-   * saved (or absent: older records): the domain is saved here, not committed (--resume sends it);
-   * committed: the commit line went out (the destination may run it: ask there before anything).
-   */
-  phase?: 'saving' | 'saved' | 'committed';
-  pid: number;
-  savedAt: string;
-}
-
-/** The pending migration of `domain` left by a process that is gone (with its save image), or undefined. */
-export function readPending(saves: string, domain: string): PendingMigration | undefined {
-  let p: PendingMigration;
-  try {
-    p = JSON.parse(fs.readFileSync(path.join(saves, `${domain}.json`), 'utf8')) as PendingMigration;
-  } catch {
-    return undefined;
-  }
-  if (typeof p !== 'object' || p === null || typeof p.id !== 'string' || !/^[0-9a-f]{32}$/.test(p.id) || typeof p.destination !== 'string') return undefined;
-  if (p.image !== path.join(saves, `${domain}.img`) || !fs.existsSync(p.image)) return undefined;
-  if (Number.isInteger(p.pid) && p.pid !== process.pid && processAlive(p.pid)) {
-    throw new MigrateError('BUSY', `a migration of ${domain} is running (process ${p.pid})`);
-  }
-  if (p.context !== null && typeof p.context !== 'string') return undefined;
-  if (p.baseline !== null && (typeof p.baseline !== 'object' || typeof p.baseline.digest !== 'string')) return undefined;
-  if (p.phase !== undefined && p.phase !== 'saving' && p.phase !== 'saved' && p.phase !== 'committed') return undefined;
-  if (p.freeList !== undefined && p.freeList !== null && p.freeList !== path.join(saves, `${domain}.free`)) return undefined;
-  return p;
-}

@@ -14,8 +14,13 @@
  * <domain>.partial/); a later request with `resume` and the same id is answered with resumeFrom = the
  * .mig offset after that frame, and the source sends the 112-byte .mig header again and then the .mig
  * from that offset. resumeFrom 0: nothing to resume from, the source sends the whole .mig.
+ *
+ * This file does no I/O (house style 11, like ssh2's lib/protocol/Protocol.js): `LineFramer` turns
+ * bytes into lines, `parseMessage`/`encodeMessage` turn lines into messages and back, and
+ * `ReceiverEventParser` is the source's parser of the receiver's output. The callers own the I/O:
+ * `control-fd.ts` (the receiver's stdin/stdout, the encoder child's stdin) and `receiver-events.ts`
+ * (the source's ssh channel).
  */
-import { readSomeSync, writeAllSync } from '../util/fd.js';
 import { MigError } from '../util/errors.js';
 
 export const PROTOCOL_VERSION = 2;
@@ -70,19 +75,69 @@ export type ReceiverEvent =
   | { event: 'stored'; digest: string }
   | { event: 'error'; code: string; message: string };
 
-/** Read one line from a file descriptor without reading past it (byte by byte: the .mig follows). */
-export function readLineSync(fd: number, max = 1 << 20): string | undefined {
-  const b = Buffer.allocUnsafe(1);
-  const bytes: number[] = [];
-  for (;;) {
-    const n = readSomeSync(fd, b, 0, 1);
-    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : undefined;
-    if (b[0] === 0x0a) return Buffer.from(bytes).toString('utf8');
-    bytes.push(b[0]);
-    if (bytes.length > max) throw new MigError('PROTOCOL', `control line longer than ${max} bytes`);
+/** Longest control line accepted (a preflight reply lists every baseline and context: generous). */
+export const MAX_LINE = 1 << 20;
+
+/**
+ * Bytes → lines, for either end: push bytes in whatever chunks they arrive; a line is complete at
+ * its newline ("\n", not part of the line) and decoded as UTF-8 only then, so a chunk boundary inside
+ * a character does not garble it. Refuses a line longer than `maxLine` bytes.
+ */
+export class LineFramer {
+  private parts: Buffer[] = [];
+  private size = 0;
+
+  constructor(readonly maxLine = MAX_LINE) {}
+
+  /**
+   * Take bytes from `chunk` (from `start`) up to and including the first newline. Returns how many
+   * bytes were taken and the line when one completed; without a newline all are taken and kept.
+   * A caller that must not read past a line (the .mig follows it) stops at the first line.
+   */
+  next(chunk: Uint8Array, start = 0): { consumed: number; line?: string } {
+    const nl = chunk.indexOf(0x0a, start);
+    const end = nl < 0 ? chunk.length : nl;
+    this.keep(chunk.subarray(start, end));
+    if (nl < 0) return { consumed: chunk.length - start };
+    return { consumed: nl + 1 - start, line: this.take() };
+  }
+
+  /** All lines completed by `chunk`, in order; a partial last line waits for the next chunk. */
+  push(chunk: Uint8Array): string[] {
+    const lines: string[] = [];
+    for (let at = 0; at < chunk.length;) {
+      const r = this.next(chunk, at);
+      at += r.consumed;
+      if (r.line !== undefined) lines.push(r.line);
+    }
+    return lines;
+  }
+
+  /** End of the stream: the unterminated last line, if any bytes of one are held. */
+  end(): string | undefined {
+    return this.size > 0 ? this.take() : undefined;
+  }
+
+  private keep(b: Uint8Array): void {
+    if (b.length === 0) return;
+    if (this.size + b.length > this.maxLine) {
+      this.parts = [];
+      this.size = 0;
+      throw new MigError('PROTOCOL', `control line longer than ${this.maxLine} bytes`);
+    }
+    this.parts.push(Buffer.from(b));
+    this.size += b.length;
+  }
+
+  private take(): string {
+    const s = Buffer.concat(this.parts, this.size).toString('utf8');
+    this.parts = [];
+    this.size = 0;
+    return s;
   }
 }
 
+/** One control line → the message object (undefined line: the other end closed the stream). */
 export function parseMessage<T>(line: string | undefined, what: string): T {
   if (line === undefined) throw new MigError('PROTOCOL', `${what}: the other end closed the stream`);
   try {
@@ -94,7 +149,65 @@ export function parseMessage<T>(line: string | undefined, what: string): T {
   }
 }
 
-/** Write one message line to a file descriptor, synchronously (stdout of `mig receive`). */
-export function writeMessage(fd: number, msg: object): void {
-  writeAllSync(fd, Buffer.from(JSON.stringify(msg) + '\n'));
+/** A message → its control line, newline included. */
+export function encodeMessage(msg: object): Buffer {
+  return Buffer.from(JSON.stringify(msg) + '\n');
+}
+
+type FieldType = 'number' | 'string' | 'boolean';
+/** Each event's fields: name → type; a trailing "?" marks an optional one. */
+const EVENT_FIELDS: Record<ReceiverEvent['event'], Record<string, FieldType>> = {
+  ready: { resumeFrom: 'number', 'frame?': 'number' },
+  ack: { frame: 'number', offset: 'number' },
+  decoded: { imageBytes: 'number', seconds: 'number' },
+  running: { seconds: 'number', 'defined?': 'boolean', 'defineError?': 'string' },
+  stored: { digest: 'string' },
+  error: { code: 'string', message: 'string' },
+};
+
+/**
+ * One line of the receiver's output → its event. A line that is not JSON at all is not ours (a
+ * shell's or node's stray output): undefined, and the caller keeps it as diagnostics. JSON that is
+ * not a well-formed event (unknown event, a field missing or of the wrong type) is a protocol error.
+ */
+export function parseReceiverEvent(line: string): ReceiverEvent | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const bad = (why: string) => new MigError('PROTOCOL', `the destination sent ${why}: ${JSON.stringify(line.slice(0, 200))}`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('a line that is not a protocol message');
+  const m = v as Record<string, unknown>;
+  const name = m.event;
+  if (typeof name !== 'string' || !Object.hasOwn(EVENT_FIELDS, name)) throw bad(typeof name === 'string' ? `an unknown event "${name}"` : 'a message without an event');
+  for (const [key, type] of Object.entries(EVENT_FIELDS[name as ReceiverEvent['event']])) {
+    const optional = key.endsWith('?');
+    const field = optional ? key.slice(0, -1) : key;
+    const x = m[field];
+    if (x === undefined && optional) continue;
+    if (typeof x !== type || (type === 'number' && !Number.isFinite(x))) throw bad(`"${name}" with ${x === undefined ? 'no' : 'a bad'} ${field}`);
+  }
+  return m as ReceiverEvent;
+}
+
+/**
+ * The source's parser of what `mig receive` writes on its stdout: bytes in (any chunking), events
+ * and stray text lines out, in order. No I/O: receiver-events.ts feeds it from the ssh channel.
+ * Throws MigError PROTOCOL on a malformed event or an over-long line.
+ */
+export class ReceiverEventParser {
+  private framer: LineFramer;
+
+  constructor(maxLine = MAX_LINE) {
+    this.framer = new LineFramer(maxLine);
+  }
+
+  parse(chunk: Uint8Array): ({ event: ReceiverEvent } | { text: string })[] {
+    return this.framer.push(chunk).map((line) => {
+      const event = parseReceiverEvent(line);
+      return event ? { event } : { text: line };
+    });
+  }
 }

@@ -19,8 +19,9 @@ import { MigError } from '../util/errors.js';
 import { faultPoint, faultPointSync } from '../util/fault.js';
 import { loadCheckpoint, type DecodeCheckpoint } from '../codec/checkpoint.js';
 import {
-  MIGRATION_ID, parseMessage, PROTOCOL_VERSION, readLineSync, writeMessage, type AutoContextReply, type PreflightReply, type PreflightRequest, type ReceiveRequest,
+  MIGRATION_ID, parseMessage, PROTOCOL_VERSION, type AutoContextReply, type PreflightReply, type PreflightRequest, type ReceiveRequest,
 } from './protocol.js';
+import { readLineSync, writeMessage } from './control-fd.js';
 
 const IN = 0;
 const OUT = 1;

@@ -102,11 +102,18 @@ export function withLock<T>(file: string, fn: () => T, timeoutMs?: number): T {
   }
 }
 
-/** Libvirt domain names as mig accepts them for anything that becomes a path or a lookup key. */
-const DOMAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+:-]{0,127}$/;
+/**
+ * Libvirt domain names as mig accepts them for anything that becomes a path or a lookup key (and OS
+ * names of blank baselines: the same rule). hooks/qemu repeats this rule in bash: keep them equal.
+ */
+export const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+:-]{0,127}$/;
+
+function isSafeName(name: unknown): name is string {
+  return typeof name === 'string' && SAFE_NAME.test(name) && !name.includes('..');
+}
 
 export function checkDomainName(name: string): string {
-  if (typeof name !== 'string' || !DOMAIN_NAME.test(name) || name.includes('..')) {
+  if (!isSafeName(name)) {
     throw new MigError('BAD_DOMAIN_NAME', `invalid domain name ${JSON.stringify(name)}: mig accepts 1-128 characters of A-Z a-z 0-9 _ . + : -, not starting with . or -, without ".."`, { domain: name });
   }
   return name;
@@ -114,7 +121,7 @@ export function checkDomainName(name: string): string {
 
 /** OS names of blank baselines: the same rule. */
 export function checkOsName(name: string): string {
-  if (typeof name !== 'string' || !DOMAIN_NAME.test(name) || name.includes('..')) {
+  if (!isSafeName(name)) {
     throw new MigError('USAGE', `invalid OS name ${JSON.stringify(name)}: use A-Z a-z 0-9 _ . + : -`, { os: name });
   }
   return name;

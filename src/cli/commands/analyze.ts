@@ -9,11 +9,12 @@ import { openImage } from '../../image/probe.js';
 import type { ImageFormat } from '../../image/types.js';
 import { CpuPaging, introspect, LinuxDetails } from '../../introspect/index.js';
 import type { Arch, OsName, OsReport, PagingInfo } from '../../introspect/os.js';
-import { renderHtml, renderSvg } from '../../introspect/report.js';
-import { TypeRow, typeStats } from '../../introspect/type-stats.js';
+import { renderHtml, renderSvg } from '../analyze/report.js';
+import { TypeRow, typeStats } from '../analyze/type-stats.js';
 import { UsageError } from '../../util/errors.js';
 import { checkOutputPath, writeAtomically } from '../../util/sink.js';
 import { mib, printJson, table } from '../output.js';
+import { intOption } from '../options.js';
 
 export interface AnalyzeOptions {
   format?: ImageFormat;
@@ -127,10 +128,7 @@ export function registerAnalyze(program: Command): void {
     .option('--json', 'print a JSON object instead of text')
     .option('--page-map <file>', 'write the page map: one line per run, "start_pfn count type"')
     .option('--report <file>', 'write a picture of the type distribution and physical memory (.svg or .html)')
-    .option('--sample <pages>', 'pages per type compressed for the ratios (0 = all)', (v) => {
-      if (!/^\d+$/.test(v)) throw new UsageError(`--sample ${v}: expected a page count`);
-      return Number(v);
-    }, 4096)
+    .option('--sample <pages>', 'pages per type compressed for the ratios (0 = all)', intOption('--sample', 0), 4096)
     .option('--no-compress', 'skip the compressibility columns')
     .action((image: string, o: { format?: ImageFormat; json?: boolean; pageMap?: string; report?: string; sample: number; compress: boolean }) => {
       const r = analyzeImage(image, { format: o.format, pageMap: o.pageMap, report: o.report, sample: o.sample, compress: o.compress });

@@ -3,25 +3,16 @@
  * A migration leaves the VM's image as its baseline on both ends; `add` registers one by hand (or
  * from the libvirt hook), `add --blank IMAGE --os NAME` a freshly booted VM as the blank baseline of an OS.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { BaselineStore } from '../../state/baselines.js';
 import { resolveStateDir } from '../../state/dir.js';
 import { parseAge, parseSize } from '../../state/retention.js';
 import { UsageError } from '../../util/errors.js';
 import { mib, printJson, table } from '../output.js';
+import { intOption, parsedOption } from '../options.js';
 
 const stateDirOption = '--state-dir <dir>';
 const stateDirHelp = 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)';
-
-function parsed<T>(f: (s: string) => T) {
-  return (s: string) => {
-    try {
-      return f(s);
-    } catch (e) {
-      throw new InvalidArgumentError((e as Error).message);
-    }
-  };
-}
 
 export function registerBaseline(program: Command): void {
   const cmd = program.command('baseline').description('baselines kept for repeated migrations (per domain, and blank ones per OS)');
@@ -81,13 +72,9 @@ export function registerBaseline(program: Command): void {
 
   cmd.command('gc')
     .description('apply a retention policy to per-domain baselines (blank baselines are kept), then delete images nothing refers to')
-    .option('--keep <n>', 'keep at most N baselines per domain (newest first)', parsed((s) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < 0) throw new Error('--keep must be an integer ≥ 0');
-      return n;
-    }))
-    .option('--max-age <age>', 'drop domain baselines older than this (e.g. 30d, 12h)', parsed(parseAge))
-    .option('--max-size <size>', 'drop the oldest domain baselines until the store holds at most this much (e.g. 20G)', parsed(parseSize))
+    .option('--keep <n>', 'keep at most N baselines per domain (newest first)', intOption('--keep', 0))
+    .option('--max-age <age>', 'drop domain baselines older than this (e.g. 30d, 12h)', parsedOption(parseAge))
+    .option('--max-size <size>', 'drop the oldest domain baselines until the store holds at most this much (e.g. 20G)', parsedOption(parseSize))
     .option('--dry-run', 'only print what would be removed')
     .option(stateDirOption, stateDirHelp)
     .option('--json', 'print the result as JSON')

@@ -2,7 +2,7 @@
  * `mig encode <image> -o OUT.mig` and `mig decode OUT.mig -o IMAGE`: the codec's commands.
  * Output is written to a temp file and renamed on success; `-o -` writes the .mig to stdout.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,17 +16,10 @@ import { randomBytes } from 'node:crypto';
 import { UsageError } from '../../util/errors.js';
 import { mib, table, printJson } from '../output.js';
 import { progress } from '../progress.js';
+import { intOption } from '../options.js';
 import { PageMap } from '../../introspect/pagemap.js';
 import type { OpenedImage } from '../../image/types.js';
 import { introspectPageMap, noPageMapLine, PageMapSource } from '../../codec/page-map-source.js';
-
-function intOption(name: string, min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer in ${min}..${max}`);
-    return n;
-  };
-}
 
 /** Copy standard input to a temporary file; remove() deletes it. */
 function spoolStdin(): { file: string; remove: () => void } {

@@ -2,24 +2,17 @@
  * `mig migrate <domain> <[user@]host[:port]>` (source) and `mig receive` (destination, run by migrate
  * through ssh; the protocol is in src/migrate/protocol.ts and docs/migrate.md).
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { migrate, type MigrateProgress, type MigrateResult } from '../../migrate/migrate.js';
 import { preflight, receive, status } from '../../migrate/receive.js';
-import { writeMessage } from '../../migrate/protocol.js';
+import { writeMessage } from '../../migrate/control-fd.js';
 import { resolveStateDir } from '../../state/dir.js';
 import { MigError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
+import { positiveOption } from '../options.js';
 
 const pkg = createRequire(import.meta.url)('../../../../package.json') as { version: string };
-
-function positive(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a positive number`);
-    return n;
-  };
-}
 
 /** Stage, bytes, rate and ETA on stderr when it is a terminal. */
 function ttyProgress(): { update: (p: MigrateProgress) => void; done: () => void } {
@@ -76,15 +69,15 @@ export function registerMigrate(program: Command): void {
     .option('--dest-connect <uri>', 'libvirt URI on the destination (default: its mig receive default, qemu:///system)')
     .option('--context <ctx>', 'a context file (mig context build); the destination must hold one with the same digest in <state dir>/contexts (default: <state dir>/contexts/<domain>.ctx when the destination holds it too, else one both ends build from the domain\'s own disks, kept as <state dir>/contexts/<domain>.auto.ctx and reused while the disk is unchanged, when their digests agree)')
     .option('--no-context', 'no context: not the domain\'s own, not one from its disks')
-    .option('--bandwidth <mbps>', 'limit the transfer to this many megabits per second', positive('--bandwidth'))
+    .option('--bandwidth <mbps>', 'limit the transfer to this many megabits per second', positiveOption('--bandwidth'))
     .option('--identity <file>', 'ssh private key (default: ~/.ssh/id_ed25519, id_ecdsa, id_rsa; or the agent)')
     .option('--known-hosts <file>', 'known_hosts file to check the host key against (default: ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts)')
     .option('--remote-mig <cmd>', 'how to run mig on the destination (a shell command)', 'mig')
     .option('--keep-source', 'keep the source\'s save image (state dir saves/) and a persistent source definition')
     .option('--resume', 'when the link is lost, reconnect and go on from the last frame the destination acknowledged (the source stays saved meanwhile; restored if no link comes back within --resume-window); also finishes a migration whose process was killed after saving the domain')
-    .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positive('--resume-window'), 120)
+    .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positiveOption('--resume-window'), 120)
     .option('--free-pages <mode>', 'drop: pages the guest has free (found by introspection of the saved image) are not sent and arrive as zeros; keep: send every page', 'drop')
-    .option('--threads <n>', 'encoder threads', positive('--threads'))
+    .option('--threads <n>', 'encoder threads', positiveOption('--threads'))
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
     .action(async (domain: string, destination: string, o: {
@@ -115,7 +108,7 @@ export function registerMigrate(program: Command): void {
     .option('--preflight', 'answer what this host holds (contexts, baselines) and which of the requested disks are missing')
     .option('--status', 'answer the state of a domain')
     .option('--connect <uri>', 'libvirt URI to restore into', 'qemu:///system')
-    .option('--threads <n>', 'decoder threads', positive('--threads'))
+    .option('--threads <n>', 'decoder threads', positiveOption('--threads'))
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .action(async (o: { preflight?: boolean; status?: boolean; connect: string; threads?: number; stateDir?: string }) => {
       const opts = { stateDir: resolveStateDir(o.stateDir), connect: o.connect, migVersion: pkg.version, threads: o.threads ? Math.floor(o.threads) : undefined };

@@ -12,7 +12,7 @@
  */
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
 import { PageMap, PageTypeCode } from '../pagemap.js';
-import { entryAddressMasks, PagingMode, PTE_NX_HI, PTE_PRESENT, PTE_USER } from '../x86/paging.js';
+import { entryAddressMasks, entryPfn, PagingMode, PTE_NX_HI, PTE_PRESENT, PTE_USER } from '../x86/paging.js';
 
 export function markExecutableImages(mem: PhysicalMemory, map: PageMap, mode: PagingMode, smeMask = 0): { tables: number; execEntries: number; imagePages: number } {
   const types = map.types;
@@ -20,7 +20,7 @@ export function markExecutableImages(mem: PhysicalMemory, map: PageMap, mode: Pa
   const u32 = new Uint32Array(buf.buffer);
   const wide = mode.entryBytes === 8;
   const entries = PAGE_SIZE / mode.entryBytes;
-  const { lo: maskLo, hi: maskHi } = entryAddressMasks(mode, smeMask);
+  const masks = entryAddressMasks(mode, smeMask);
   const nxHi = mode.nx ? PTE_NX_HI : 0;
   const PU = PTE_PRESENT | PTE_USER;
   let tables = 0;
@@ -35,7 +35,7 @@ export function markExecutableImages(mem: PhysicalMemory, map: PageMap, mode: Pa
       // P=1, US=1, NX=0
       if ((lo & PU) !== PU || (hi & nxHi) !== 0) continue;
       execEntries++;
-      const target = (hi & maskHi) * 0x100000 + ((lo & maskLo) >>> 12);
+      const target = entryPfn(lo, hi, masks);
       if (target < types.length && types[target] === PageTypeCode.cache) {
         types[target] = PageTypeCode.image;
         imagePages++;

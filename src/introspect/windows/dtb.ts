@@ -17,7 +17,11 @@
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
 import { IntrospectionError, IntrospectionErrorCode } from '../../util/errors.js';
 import type { CpuRegisters, RootSource } from '../os.js';
-import { pagingModeFromControlRegisters, PagingMode, rootFromCr3, X86_NONPAE, X86_PAE } from '../x86/paging.js';
+import { entryAddressMasks, entryPfn, pagingModeFromControlRegisters, PagingMode, rootFromCr3, X86_NONPAE, X86_PAE } from '../x86/paging.js';
+
+const PAE_MASKS = entryAddressMasks(X86_PAE);
+/** Physical address a PAE entry points to. */
+const paeTarget = (lo: number, hi: number) => entryPfn(lo, hi, PAE_MASKS) * PAGE_SIZE;
 import { describeKdbg, Kdbg } from './kdbg.js';
 import { KUSER, KUSER_SHARED_DATA_VA } from './offsets.js';
 import type { WindowsScan } from './scan.js';
@@ -99,7 +103,7 @@ export function paeRoots(mem: PhysicalMemory, pd3s: readonly number[]): { pd3: n
     } catch {
       continue;
     }
-    const pds = [0, 1, 2, 3].map((i) => b.readUInt32LE(i * 8 + 4) % 0x100000 * 2 ** 32 + (b.readUInt32LE(i * 8) & 0xfffff000));
+    const pds = [0, 1, 2, 3].map((i) => paeTarget(b.readUInt32LE(i * 8), b.readUInt32LE(i * 8 + 4)));
     const contiguous = pds[0] - PAGE_SIZE;
     if (contiguous >= 0 && isPdpt(mem, contiguous, pds)) out.push({ pd3, pdpt: contiguous });
     else pending.set(pds[0], { pd3, pds });
@@ -109,7 +113,7 @@ export function paeRoots(mem: PhysicalMemory, pd3s: readonly number[]): { pd3: n
     for (let off = 0; off < count * PAGE_SIZE; off += 32) {
       const lo = bytes.readUInt32LE(off);
       if ((lo & 1) === 0) continue;
-      const p = pending.get(bytes.readUInt32LE(off + 4) % 0x100000 * 2 ** 32 + (lo & 0xfffff000));
+      const p = pending.get(paeTarget(lo, bytes.readUInt32LE(off + 4)));
       if (p && pdptMatches(bytes, off, p.pds)) out.push({ pd3: p.pd3, pdpt: firstPfn * PAGE_SIZE + off });
     }
   });
@@ -130,7 +134,7 @@ function pdptMatches(b: Buffer, off: number, pds: number[]): boolean {
     const lo = b.readUInt32LE(off + i * 8);
     const hi = b.readUInt32LE(off + i * 8 + 4);
     if ((lo & 1) === 0 || (lo & 0x1e6) !== 0 || (hi & 0xfff00000) !== 0) return false;
-    if ((hi % 0x100000) * 2 ** 32 + (lo & 0xfffff000) !== pds[i]) return false;
+    if (paeTarget(lo, hi) !== pds[i]) return false;
   }
   return true;
 }

@@ -16,6 +16,7 @@
  */
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
 import { AddressFault } from '../../util/errors.js';
+import { entryAddressMasks, entryPfn, X86_PAE } from '../x86/paging.js';
 import { Kdbg, KDBG_READ_BYTES, needleBits, parseKdbg } from './kdbg.js';
 import { KUSER, LAYOUTS, WindowsLayout } from './offsets.js';
 
@@ -41,6 +42,7 @@ export interface WindowsScan {
 /** Caps on each list (hits past them are not collected). */
 export const SCAN_LIMITS = { kdbg: 64, kuser: 16, eprocess: 32, selfMaps: 256 } as const;
 
+const PAE_MASKS = entryAddressMasks(X86_PAE);
 const TAG = Buffer.from('KDBG', 'latin1');
 /** One DTB signature per _KPROCESS size among the known layouts, with the _EPROCESS offsets to check a hit with. */
 const SIGNATURES: { sig: Buffer; E: WindowsLayout['eprocess'] }[] = [];
@@ -94,7 +96,7 @@ export function scanWindows(mem: PhysicalMemory): WindowsScan {
       if ((w[o + 0x300] & 0xfffff003) === ((pa | 3) >>> 0) && pa < 2 ** 32 && out.nonPaeSelfMaps.length < SCAN_LIMITS.selfMaps) out.nonPaeSelfMaps.push(pa);
       // PAE PD #3: entry 3 = this page | P, entries 0–2 present (PD #0–#2 through the self-map).
       const lo = w[o + 6];
-      if ((lo & 1) === 1 && (w[o + 7] & 0xfffff) * 2 ** 32 + (lo & 0xfffff000) === pa && (w[o] & w[o + 2] & w[o + 4] & 1) === 1 && out.paeSelfMaps.length < SCAN_LIMITS.selfMaps) out.paeSelfMaps.push(pa);
+      if ((lo & 1) === 1 && entryPfn(lo, w[o + 7], PAE_MASKS) === pfn && (w[o] & w[o + 2] & w[o + 4] & 1) === 1 && out.paeSelfMaps.length < SCAN_LIMITS.selfMaps) out.paeSelfMaps.push(pa);
     }
   });
   return out;

@@ -139,6 +139,15 @@ export function entryAddressMasks(mode: PagingMode, smeMask = 0): { lo: number; 
   return { lo: lo >>> 0, hi: hi >>> 0 };
 }
 
+/**
+ * The one decoder of an entry's address: the frame number that the entry (low and high u32 words)
+ * points to, given masks from `entryAddressMasks`. Unsigned throughout (an address with bit 31 set
+ * stays positive). Hot loops call it per entry: it is small enough for V8 to inline.
+ */
+export function entryPfn(lo: number, hi: number, masks: { readonly lo: number; readonly hi: number }): number {
+  return (hi & masks.hi) * 2 ** 20 + ((lo & masks.lo) >>> 12);
+}
+
 /** Canonical VA (bigint) → decanonicalised page number for the mode. */
 export function vpnOf(va: bigint, mode: PagingMode): number {
   const mask = (1n << BigInt(mode.vaBits)) - 1n;

@@ -4,6 +4,7 @@
  */
 export {
   entryAddressMasks,
+  entryPfn,
   PAGING_MODES,
   presentBit,
   PTE_NX_HI,

@@ -9,7 +9,7 @@
  * mode's per-level numbers copied into typed arrays, no BigInt or allocation per step.
  */
 import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
-import { entryAddressMasks, EntryValidity, PagingMode, PTE_NX_HI, PTE_PRESENT, PTE_PS, PTE_RW, PTE_USER, vpnOf } from './modes.js';
+import { entryAddressMasks, entryPfn, EntryValidity, PagingMode, PTE_NX_HI, PTE_PRESENT, PTE_PS, PTE_RW, PTE_USER, vpnOf } from './modes.js';
 
 /** PS and P: a large page. PS of a not-present entry an OS accepts (a software PTE) is its own bit, not a size. */
 const LARGE = PTE_PS | PTE_PRESENT;
@@ -30,7 +30,6 @@ export interface WalkerOptions {
   cachePages?: number;
 }
 
-const TWO20 = 2 ** 20;
 
 export class PageTableWalker {
   /** Root table address, aligned down to the mode's rootAlign. */
@@ -48,8 +47,8 @@ export class PageTableWalker {
   lastSkipPages = 1;
   private readonly cache = new Map<number, Uint32Array | null>();
   private readonly cacheLimit: number;
-  private readonly maskLo: number;
-  private readonly maskHi: number;
+  /** Address masks of an entry's two words (entryAddressMasks), SME bit cleared. */
+  private readonly masks: { readonly lo: number; readonly hi: number };
   private readonly valid: EntryValidity;
   /** Entry index of the root table within its frame (non-zero only for a PAE PDPT). */
   private readonly rootBase: number;
@@ -71,9 +70,7 @@ export class PageTableWalker {
     this.rootPfn = Math.floor(this.rootPa / PAGE_SIZE);
     this.rootBase = (this.rootPa % PAGE_SIZE) / mode.entryBytes;
     this.cacheLimit = opts.cachePages ?? 4096;
-    const m = entryAddressMasks(mode, opts.smeMask ?? 0);
-    this.maskLo = m.lo;
-    this.maskHi = m.hi;
+    this.masks = entryAddressMasks(mode, opts.smeMask ?? 0);
     this.valid = mode.isValid;
     this.wide = mode.entryBytes === 8;
     this.n = mode.levels.length;
@@ -100,7 +97,7 @@ export class PageTableWalker {
 
   /** Frame number the entry (lo, hi) points to (table or 4 KiB page), SME bit stripped. */
   entryPfn(lo: number, hi: number): number {
-    return (hi & this.maskHi) * TWO20 + ((lo & this.maskLo) >>> 12);
+    return entryPfn(lo, hi, this.masks);
   }
 
   /** First frame of the large page a PS entry at `level` maps: aligned to its size, PSE-36 bits added. */

@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { buildContext, writeContext } from '../../../src/context/build.js';
 import { CTX_PAGE } from '../../../src/context/format.js';
 import { compileGlob } from '../../../src/context/glob.js';
-import { openContext, readContextHeader, verifyContext } from '../../../src/context/open.js';
+import { openContext, readContextHeader } from '../../../src/context/open.js';
+import { verifyContext } from '../../helpers/verify-context.js';
 import { MigError } from '../../../src/util/errors.js';
 import { tmpPath } from '../../helpers/tmp.js';
 

@@ -8,7 +8,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { layOut, writeContext } from '../../../src/context/build.js';
 import { CTX_ENTRY_FIXED, CTX_HEADER_SIZE, CTX_MAGIC, CTX_PAGE, H } from '../../../src/context/format.js';
-import { openContext, verifyContext } from '../../../src/context/open.js';
+import { openContext } from '../../../src/context/open.js';
+import { verifyContext } from '../../helpers/verify-context.js';
 import { MigError } from '../../../src/util/errors.js';
 import { tmpPath } from '../../helpers/tmp.js';
 

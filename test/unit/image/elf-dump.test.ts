@@ -7,7 +7,7 @@ import { BufferSink } from '../../../src/util/sink.js';
 import { buildElfCore, EM_386, pages, stampedPage, tinyLoads } from '../../helpers/elf-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
 import { mig } from '../../helpers/cli.js';
-import { countPages } from '../../../src/mem/physical-memory.js';
+import { countPages } from '../../helpers/count-pages.js';
 import { imageInfo } from '../../../src/cli/commands/info.js';
 import { CPUS, openElf as open, rebuilt, SPEC64, VMCOREINFO } from '../../helpers/elf-fixtures.js';
 

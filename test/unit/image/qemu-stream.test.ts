@@ -3,7 +3,7 @@ import { RandomAccessFile } from '../../../src/util/file.js';
 import { MigError } from '../../../src/util/errors.js';
 import { openQemuStream, parseQemuStream } from '../../../src/image/qemu-stream.js';
 import { BufferSink } from '../../../src/util/sink.js';
-import { countPages } from '../../../src/mem/physical-memory.js';
+import { countPages } from '../../helpers/count-pages.js';
 import { Bytes, page, StreamBuilder } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
 import { verifySlots } from '../../helpers/compare.js';

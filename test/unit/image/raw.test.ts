@@ -3,7 +3,7 @@ import { RandomAccessFile } from '../../../src/util/file.js';
 import { MigError } from '../../../src/util/errors.js';
 import { openRaw } from '../../../src/image/raw.js';
 import { BufferSink } from '../../../src/util/sink.js';
-import { countPages } from '../../../src/mem/physical-memory.js';
+import { countPages } from '../../helpers/count-pages.js';
 import { page } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
 import { verifySlots } from '../../helpers/compare.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { PageTableWalker, vpnOf, X64_4LEVEL, X64_5LEVEL } from '../../../src/introspect/x86/paging.js';
+import { entryAddressMasks, entryPfn, PageTableWalker, vpnOf, X64_4LEVEL, X64_5LEVEL, X86_NONPAE, X86_PAE } from '../../../src/introspect/x86/paging.js';
 import { FakeMemory, PageTableBuilder } from '../../helpers/fake-memory.js';
 
 const KVA = 0xffffffff81000000n;
@@ -99,4 +99,14 @@ test('missing table frame gives -1, not an exception', (t) => {
   mem.writeU64(b.rootPfn * 4096 + 511 * 8, (0x99999n << 12n) | 3n);
   const w = new PageTableWalker(mem, X64_4LEVEL, b.rootPfn * 4096);
   t.is(w.translate(KVA), -1);
+});
+
+test('entryPfn: the one entry-address decoder, unsigned in both words, SME bit cleared', (t) => {
+  const pae = entryAddressMasks(X86_PAE);
+  t.is(entryPfn(0x80000001, 0, pae), 0x80000, 'bit 31 of the low word: 2 GiB, not negative');
+  t.is(entryPfn(0xfffff067, 0xfffff, pae), 2 ** 40 - 1, 'bits 12-51 all set');
+  t.is(entryPfn(0x00001001, 0x80000001, pae), 0x100001, 'NX (bit 63) is not an address bit');
+  t.is(entryPfn(0xfffff063, 0xffffffff, entryAddressMasks(X86_NONPAE)), 0xfffff, 'no high word without PAE');
+  const sme = entryAddressMasks(X64_4LEVEL, 2 ** 47);
+  t.is(entryPfn(0x5003, 0x8000, sme), 5, 'SME C-bit (47) cleared');
 });

@@ -3,7 +3,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readPending } from '../../../src/migrate/migrate.js';
+import { readPending } from '../../../src/migrate/pending.js';
 import { tmpPath } from '../../helpers/tmp.js';
 
 function setup(fields: Record<string, unknown> = {}, image = true) {

@@ -6,8 +6,8 @@
  */
 import * as zlib from 'node:zlib';
 import { compress as zstdCompress } from 'zstd-napi';
-import { PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
-import { PAGE_TYPES, PageMap, PageType } from './pagemap.js';
+import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
+import { PAGE_TYPES, PageMap, PageType } from '../../introspect/pagemap.js';
 
 export interface TypeRow {
   type: PageType;

@@ -3,8 +3,8 @@
  * distribution (stacked bar, table with compressibility) and a picture of physical memory: present
  * runs drawn row by row, each cell the majority type of a fixed number of consecutive pages.
  */
-import { PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
-import { PAGE_TYPES, PageMap, PageType } from './pagemap.js';
+import { PAGE_SIZE, PhysicalMemory } from '../../mem/physical-memory.js';
+import { PAGE_TYPES, PageMap, PageType } from '../../introspect/pagemap.js';
 import type { TypeRow } from './type-stats.js';
 
 export const TYPE_COLORS: Record<PageType, string> = {
