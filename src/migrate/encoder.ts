@@ -11,6 +11,7 @@ import { writeError } from '../util/sink.js';
 import type { EncodeChildArgs } from './encode-child.js';
 import { MigrateError } from './errors.js';
 import type { Spool } from './spool.js';
+import { codecChildEnv } from '../util/memory-env.js';
 
 const ENCODE_CHILD = fileURLToPath(new URL('./encode-child.js', import.meta.url));
 
@@ -25,7 +26,7 @@ export interface EncoderChild {
 }
 
 export function startEncoder(args: EncodeChildArgs, sp: Spool): EncoderChild {
-  const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const enc = spawn(process.execPath, [ENCODE_CHILD, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'], env: codecChildEnv() });
   enc.stdin!.on('error', () => undefined);
   let encoded = 0;
   const done = new Promise<EncodeSummary>((resolve, reject) => {
