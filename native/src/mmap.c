@@ -31,7 +31,7 @@ static napi_value MapFile(napi_env env, napi_callback_info info) {
   }
   if (argc > 3) napi_get_value_bool(env, argv[3], &populate);
   if (len <= 0 || off < 0 || (off & 4095)) { napi_throw_range_error(env, NULL, "mapFile: offset must be page-aligned and length > 0"); return NULL; }
-  void* p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, (off_t)off);
+  void* p = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, (off_t)off);
   if (p == MAP_FAILED) return throw_errno(env, errno, "mmap");
   napi_value ab;
   if (napi_create_external_arraybuffer(env, p, (size_t)len, unmap, (void*)(uintptr_t)len, &ab) != napi_ok) { munmap(p, (size_t)len); return NULL; }

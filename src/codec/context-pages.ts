@@ -6,6 +6,7 @@
  */
 import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
 import { openContext, type ContextFile } from '../context/open.js';
+import { MAX_MAP } from '../util/mmap.js';
 import { PageIndex, pageHash } from './page-index.js';
 
 export interface ContextPages {
@@ -28,7 +29,7 @@ export interface ContextPages {
 export interface ContextPagesOptions {
   /** Build the page-hash index (encoding). Default true. */
   index?: boolean;
-  /** Read the content area into memory once; pages, ranges and the index are then served from it. */
+  /** Map the content area into memory; pages, ranges and the index are then served from it. */
   inMemory?: boolean;
 }
 
@@ -37,7 +38,8 @@ export function openContextPages(path: string, opts: ContextPagesOptions = {}): 
   try {
     const bytes = ctx.header.contentLength;
     const pages = Math.floor(bytes / PAGE_SIZE);
-    const content = opts.inMemory ? ctx.readContent(0, bytes) : undefined;
+    // In memory: mapped, not read (a context of more than 4 GiB is read range by range instead).
+    const content = opts.inMemory && bytes <= MAX_MAP ? ctx.mapContent(0, bytes) : undefined;
     const readBytes = (offset: number, length: number, out: Buffer, at: number) => {
       if (offset < 0 || length < 0 || offset + length > bytes) return false;
       if (content) content.copy(out, at, offset, offset + length);

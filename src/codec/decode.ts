@@ -84,15 +84,12 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
     throw new MigError('MIG_WRONG_CONTEXT', `${contextPath} is not the context ${migPath} was encoded with (digest ${c.digest.toString('hex')}, expected ${h.contextDigest.toString('hex')})`,
       { context: contextPath, expected: h.contextDigest.toString('hex'), actual: c.digest.toString('hex') });
   }
-  // Context references read pages and byte ranges all over the content: read it once into memory
-  // (one sequential read instead of a pread per reference) unless it is larger than that is worth.
-  if (c.bytes > DECODE_CONTEXT_IN_MEMORY) return c;
+  // Context references read pages and byte ranges all over the content: map it (no copy, no fresh
+  // memory; CTX runs are copied from the mapping straight into the output's buffer).
   c.close();
   return openContextPages(contextPath, { index: false, inMemory: true });
 }
 
-/** Largest context the decoder reads into memory (bytes); larger ones are read per reference. */
-const DECODE_CONTEXT_IN_MEMORY = 0;
 
 export function decodeImage(migPath: string, outPath: string, opts: DecodeOptions = {}): DecodeSummary {
   const t0 = performance.now();

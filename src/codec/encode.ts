@@ -26,9 +26,27 @@ import { Baseline, openBaseline } from './baseline.js';
 import { ContextPages, openContextPages } from './context-pages.js';
 import { PAGE_TYPES, PageMap, PageTypeCode, type PageType } from '../introspect/pagemap.js';
 import { pfnSpan } from '../introspect/os.js';
-import { Src, SubPageMatcher } from './subpage.js';
+import { Src, SubPageMatcher, type MappedImage } from './subpage.js';
 import { contextAnchorsFor, type ContextAnchors } from './context-index.js';
 import { WINDOW } from './fingerprint.js';
+
+/** The image mapped in windows of this size (each also holds the page starting at its end). */
+const MAP_WINDOW = 1 << 30;
+
+/** `file` mapped in MAP_WINDOW windows, for slots at `fileOffset`. */
+function mapImage(file: RandomAccessFile, fileOffset: Float64Array): MappedImage {
+  const windows: Buffer[] = [];
+  for (let start = 0; start < file.size; start += MAP_WINDOW) windows.push(file.map(start, Math.min(file.size - start, MAP_WINDOW + PAGE_SIZE), 'image'));
+  return { windows, window: MAP_WINDOW, fileOffset };
+}
+
+/** Slot k's 4096 bytes, a view of the mapping. */
+function slotBytes(img: MappedImage, k: number): Buffer {
+  const off = img.fileOffset[k];
+  const w = Math.floor(off / img.window);
+  const at = off - w * img.window;
+  return img.windows[w].subarray(at, at + PAGE_SIZE);
+}
 
 /** A page is sent as PATCH when sub-page matches cover at least this many of its bytes. */
 const MIN_PATCH = 64;
@@ -81,12 +99,6 @@ export interface PreparedSources {
 
 /** Each sub-page index (history, baseline anchors) gets 5 % of the image, at least 1 MiB. */
 const indexBudgetFor = (imageBytes: number) => Math.max(1 << 20, Math.floor(imageBytes * 0.05));
-/**
- * Recently remembered pages kept in memory for history matches: a quarter of the image, 64–256 MiB.
- * On mig-large's save1.img (912 MB) 84 % of the 663k history probes point at most 16k slots back,
- * 95 % at most 64k, 99.4 % at most 128k; the rest are read from the image.
- */
-const historyRingFor = (imageBytes: number) => Math.min(256 << 20, Math.max(64 << 20, Math.floor(imageBytes / 4)));
 
 /**
  * Open and index the baseline and context before the image exists (mig migrate does this while
@@ -247,6 +259,9 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     };
 
     const file = new RandomAccessFile(path);
+    // The image, mapped: history candidates and duplicates are compared where they are (no reads,
+    // no copies of remembered pages).
+    const image = mapImage(file, slots.fileOffset);
     const reader = new SequentialReader(file, 0);
     // The image's SHA-256 (of the image as decoded: free pages as zeros), in 1 MiB steps on a
     // thread of its own (inline with one thread).
@@ -260,9 +275,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       context: ctx?.content,
       contextTable: ctxAnchors?.table,
       historyBudget: opts.historyBudget ?? indexBudget,
-      historyRingBytes: historyRingFor(img.fileSize),
-      slots: slots.count,
-      readSlot: (kk, out, at) => file.readInto(out, at, PAGE_SIZE, slots.fileOffset[kk]),
+      image,
       baseline: base?.anchors ? { anchors: base.anchors, readFrame: base.readFrame } : undefined,
     });
     let lastCtxEnd = 0;
@@ -413,8 +426,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         if (c < 0) {
           const earlier = index.get(h[0], h[1]);
           if (earlier >= 0) {
-            file.readInto(cand, 0, PAGE_SIZE, slots.fileOffset[earlier]);
-            if (cand.equals(page)) {
+            if (slotBytes(image, earlier).equals(page)) {
               endRuns();
               op(Op.DUP, k - earlier, 'duplicate');
               count(tech.duplicate, 'duplicate');
@@ -448,7 +460,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
           opts.onLiteral?.(typeCode, page);
           count(tech.literal, 'literal');
         }
-        sub?.remember(k, page);
+        sub?.remember(k);
       }
       structure(img.fileSize - reader.pos);
       endRuns();

@@ -16,8 +16,6 @@
 import { AnchorTable, anchors, WINDOW } from './fingerprint.js';
 
 export const PAGE = 4096;
-/** Misses of the history ring (pages older than it) go through a small direct-mapped cache. */
-const MISS_CACHE = 256;
 export const Src = { CONTEXT: 0, HISTORY: 1, BASELINE: 2, BASELINE_AT: 3 } as const;
 
 /** Tuned on the vm-images guests (bench/mig-codec.ts; docs/format/mig-v1.md "Encoder choices"). */
@@ -34,22 +32,24 @@ export const TUNING = Object.freeze({
   maxProbes: 16,
 });
 
+export interface MappedImage {
+  windows: Buffer[];
+  window: number;
+  fileOffset: Float64Array;
+}
+
 export interface SubPageSources {
   /** The CTX content area, in memory. */
   context?: Buffer;
   /** Its anchor table, when already built (buildContextAnchors, or loaded from its cache file). */
   contextTable?: AnchorTable;
-  /** Bytes for the history index (0: no history matching). */
+  /** Bytes for the history index (0: no history matching; it needs `image`). */
   historyBudget: number;
   /**
-   * Bytes of the most recently remembered pages kept in memory (a FIFO ring) for verifying history
-   * candidates; older ones are read with readSlot. Speed only: the matches are the same for any size.
+   * The image, mapped (encoder side): slot k's 4096 bytes are windows[w] at fileOffset[k] − w·window,
+   * w = ⌊fileOffset[k] / window⌋ (each window also holds the page that starts at its end).
    */
-  historyRingBytes?: number;
-  /** Page slots of the image (slot numbers passed to match/remember are below it). */
-  slots?: number;
-  /** Copy the original 4096 bytes of slot k into out at `at` (encoder side: read the image file). */
-  readSlot?: (k: number, out: Buffer, at: number) => void;
+  image?: MappedImage;
   /** Anchors of the baseline's pages and how to read its frames (BASELINE_AT matches). */
   baseline?: { anchors: AnchorTable; readFrame: (f: number, out: Buffer) => boolean };
 }
@@ -76,22 +76,13 @@ export class SubPageMatcher {
   private readonly ctx?: Buffer;
   private readonly ctxTable?: AnchorTable;
   private readonly histTable?: AnchorTable;
-  private readonly readSlot?: (k: number, out: Buffer, at: number) => void;
   private readonly apos = new Int32Array(PAGE);
   private readonly ahash = new Uint32Array(PAGE);
   private na = 0;
   private readonly base?: SubPageSources['baseline'];
   private readonly bcache = Buffer.allocUnsafe(256 * PAGE);
   private readonly bcacheFrame = new Float64Array(256).fill(-1);
-  /** The last `ringPages` remembered pages, in remember order (entry = order % ringPages). */
-  private readonly ring: Buffer;
-  private readonly ringPages: number;
-  /** Remember order of each slot (−1: not remembered), and how many were remembered. */
-  private readonly orderOf: Int32Array;
-  private remembered = 0;
-  /** Slots older than the ring, read on demand (direct-mapped by slot). */
-  private readonly miss = Buffer.allocUnsafe(MISS_CACHE * PAGE);
-  private readonly missSlot = new Float64Array(MISS_CACHE).fill(-1);
+  private readonly image?: MappedImage;
   /** Segments of the last match(): literal run, then a match of segLen bytes from segSrc at segOff. */
   nseg = 0;
   readonly segLit = new Int32Array(PAGE + 1);
@@ -110,16 +101,13 @@ export class SubPageMatcher {
   readonly indexBytes: { context: number; history: number };
 
   constructor(s: SubPageSources) {
-    this.readSlot = s.readSlot;
+    this.image = s.image;
     this.base = s.baseline;
     if (s.context && s.context.length >= WINDOW) {
       this.ctx = s.context;
       this.ctxTable = s.contextTable ?? buildContextAnchors(s.context);
     }
-    if (s.historyBudget > 0 && s.readSlot) this.histTable = new AnchorTable(s.historyBudget);
-    this.ringPages = this.histTable ? Math.max(16, Math.floor((s.historyRingBytes ?? 64 << 20) / PAGE)) : 0;
-    this.ring = Buffer.allocUnsafe(this.ringPages * PAGE);
-    this.orderOf = new Int32Array(this.histTable ? (s.slots ?? 0) : 0).fill(-1);
+    if (s.historyBudget > 0 && s.image) this.histTable = new AnchorTable(s.historyBudget);
     this.indexBytes = { context: this.ctxTable?.bytes ?? 0, history: this.histTable?.bytes ?? 0 };
   }
 
@@ -210,28 +198,18 @@ export class SubPageMatcher {
   /** Offset of the page historyPage() returned, in the buffer it returned. */
   private at = 0;
 
-  /** The buffer holding remembered slot k (at offset this.at): the ring, or the miss cache after a read. */
+  /** The mapped window holding slot k (at offset this.at). */
   private historyPage(k: number): Buffer {
-    const o = k < this.orderOf.length ? this.orderOf[k] : -1;
-    if (o >= 0 && o > this.remembered - 1 - this.ringPages) {
-      this.at = (o % this.ringPages) * PAGE;
-      return this.ring;
-    }
-    const e = k % MISS_CACHE;
-    this.at = e * PAGE;
-    if (this.missSlot[e] !== k) {
-      this.readSlot!(k, this.miss, this.at);
-      this.missSlot[e] = k;
-    }
-    return this.miss;
+    const img = this.image!;
+    const off = img.fileOffset[k];
+    const w = Math.floor(off / img.window);
+    this.at = off - w * img.window;
+    return img.windows[w];
   }
 
   /** Index the anchors of the page just matched (slot k) as history for later pages. */
-  remember(k: number, page: Buffer): void {
+  remember(k: number): void {
     if (!this.histTable) return;
-    const o = this.remembered++;
-    page.copy(this.ring, (o % this.ringPages) * PAGE, 0, PAGE);
-    if (k < this.orderOf.length) this.orderOf[k] = o;
     for (let a = 0; a < this.na; a++) this.histTable.put(this.ahash[a], k * PAGE + this.apos[a]);
   }
 

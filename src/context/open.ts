@@ -53,6 +53,11 @@ export class ContextFile {
     return undefined;
   }
 
+  /** The content area [offset, offset+length) mapped into memory, every page faulted in (RandomAccessFile.map). */
+  mapContent(offset: number, length: number): Buffer {
+    return this.file.map(this.header.contentOffset + offset, length, 'content', true);
+  }
+
   /** Read `length` bytes at `offset` of the content area into buf[at..]. */
   readContent(offset: number, length: number, buf: Buffer = Buffer.allocUnsafe(length), at = 0): Buffer {
     this.file.check(this.header.contentOffset + offset, length, 'content');

@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { ImageErrorCode, ImageFormatError, UsageError } from './errors.js';
+import { mapRange } from './mmap.js';
 
 /** What kind of file a Stats describes, for messages: "a directory", "a FIFO", "a character device", … */
 export function fileKind(st: fs.Stats): string {
@@ -96,6 +97,15 @@ export class RandomAccessFile {
       }
       done += n;
     }
+  }
+
+  /**
+   * [pos, pos+len) mapped into memory (util/mmap.ts: no copy, no fresh pages); bounds checked like a
+   * read. The mapping outlives close() and goes when the Buffer is collected.
+   */
+  map(pos: number, len: number, field: string, populate = false): Buffer {
+    this.check(pos, len, field);
+    return mapRange(this.fd, pos, len, populate);
   }
 
   close(): void {
