@@ -166,6 +166,8 @@ export class WriteBehind {
   position: number;
   private failure?: Error;
   private closed = false;
+  /** Inline with no file and no tee: bytes are hashed as they come, not buffered. */
+  private hashOnly = false;
 
   constructor(o: WriteBehindOptions) {
     this.ctrl = new SharedArrayBuffer(CTRL_BYTES);
@@ -177,6 +179,7 @@ export class WriteBehind {
     this.position = o.startPos ?? 0;
     const init: WorkerInit = { ring: this.ring, fd: o.fd, teeFd: o.teeFd, hash: o.hash, hashPrefix: o.hashPrefix, syncEvery: o.syncEvery, startPos: this.position, ctrl: this.ctrl, data };
     if (!o.threaded) {
+      this.hashOnly = o.fd < 0 && (o.teeFd === undefined || o.teeFd < 0);
       this.inline = new Writer(init);
       this.inline.start();
       return;
@@ -194,6 +197,12 @@ export class WriteBehind {
 
   /** Append b. */
   write(b: Uint8Array): void {
+    if (this.hashOnly) {
+      // Inline, nothing to write: hash in place (a page at a time costs less than copying it to hash a MiB).
+      this.run(() => this.inline!.write(b, this.position));
+      this.position += b.length;
+      return;
+    }
     let off = 0;
     while (off < b.length) {
       const k = Math.min(SLOT - this.used, b.length - off);
@@ -207,6 +216,12 @@ export class WriteBehind {
 
   /** Append n bytes that fill(buf, at, len) writes in place (pieces that fit the current buffer). */
   fill(n: number, fill: (buf: Buffer, at: number, len: number) => void): void {
+    while (n > 0 && this.hashOnly) {
+      const k = Math.min(SLOT, n);
+      fill(this.data, 0, k);
+      this.write(this.data.subarray(0, k));
+      n -= k;
+    }
     while (n > 0) {
       const k = Math.min(SLOT - this.used, n);
       fill(this.data, this.at() + this.used, k);

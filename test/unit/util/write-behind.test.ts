@@ -87,3 +87,22 @@ for (const threaded of [true, false]) {
     }
   });
 }
+
+test('hash only (no file), inline and threaded: the same digest for writes and fills', (t) => {
+  const parts = chunks();
+  const want = createHash('sha256').update(Buffer.concat(parts)).digest();
+  for (const threaded of [false, true]) {
+    const wb = new WriteBehind({ fd: -1, hash: true, threaded });
+    for (const [i, p] of parts.entries()) {
+      if (i % 2) {
+        let from = 0;
+        wb.fill(p.length, (buf, o, len) => {
+          p.copy(buf, o, from, from + len);
+          from += len;
+        });
+      } else wb.write(p);
+    }
+    t.true(wb.digest().equals(want), threaded ? 'threaded' : 'inline');
+    wb.close();
+  }
+});
