@@ -6,9 +6,10 @@
  *
  * Reuse: the stored context is used again while the disk file's identity (size, modification time,
  * inode) is what it was when the context was built — a read-only root disk, or one the guest has not
- * written since. A disk being written changes its mtime, so the context is rebuilt from it (the
- * bytes read while the guest writes may be torn; that only makes the two ends' digests differ,
- * never the migration wrong: a context is used only when both ends hold the same bytes).
+ * written since. A disk being written changes its mtime, so the context is rebuilt from it; a build
+ * during which the disk changed (size, mtime or inode differ after it) may hold torn files and is
+ * not used: tried once more, then the disk is passed over with that reason (a context is in any
+ * case used only when both ends hold the same bytes, and the image's SHA-256 is checked after).
  *
  * The disk taken is the first of the domain's disks (in XML order) that `mig context build` reads:
  * an ext2/3/4 or NTFS file system, or a qcow2/partitioned disk holding one; others (swap, data disks
@@ -71,11 +72,26 @@ export async function autoContextFor(stateDir: string, domain: string, disks: re
         }
       }
     } catch { /* none stored, or unreadable: build it */ }
-    let built;
-    try {
-      built = await buildContext(disk, {});
-    } catch (e) {
-      skipped.push({ disk, why: (e as Error).message });
+    // A disk written while it is read may give torn files: the build counts only when the disk's
+    // identity (size, mtime, inode) is the same after it as before. Once more if not; then passed over.
+    let built: Awaited<ReturnType<typeof buildContext>> | undefined;
+    let why: string | undefined;
+    for (let attempt = 0; attempt < 2 && !built; attempt++) {
+      try {
+        const b = await buildContext(disk, {});
+        const after = fileIdentity(disk);
+        if (sameIdentity(after, id)) built = b;
+        else {
+          why = 'the disk was written while it was read (a running guest writing it): its files may be torn; pass --context, or migrate when it is idle';
+          id = after;
+        }
+      } catch (e) {
+        why = (e as Error).message;
+        break;
+      }
+    }
+    if (!built) {
+      skipped.push({ disk, why: why ?? 'no context' });
       continue;
     }
     if (built.files.length === 0) {

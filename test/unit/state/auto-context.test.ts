@@ -4,7 +4,7 @@
  * stored in the state dir and reused while the disk is unchanged, rebuilt when it changes.
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { autoContextFor } from '../../../src/state/auto-context.js';
@@ -52,4 +52,16 @@ test('no disk gives a context: an error naming each disk and why', async (t) => 
   t.regex(e!.message, /no disk of vm2 gives a context: .*only-data\.disk: .*; \/nonexistent\/disk\.img: /);
   const none = await t.throwsAsync(autoContextFor(tmpPath('state3'), 'vm3', []));
   t.regex(none!.message, /it has no disks/);
+});
+
+test('a disk written while the context is built is passed over, not used with torn files', async (t) => {
+  const root = rootDisk();
+  // Another process keeps writing the disk (its mtime moves every few milliseconds) during both attempts.
+  const writer = spawn('bash', ['-c', `while :; do printf x | dd of='${root}' bs=1 seek=0 conv=notrunc status=none; sleep 0.005; done`], { stdio: 'ignore' });
+  try {
+    const e = await t.throwsAsync(autoContextFor(tmpPath('state4'), 'vm4', [root]));
+    t.regex(e!.message, /written while it was read/);
+  } finally {
+    writer.kill('SIGKILL');
+  }
 });
