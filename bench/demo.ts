@@ -51,6 +51,8 @@ try {
       `${j.stages.total.toFixed(1)} s (save ${j.stages.save.toFixed(1)} s), baseline ${j.baseline ? j.baseline.kind : 'none'}, ` +
       `context ${j.context ? `${j.context.source}${j.context.source === 'disks' ? ` (${j.context.files} files from ${j.context.disk}, ${j.context.reused ? 'reused' : `built in ${j.context.seconds} s`})` : ''}` : 'none'}, ` +
       `${j.freePagesDropped} free pages not sent; ${d.name} is ${domstate(d.name)}`);
+    const st = j.stages as Record<string, number>;
+    console.log(`  stages (s): ${['preflight', 'save', 'transfer', 'restore', 'store'].map((k) => `${k} ${st[k].toFixed(2)}`).join(', ')}; total ${st.total.toFixed(2)}`);
   }
   const beats = await heartbeatAbove(d, before, 60_000);
   console.log(beats.length ? `its workload goes on: heartbeat ${beats[beats.length - 1]} in its serial log after the migrations` : 'no heartbeat after the migrations: something is wrong');

@@ -90,6 +90,16 @@ export interface MigrateResult {
     disk?: string; files?: number; bytes?: number; seconds?: number; reused?: boolean; destinationSeconds?: number;
   } | null;
   stages: { preflight: number; save: number; transfer: number; restore: number; store: number; total: number };
+  /**
+   * When each stage ran, in seconds since mig migrate started ({start, end}); today they follow one
+   * another (encode, transfer and decode overlap inside `transfer`).
+   */
+  timeline: Record<'preflight' | 'save' | 'transfer' | 'restore' | 'store', { start: number; end: number }>;
+  /**
+   * Seconds the domain did not run: from the start of the save (libvirt pauses it first) until the
+   * destination reported it running (its `running` event; null when it never did, e.g. a recovered run).
+   */
+  downtime: number | null;
   /** From the encoder's summary: pages and bytes per technique. */
   techniques: EncodeSummary['techniques'];
   /** Where the page map came from (introspection of the saved image), or why there was none; null with --free-pages keep. */
@@ -120,6 +130,8 @@ export function chooseBaseline(store: BaselineStore, domain: string, remote: Pre
 
 export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   const T0 = performance.now();
+  /** A stage's start and end (performance.now() values) as seconds since T0. */
+  const span = (a: number, b: number) => ({ start: Number(((a - T0) / 1000).toFixed(3)), end: Number(((b - T0) / 1000).toFixed(3)) });
   const domain = checkDomainName(o.domain);
   const dest = parseDestination(o.destination);
   const where = `${dest.host}${dest.port === 22 ? '' : `:${dest.port}`}`;
@@ -365,14 +377,17 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     committed = true;
     await faultPoint('commit');
     let definedThere: boolean | undefined;
+    let runningSeen = false;
     try {
       const running = await events.wait('running', o.confirmTimeoutMs ?? 300_000);
       definedThere = running.defined;
+      runningSeen = true;
       if (running.defineError) warnings.push(`${domain} runs on ${where} but is not defined there persistently (${running.defineError}); its definition is kept here`);
     } catch (e) {
       await resolveAmbiguous(e as Error);
     }
     const tRestore = secs(t3);
+    const runningAt = performance.now();
 
     // 6. Both ends keep this image as the domain's baseline for next time.
     const t4 = performance.now();
@@ -399,6 +414,11 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       domain, destination: o.destination, destinationHost: remote.hostname, bytesSent, imageBytes, ratio: bytesSent / imageBytes, streamBytes: sp.size,
       baseline, context: contextInfo,
       stages: { preflight: tPre, save: tSave, transfer: tTransfer, restore: tRestore, store: secs(t4), total: secs(T0) },
+      timeline: {
+        preflight: span(t0, t0 + tPre * 1000), save: span(t1, t1 + tSave * 1000), transfer: span(t2, t2 + tTransfer * 1000),
+        restore: span(t3, t3 + tRestore * 1000), store: span(t4, performance.now()),
+      },
+      downtime: runningSeen ? Number(((runningAt - t1) / 1000).toFixed(3)) : null,
       techniques: summary.techniques, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
       freePagesDropped: summary.freePagesDropped, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
     };
@@ -495,6 +515,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         return {
           domain, destination: o.destination, destinationHost: dest.host, bytesSent: 0, imageBytes: 0, ratio: 0, streamBytes: 0,
           baseline: p.baseline, context: null, stages: { preflight: 0, save: 0, transfer: 0, restore: 0, store: 0, total: secs(T0) },
+          timeline: { preflight: span(T0, T0), save: span(T0, T0), transfer: span(T0, T0), restore: span(T0, T0), store: span(T0, T0) }, downtime: null,
           techniques: {} as EncodeSummary['techniques'], pageMap: null, freePagesDropped: 0, sourceBaseline, destinationBaseline: null,
           undefinedOnSource: false, resumes: [], warnings, recovered: 'committed',
         };

@@ -91,6 +91,16 @@ test.serial('migrate: the domain runs after it and its workload goes on; a repea
   t.true(r2.techniques.baseline.pages > r2.imageBytes / 4096 / 2, 'most pages come from the baseline');
   t.true(r2.bytesSent * 20 < r1.bytesSent, `repeated migration sent ${r2.bytesSent} bytes, first ${r1.bytesSent}`);
   t.log(`first ${r1.bytesSent} bytes in ${r1.stages.total.toFixed(1)} s, repeated ${r2.bytesSent} bytes in ${r2.stages.total.toFixed(1)} s (image ${r1.imageBytes})`);
+  // The timeline: stages in order, each within the run; the downtime spans save to running.
+  for (const r of [r1, r2]) {
+    const tl = r.timeline;
+    const order = [tl.preflight, tl.save, tl.transfer, tl.restore, tl.store];
+    order.forEach((x, i) => {
+      t.true(x.start <= x.end && x.end <= r.stages.total + 0.01, `stage ${i}: ${JSON.stringify(x)}`);
+      if (i) t.true(order[i - 1].end <= x.start + 0.01, `stage ${i} starts after stage ${i - 1} ends`);
+    });
+    t.true(r.downtime !== null && r.downtime >= r.stages.save + r.stages.transfer - 0.05 && r.downtime <= tl.restore.end - tl.save.start + 0.05, `downtime ${r.downtime} against ${JSON.stringify(tl)}`);
+  }
   const last = Math.max(...d.heartbeats());
   t.true((await heartbeatAbove(d, last)).length >= 2, 'the workload goes on after the second migration');
 });

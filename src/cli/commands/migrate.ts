@@ -52,6 +52,7 @@ function printResult(r: MigrateResult): void {
   w.write(`; baseline ${r.baseline ? `${r.baseline.digest.slice(0, 16)} (${r.baseline.kind})` : 'none'}; context ${r.context ? `${r.context.digest.slice(0, 16)} (${r.context.source === 'disks' ? `from ${r.context.disk}, ${r.context.reused ? 'reused' : `built in ${r.context.seconds} s`}` : r.context.source})` : 'none'}\n`);
   const s = r.stages;
   w.write(`preflight ${s.preflight.toFixed(2)} s, save ${s.save.toFixed(2)} s, encode+transfer+decode ${s.transfer.toFixed(2)} s, restore ${s.restore.toFixed(2)} s, baseline store ${s.store.toFixed(2)} s, total ${s.total.toFixed(2)} s\n`);
+  if (r.downtime !== null) w.write(`downtime ${r.downtime.toFixed(2)} s (domain paused for the save → running on the destination)\n`);
   if (r.freePagesDropped) w.write(`${r.freePagesDropped} free pages not sent (zeros on the destination)\n`);
   else if (r.pageMap?.source === 'none') w.write(`no page map (${r.pageMap.error}): free pages were sent\n`);
   for (const [k, t] of Object.entries(r.techniques)) if (t.pages || t.bytesIn) w.write(`  ${k.padEnd(10)} ${String(t.pages).padStart(8)} pages  ${mib(t.bytesIn).padStart(10)} in  ${String(Math.round(t.bytesOut)).padStart(11)} bytes out\n`);
