@@ -4,8 +4,8 @@
  */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
-import { migrate, type MigrateProgress, type MigrateResult } from '../../migrate/migrate.js';
-import { preflight, receive, status } from '../../migrate/receive.js';
+// The migration modules (ssh2, the libvirt binding) load when a migration command runs, not with every command.
+import type { MigrateProgress, MigrateResult } from '../../migrate/migrate.js';
 import { writeMessage } from '../../migrate/control-fd.js';
 import { resolveStateDir } from '../../state/dir.js';
 import { MigError } from '../../util/errors.js';
@@ -88,6 +88,7 @@ export function registerMigrate(program: Command): void {
       if (o.freePages !== 'drop' && o.freePages !== 'keep') throw new MigError('USAGE', `--free-pages must be drop or keep, not ${o.freePages}`);
       const bar = o.json ? { update: () => {}, done: () => {} } : ttyProgress();
       try {
+        const { migrate } = await import('../../migrate/migrate.js');
         const r = await migrate({
           domain, destination, connect: o.connect, destConnect: o.destConnect, context: o.context, bandwidth: o.bandwidth,
           identity: o.identity, knownHosts: o.knownHosts, remoteMig: o.remoteMig, keepSource: o.keepSource,
@@ -114,6 +115,7 @@ export function registerMigrate(program: Command): void {
     .action(async (o: { preflight?: boolean; status?: boolean; connect: string; threads?: number; stateDir?: string }) => {
       const opts = { stateDir: resolveStateDir(o.stateDir), connect: o.connect, migVersion: pkg.version, threads: o.threads ? Math.floor(o.threads) : undefined };
       try {
+        const { preflight, receive, status } = await import('../../migrate/receive.js');
         if (o.preflight) await preflight(opts);
         else if (o.status) await status(opts);
         else await receive(opts);
