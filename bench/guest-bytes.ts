@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { encodeImage } from '../src/codec/encode.js';
 import { buildContext, writeContext } from '../src/context/build.js';
 import { openImage } from '../src/image/probe.js';
-import { compareWithKpageflags } from '../src/introspect/accuracy.js';
 import { writeAtomically } from '../src/util/sink.js';
+import { compareWithKpageflags } from '../test/helpers/accuracy.js';
 import { compress, pageMapVsRead } from './timing.js';
 
 const dirs = process.argv.slice(2).filter((d) => fs.existsSync(path.join(d, 'manifest.json')));

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openImage } from '../src/image/probe.js';
-import { ACCURACY_CLASSES, compareWithKpageflags } from '../src/introspect/accuracy.js';
+import { ACCURACY_CLASSES, compareWithKpageflags } from '../test/helpers/accuracy.js';
 import { pageMapVsRead } from './timing.js';
 
 const args = process.argv.slice(2);

@@ -18,7 +18,7 @@ import { loadGuest } from '../test/helpers/corpus.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MIG = path.join(root, 'dist/src/cli/main.js');
-const THROTTLE = path.join(root, 'dist/src/transport/throttle.js');
+const THROTTLE = path.join(root, 'dist/test/helpers/throttle.js');
 const { values } = parseArgs({ options: { mbps: { type: 'string', default: '10,100' } } });
 const speeds = values.mbps!.split(',').map(Number);
 

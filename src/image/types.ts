@@ -2,7 +2,7 @@
  * What every image reader returns. Readers live one per container in src/image/; src/image/probe.ts
  * picks one by sniffing the head of the file.
  */
-import type { SegmentMemory } from '../mem/segment-map.js';
+import type { PhysicalMemory } from '../mem/physical-memory.js';
 import type { PageSlots } from './slots.js';
 
 export type ImageFormat = 'libvirt-save' | 'qemu-stream' | 'elf-dump' | 'raw';
@@ -41,7 +41,7 @@ export interface OpenedImage {
   path: string;
   fileSize: number;
   /** Guest-physical view: main RAM (save images, streams) or every memory segment (ELF, raw). */
-  memory: SegmentMemory;
+  memory: PhysicalMemory;
   ramBlocks: RamBlockInfo[];
   /** Bytes of main RAM blocks (save/stream) or of all memory segments (ELF/raw). */
   ramBytes: number;

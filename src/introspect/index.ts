@@ -11,14 +11,18 @@
 import { isZeroPage, PAGE_SIZE, PhysicalMemory } from '../mem/physical-memory.js';
 import { IntrospectionError, IntrospectionErrorCode, MigError } from '../util/errors.js';
 import { linux, LinuxDetails } from './linux/index.js';
+import { findVmcoreinfo, FoundVmcoreinfo, pagingModeNameFromVmcoreinfo, VmcoreinfoHints, VmcoreinfoSource } from './linux/vmcoreinfo.js';
 import { windows } from './windows/index.js';
 import type { CpuRegisters, IntrospectableImage, IntrospectOptions, OsIntrospection, OsModule } from './os.js';
 import { PageMap, PageTypeCode } from './pagemap.js';
-import { pagingModeFromControlRegisters } from './x86/paging.js';
+import { PAGING_MODES, pagingModeFromControlRegisters, rootFromCr3 } from './x86/paging.js';
 
 export type { CpuRegisters, IntrospectableImage, IntrospectOptions, OsIntrospection } from './os.js';
 export { markPcpFree, pfnSpan } from './os.js';
 export type { LinuxDetails } from './linux/index.js';
+export type { VmcoreinfoSource } from './linux/vmcoreinfo.js';
+/** The per-page VMCOREINFO test, for callers that look at every page anyway (see `describeGuest`'s `seen`). */
+export { vmcoreinfoInPage } from './linux/vmcoreinfo.js';
 
 /** The OS modules, probed in this order: Linux (VMCOREINFO), then 32-bit Windows (KDBG + _KUSER_SHARED_DATA). */
 const MODULES: readonly OsModule<unknown, unknown>[] = [linux as OsModule<unknown, unknown>, windows as OsModule<unknown, unknown>];
@@ -55,6 +59,43 @@ export function introspect(image: IntrospectableImage, opts: IntrospectOptions =
   }
   throw new IntrospectionError(IntrospectionErrorCode.NO_VMCOREINFO,
     'no supported guest OS: no VMCOREINFO found (no ELF note, no vmcoreinfo device address, and no VMCOREINFO page in guest memory): not a Linux guest, or a kernel built without CONFIG_CRASH_CORE; and no 32-bit Windows kernel (no KDBG with a _KUSER_SHARED_DATA page)');
+}
+
+/** What the guest says of itself without a page map: its VMCOREINFO and paging mode (`describeGuest`). */
+export interface GuestSummary {
+  vmcoreinfo?: { source: VmcoreinfoSource; gpa?: number; osRelease?: string; pageSize?: number };
+  /**
+   * vCPU 0's control registers ('container-cpu', with the root from its CR3; without EFER, CR4.PAE is
+   * told apart from long mode by VMCOREINFO when present), else VMCOREINFO alone.
+   */
+  paging?: { mode: string; source: 'container-cpu' | 'vmcoreinfo'; root?: number };
+}
+
+/**
+ * The guest's VMCOREINFO, found as the Linux module's probe finds it (`findVmcoreinfo`: the
+ * container's ELF note, the vmcoreinfo device's note, a page the caller already saw, a scan unless
+ * `scan: false`), and the paging mode it and the vCPU registers describe. Cheap: builds no page map
+ * (`mig info`).
+ */
+export function describeGuest(image: IntrospectableImage, opts: { seen?: VmcoreinfoHints['seen']; scan?: boolean } = {}): GuestSummary {
+  let found: FoundVmcoreinfo | undefined;
+  try {
+    found = findVmcoreinfo(image.memory, { noteText: image.vmcoreinfo, noteGpa: image.vmcoreinfoNoteGpa, seen: opts.seen }, { scan: opts.scan });
+  } catch (e) {
+    if (!(e instanceof IntrospectionError && e.code === IntrospectionErrorCode.NO_VMCOREINFO)) throw e;
+  }
+  const v = found?.vmcoreinfo;
+  const fromV = v ? pagingModeNameFromVmcoreinfo(v) : undefined;
+  let paging: GuestSummary['paging'];
+  const cp = cpuPagingOf(image.cpus, fromV ?? '');
+  if (cp?.mode !== undefined) {
+    const mode = PAGING_MODES.find((m) => m.name === cp.mode)!;
+    paging = { mode: cp.mode, source: 'container-cpu', root: rootFromCr3(BigInt(cp.cr3), mode) };
+  } else if (fromV !== undefined) paging = { mode: fromV, source: 'vmcoreinfo' };
+  return {
+    vmcoreinfo: found && v ? { source: found.source, gpa: found.gpa, osRelease: v.osRelease, pageSize: v.pageSize } : undefined,
+    paging,
+  };
 }
 
 /** The paging mode vCPU 0's control registers select, compared with the mode the OS module used. */

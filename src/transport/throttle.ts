@@ -1,29 +1,7 @@
-/** Bandwidth limits (--bandwidth): a token bucket, and a Transform that holds a stream to it. */
-import { Transform, type TransformCallback } from 'node:stream';
-
-export class Throttle extends Transform {
-  private readonly limiter: RateLimiter;
-
-  constructor(mbps: number) {
-    super({ highWaterMark: 1 << 16 });
-    this.limiter = new RateLimiter(mbps);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    void (async () => {
-      for (let off = 0; off < chunk.length; off += 16384) {
-        const piece = chunk.subarray(off, Math.min(chunk.length, off + 16384));
-        await this.limiter.take(piece.length);
-        this.push(piece);
-      }
-      done();
-    })();
-  }
-}
-
 /**
- * The token bucket itself, for a sender that pulls (mig migrate's spool sender; Throttle above):
- * `await take(n)` before writing n bytes holds the average to `mbps`, with at most 50 ms of burst.
+ * Bandwidth limits (--bandwidth): a token bucket for a sender that pulls (mig migrate's spool
+ * sender): `await take(n)` before writing n bytes holds the average to `mbps`, with at most 50 ms of
+ * burst. (The stream wrapper the benchmark uses, `Throttle`, is in test/helpers/throttle.ts.)
  */
 export class RateLimiter {
   private readonly bytesPerMs: number;

@@ -4,8 +4,13 @@
  * mapping follows the accuracy rules of the introspection issue: BUDDY → free, SLAB → slab,
  * PGTABLE → pagetable, ANON → anon, LRU without SWAPBACKED → cache, LRU with SWAPBACKED → shmem.
  */
-import { KPF } from '../../src/introspect/linux/kpageflags.js';
 import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
+
+/**
+ * The KPF_* bits of /proc/kpageflags (include/uapi/linux/kernel-page-flags.h) the ground truth is
+ * read by, here and in accuracy.ts. Introspection never reads kpageflags: only tests and benchmarks do.
+ */
+export const KPF = { LRU: 5, SLAB: 7, BUDDY: 10, MMAP: 11, ANON: 12, SWAPBACKED: 14, HWPOISON: 19, NOPAGE: 20, OFFLINE: 23, PGTABLE: 26 } as const;
 
 export function pageMapFromKpageflags(raw: Buffer): PageMap {
   const n = Math.floor(raw.length / 8);

@@ -161,3 +161,33 @@ export function saveImage(stream: Buffer, o: SaveOpts = {}): Buffer {
   w(o.cookieOffset ?? xml.length + 1, 32);
   return Buffer.concat([h, data, stream]);
 }
+
+/**
+ * The `vmcoreinfo` device section (QEMU hw/misc/vmcoreinfo.c) with the guest's note at `gpa`, and
+ * its vmdesc entry: pass `body` to StreamBuilder.device('vmcoreinfo', …) and `device` in eof()'s
+ * vmdesc `devices`.
+ */
+export function vmcoreinfoDevice(gpa: number, size = 4096): { body: Buffer; device: object } {
+  const body = new Bytes().u8(1).u16(0).u16(1).u32(size).u64(gpa).build(); // has, host_format, guest_format ELF, size, paddr
+  const device = {
+    name: 'vmcoreinfo', instance_id: 0, vmsd_name: 'vmcoreinfo', version: 1,
+    fields: [
+      { name: 'has_vmcoreinfo', type: 'bool', size: 1 },
+      { name: 'vmcoreinfo.host_format', type: 'uint16', size: 2 },
+      { name: 'vmcoreinfo.guest_format', type: 'uint16', size: 2 },
+      { name: 'vmcoreinfo.size', type: 'uint32', size: 4 },
+      { name: 'vmcoreinfo.paddr', type: 'uint64', size: 8 },
+    ],
+  };
+  return { body, device };
+}
+
+/** The guest kernel's in-memory VMCOREINFO ELF note (`vmcoreinfo_note`): namesz 11, descsz, type 0, "VMCOREINFO\0" padded to 12, text. */
+export function vmcoreinfoNote(text: string): Buffer {
+  const desc = Buffer.from(text, 'latin1');
+  const h = Buffer.alloc(24);
+  h.writeUInt32LE(11, 0);
+  h.writeUInt32LE(desc.length, 4);
+  h.write('VMCOREINFO\0', 12, 'latin1');
+  return Buffer.concat([h, desc, Buffer.alloc(1)]);
+}

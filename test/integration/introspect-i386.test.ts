@@ -8,7 +8,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
-import { ACCURACY_CLASSES, compareWithKpageflags, formatAccuracy } from '../../src/introspect/accuracy.js';
+import { ACCURACY_CLASSES, compareWithKpageflags, formatAccuracy } from '../helpers/accuracy.js';
 import { introspect, Introspection } from '../../src/introspect/index.js';
 import { LinuxKernel } from '../../src/introspect/linux/kernel.js';
 import { findUserRoots } from '../../src/introspect/linux/user-roots.js';

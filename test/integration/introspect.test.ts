@@ -8,7 +8,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import { openImage } from '../../src/image/probe.js';
 import { introspect, Introspection } from '../../src/introspect/index.js';
-import { ACCURACY_CLASSES, compareWithKpageflags, formatAccuracy, kpfClass } from '../../src/introspect/accuracy.js';
+import { ACCURACY_CLASSES, compareWithKpageflags, formatAccuracy, kpfClass } from '../helpers/accuracy.js';
 import { PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
 import { LinuxKernel } from '../../src/introspect/linux/kernel.js';
 import { Btf } from '../../src/introspect/linux/btf.js';

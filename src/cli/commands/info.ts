@@ -2,15 +2,15 @@
  * `mig info <image> [--json]`: what an image holds — format, RAM blocks and their guest-physical
  * placement, page counts, vCPU control registers, VMCOREINFO and the guest kernel release.
  * Reads the image once: zero pages and VMCOREINFO are found during the reader's own pass where it
- * looks at every page anyway (streams), else in one batched pass over memory.
+ * looks at every page anyway (streams), else in one batched pass over memory. VMCOREINFO and the
+ * paging mode come from introspection's `describeGuest`, which finds VMCOREINFO as `mig analyze`
+ * does (ELF note, vmcoreinfo device note, then the page this pass saw).
  */
 import { Command } from 'commander';
 import { isZeroPage, PAGE_SIZE } from '../../mem/physical-memory.js';
 import { openImage } from '../../image/probe.js';
 import type { ImageFormat } from '../../image/types.js';
-import { cpuPagingOf } from '../../introspect/index.js';
-import { pagingModeNameFromVmcoreinfo, parseVmcoreinfo, vmcoreinfoInPage } from '../../introspect/linux/vmcoreinfo.js';
-import { PAGING_MODES, rootFromCr3 } from '../../introspect/x86/paging.js';
+import { describeGuest, vmcoreinfoInPage, type GuestSummary, type VmcoreinfoSource } from '../../introspect/index.js';
 import { hex, mib, printJson, table } from '../output.js';
 
 export interface InfoResult {
@@ -22,7 +22,8 @@ export interface InfoResult {
   ramBlocks: { name: string; length: number; main: boolean; map: { offset: number; gpa: string; length: number }[] }[];
   pages: { total: number; zero: number; nonZero: number };
   cpus: { index: number; cr0?: string; cr3?: string; cr4?: string; rip?: string }[];
-  vmcoreinfo: { present: boolean; source?: 'elf-note' | 'memory-scan'; osRelease?: string; pageSize?: number };
+  /** Found as introspection finds it: the dump's ELF note, the vmcoreinfo device's note, else guest memory. */
+  vmcoreinfo: { present: boolean; source?: VmcoreinfoSource; osRelease?: string; pageSize?: number };
   /**
    * The paging mode ('x86-64 4-level', 'x86 PAE', 'x86 non-PAE', …) and where it came from: vCPU 0's
    * control registers in the container ('container-cpu', with the root from its CR3; without EFER,
@@ -35,42 +36,43 @@ export interface InfoResult {
 
 export function imageInfo(path: string, opts: { format?: ImageFormat } = {}): InfoResult {
   const t0 = performance.now();
-  let scanned: string | undefined;
+  let seen: { text: string; gpa?: number } | undefined;
   const img = openImage(path, {
     format: opts.format,
     observe: (_b, _p, buf, off) => {
-      if (scanned === undefined) scanned = vmcoreinfoInPage(buf, off);
+      if (seen !== undefined) return;
+      const text = vmcoreinfoInPage(buf, off);
+      if (text !== undefined) seen = { text };
     },
   });
   try {
     const mem = img.memory;
     const total = mem.size / PAGE_SIZE;
     let zero = mem.knownZeroPages?.();
+    // VMCOREINFO the way introspection finds it (ELF note, vmcoreinfo device note, a page seen), no scan yet.
+    let guest: GuestSummary = describeGuest(img, { seen, scan: false });
     // Stream readers already showed every data page to the observer; others need one pass.
     const observedAll = img.format === 'libvirt-save' || img.format === 'qemu-stream';
-    const wantScan = img.vmcoreinfo === undefined && scanned === undefined && !observedAll;
+    const wantScan = guest.vmcoreinfo === undefined && !observedAll;
     if (zero === undefined || wantScan) {
       let z = 0;
-      mem.forEachPageBatch((_pfn, count, bytes) => {
+      mem.forEachPageBatch((pfn, count, bytes) => {
         for (let i = 0; i < count; i++) {
           const off = i * PAGE_SIZE;
           if (isZeroPage(bytes, off)) z++;
-          else if (wantScan && scanned === undefined) scanned = vmcoreinfoInPage(bytes, off);
+          else if (wantScan && seen === undefined) {
+            const text = vmcoreinfoInPage(bytes, off);
+            if (text !== undefined) seen = { text, gpa: (pfn + i) * PAGE_SIZE };
+          }
         }
       }, 2048, (_pfn, count) => {
         z += count; // known zero (an ELF zero-fill tail): counted, not read
       });
       zero ??= z;
+      if (wantScan && seen !== undefined) guest = describeGuest(img, { seen, scan: false });
     }
-    const vtext = img.vmcoreinfo ?? scanned;
-    const v = vtext !== undefined ? parseVmcoreinfo(vtext) : undefined;
-    const fromV = v ? pagingModeNameFromVmcoreinfo(v) : undefined;
-    let paging: InfoResult['paging'];
-    const cp = cpuPagingOf(img.cpus, fromV ?? '');
-    if (cp?.mode !== undefined) {
-      const mode = PAGING_MODES.find((m) => m.name === cp.mode)!;
-      paging = { mode: cp.mode, source: 'container-cpu', root: hex(rootFromCr3(BigInt(cp.cr3), mode)) };
-    } else if (fromV !== undefined) paging = { mode: fromV, source: 'vmcoreinfo' };
+    const v = guest.vmcoreinfo;
+    const paging: InfoResult['paging'] = guest.paging && { mode: guest.paging.mode, source: guest.paging.source, root: hex(guest.paging.root) };
     const parts = (img as { parts?: { header?: { version: number; byteSwapped: boolean; wasRunning: boolean }; xml?: string; data?: Buffer; cookie?: string } }).parts;
     return {
       file: path,
@@ -82,7 +84,7 @@ export function imageInfo(path: string, opts: { format?: ImageFormat } = {}): In
       pages: { total, zero, nonZero: total - zero },
       cpus: img.cpus.map((c) => ({ index: c.index, cr0: hex(c.cr0), cr3: hex(c.cr3), cr4: hex(c.cr4), rip: hex(c.rip) })),
       paging,
-      vmcoreinfo: v ? { present: true, source: img.vmcoreinfo !== undefined ? 'elf-note' : 'memory-scan', osRelease: v.osRelease, pageSize: v.pageSize } : { present: false },
+      vmcoreinfo: v ? { present: true, source: v.source, osRelease: v.osRelease, pageSize: v.pageSize } : { present: false },
       libvirt: parts?.header && parts.xml !== undefined
         ? {
             version: parts.header.version,

@@ -110,6 +110,12 @@ export interface VmcoreinfoHints {
   noteText?: string;
   /** Guest-physical address of the guest's VMCOREINFO ELF note (QEMU `vmcoreinfo` device state). */
   noteGpa?: number;
+  /**
+   * A VMCOREINFO page the caller already found with `vmcoreinfoInPage` in a pass over guest memory
+   * it made anyway (a stream reader's page observer, `mig info`'s zero count): taken as the scan's
+   * result, after the two notes, so that memory is not scanned twice.
+   */
+  seen?: { text: string; gpa?: number };
 }
 
 /** Read the guest's in-memory ELF note (u32 namesz=11, descsz, type; "VMCOREINFO\0" padded; text) at gpa. */
@@ -151,7 +157,8 @@ export function scanVmcoreinfo(mem: PhysicalMemory): { text: string; gpa: number
 
 /**
  * Find VMCOREINFO: the container's ELF note, else the note the vmcoreinfo device points at, else a
- * scan of guest memory. Throws INTROSPECT_NO_VMCOREINFO when none is found.
+ * page the caller has already seen (`hints.seen`), else a scan of guest memory. Throws
+ * INTROSPECT_NO_VMCOREINFO when none is found.
  */
 export function findVmcoreinfo(mem: PhysicalMemory, hints: VmcoreinfoHints = {}, opts: { scan?: boolean } = {}): FoundVmcoreinfo {
   if (hints.noteText !== undefined && hints.noteText.includes('OSRELEASE=')) return { vmcoreinfo: parseVmcoreinfo(hints.noteText), source: 'elf-note' };
@@ -159,6 +166,7 @@ export function findVmcoreinfo(mem: PhysicalMemory, hints: VmcoreinfoHints = {},
     const text = readVmcoreinfoNote(mem, hints.noteGpa);
     if (text !== undefined) return { vmcoreinfo: parseVmcoreinfo(text), source: 'device-note', gpa: hints.noteGpa };
   }
+  if (hints.seen !== undefined) return { vmcoreinfo: parseVmcoreinfo(hints.seen.text), source: 'memory-scan', gpa: hints.seen.gpa };
   if (opts.scan !== false) {
     const hit = scanVmcoreinfo(mem);
     if (hit) return { vmcoreinfo: parseVmcoreinfo(hit.text), source: 'memory-scan', gpa: hit.gpa };

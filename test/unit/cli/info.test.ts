@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { mig, MIG } from '../../helpers/cli.js';
-import { page, saveImage, StreamBuilder } from '../../helpers/stream-writer.js';
+import { page, saveImage, StreamBuilder, vmcoreinfoDevice, vmcoreinfoNote } from '../../helpers/stream-writer.js';
 import { tmpFile } from '../../helpers/tmp.js';
 
 const VMCI = 'OSRELEASE=6.1.0-99-amd64\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff82a0c000\n';
@@ -31,6 +31,29 @@ test('info --json on a save image', (t) => {
   t.deepEqual(j.vmcoreinfo, { present: true, source: 'memory-scan', osRelease: '6.1.0-99-amd64', pageSize: 4096 });
   t.is(j.libvirt.domain, 'fixture');
   t.deepEqual(j.ramBlocks.map((b: { name: string; main: boolean }) => [b.name, b.main]), [['pc.ram', true], ['pc.bios', false]]);
+});
+
+test('info finds VMCOREINFO that only the vmcoreinfo device note carries (as introspection does)', (t) => {
+  // The note sits 0x100 into pc.ram page 5, so no page starts with it: a page scan cannot see it;
+  // only the vmcoreinfo device section (fw_cfg etc/vmcoreinfo) says where it is.
+  const gpa = 5 * 4096 + 0x100;
+  const p5 = Buffer.alloc(4096, 0x11);
+  vmcoreinfoNote(VMCI).copy(p5, 0x100);
+  const s = new StreamBuilder().header().ramStart([{ idstr: 'pc.ram', length: 8 * 4096 }]);
+  s.ramSection(3, [{ block: 'pc.ram', offset: 0, data: page(1) }, { block: 'pc.ram', offset: 5 * 4096, data: p5 }]);
+  const dev = vmcoreinfoDevice(gpa);
+  s.device('vmcoreinfo', dev.body);
+  s.eof(JSON.stringify({ page_size: 4096, devices: [dev.device] }));
+  const path = tmpFile(saveImage(s.build()));
+  const r = mig('info', '--json', path);
+  t.is(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.deepEqual(j.vmcoreinfo, { present: true, source: 'device-note', osRelease: '6.1.0-99-amd64', pageSize: 4096 });
+  t.deepEqual(j.paging, { mode: 'x86-64 4-level', source: 'vmcoreinfo' });
+  t.deepEqual(j.pages, { total: 8, zero: 6, nonZero: 2 });
+  const text = mig('info', path);
+  t.is(text.status, 0, text.stderr);
+  t.regex(text.stdout, /VMCOREINFO\s+yes \(device-note\), OS release 6\.1\.0-99-amd64/);
 });
 
 test('info text output names the format and kernel', (t) => {

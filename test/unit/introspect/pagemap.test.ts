@@ -4,8 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { maxPageMapBytes, PageMap, pageTypeCode, PageTypeCode } from '../../../src/introspect/pagemap.js';
 import { tmpPath } from '../../helpers/tmp.js';
-import { KPF } from '../../../src/introspect/linux/kpageflags.js';
-import { pageMapFromKpageflags } from '../../helpers/kpageflags.js';
+import { KPF, pageMapFromKpageflags } from '../../helpers/kpageflags.js';
 import { MigError } from '../../../src/util/errors.js';
 
 test('text form round-trips and covers every PFN', (t) => {

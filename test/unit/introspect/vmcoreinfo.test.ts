@@ -65,4 +65,9 @@ test('findVmcoreinfo: ELF note text first, then the device note address, then a 
   mem.write(9 * 4096, page);
   const scanned = findVmcoreinfo(mem, { noteGpa: 3 * 4096 });
   t.deepEqual([scanned.source, scanned.gpa], ['memory-scan', 9 * 4096]);
+  // A page the caller already saw stands in for the scan, after both notes.
+  const seen = { text: TEXT.replace('6.1.0-27', '6.1.0-28'), gpa: 7 * 4096 };
+  const s = findVmcoreinfo(mem, { noteGpa: 3 * 4096, seen }, { scan: false });
+  t.deepEqual([s.source, s.gpa, s.vmcoreinfo.osRelease], ['memory-scan', 7 * 4096, '6.1.0-28-amd64']);
+  t.is(findVmcoreinfo(mem, { noteGpa: 5 * 4096 + 0x100, seen }).source, 'device-note');
 });

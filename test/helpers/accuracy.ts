@@ -2,10 +2,11 @@
  * Agreement of a page map with /proc/kpageflags ground truth (issue 4's accuracy rule): a page is
  * compared when its KPF flags put it in a class — BUDDY → free, SLAB → slab, PGTABLE → pagetable,
  * ANON → anon, LRU without SWAPBACKED → cache (image counts as cache), LRU with SWAPBACKED → shmem —
- * and agrees when the page map gives it that type.
+ * and agrees when the page map gives it that type. Used by the introspection integration tests and
+ * bench/introspect.ts, bench/guest-bytes.ts; nothing in src/ needs it.
  */
-import { KPF } from './linux/kpageflags.js';
-import { PAGE_TYPES, PageMap, PageTypeCode } from './pagemap.js';
+import { PAGE_TYPES, PageMap, PageTypeCode } from '../../src/introspect/pagemap.js';
+import { KPF } from './kpageflags.js';
 
 export const ACCURACY_CLASSES = ['free', 'slab', 'pagetable', 'anon', 'cache', 'shmem'] as const;
 export type AccuracyClass = (typeof ACCURACY_CLASSES)[number];
