@@ -101,7 +101,7 @@ bench: build services
 	@$(GUEST) vm-large vm-i386 vm-i386-pae
 	node dist/bench/info-read.js $(VM_CACHE)/mig-large
 	node dist/bench/baselines.js $(VM_CACHE)/mig-large $(if $(BENCH_LINES),--only $(BENCH_LINES))
-	node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
+	GLIBC_TUNABLES=glibc.malloc.hugetlb=1 node dist/bench/mig-codec.js $(VM_CACHE)/mig-large
 	node dist/bench/introspect.js $(VM_CACHE)/mig-large $(VM_CACHE)/mig-i386 $(VM_CACHE)/mig-i386-pae
 	node dist/bench/guest-bytes.js $(VM_CACHE)/mig-i386 $(VM_CACHE)/mig-i386-pae
 	node dist/bench/windows.js
