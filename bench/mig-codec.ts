@@ -115,10 +115,21 @@ const RESIDUE_CASE = 'save1.img + context + free pages dropped, 1 thread';
 const residueDir = path.join(tmp, 'residue');
 fs.mkdirSync(residueDir);
 const residueFds = new Map<number, number>();
-const onLiteral = (type: number, b: Uint8Array) => {
+// Buffered per type (a write per literal run would slow the case it observes).
+const residueBufs = new Map<number, { buf: Buffer; used: number }>();
+const flushResidue = (type: number) => {
+  const r = residueBufs.get(type)!;
   let fd = residueFds.get(type);
   if (fd === undefined) residueFds.set(type, (fd = fs.openSync(path.join(residueDir, PAGE_TYPES[type]), 'w')));
-  fs.writeSync(fd, b);
+  fs.writeSync(fd, r.buf, 0, r.used);
+  r.used = 0;
+};
+const onLiteral = (type: number, b: Uint8Array) => {
+  let r = residueBufs.get(type);
+  if (!r) residueBufs.set(type, (r = { buf: Buffer.allocUnsafe(4 << 20), used: 0 }));
+  if (r.used + b.length > r.buf.length) flushResidue(type);
+  r.buf.set(b, r.used);
+  r.used += b.length;
 };
 
 const cases: [string, string, EncodeOptions][] = [
@@ -155,6 +166,7 @@ try {
     fs.rmSync(mig);
     process.stderr.write(`[${path.basename(dir)}] ${name}: ${s.outputBytes} B, encode ${encodeWall.toFixed(1)} s, decode ${decodeWall.toFixed(1)} s\n`);
   }
+  for (const type of residueBufs.keys()) flushResidue(type);
   for (const fd of residueFds.values()) fs.closeSync(fd);
   residue = residueByType();
 } finally {
