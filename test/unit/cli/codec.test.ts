@@ -181,3 +181,31 @@ test('-o - (standard output) still works for encode and decode', (t) => {
   t.is(dec.status, 0, String(dec.stderr));
   t.true(Buffer.from(dec.stdout).equals(fs.readFileSync(img)));
 });
+
+test('a context, to a file and to standard output, with one thread and two: the same image (CTX runs read from the mapped context)', (t) => {
+  // A guest tree whose files the image holds: page-aligned copies (CTX runs) and an unaligned one (PATCH from the context).
+  const tree = tmpPath('ctx-tree');
+  fs.mkdirSync(path.join(tree, 'usr/lib'), { recursive: true });
+  const lib = Buffer.concat(Array.from({ length: 300 }, (_, i) => page(7000 + i)));
+  fs.writeFileSync(path.join(tree, 'usr/lib/libx.so'), Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), lib.subarray(4)]));
+  const ctx = tmpPath('t.ctx');
+  t.is(spawnSync(process.execPath, [MIG, 'context', 'build', tree, '-o', ctx]).status, 0);
+  const image = Buffer.concat([page(1), fs.readFileSync(path.join(tree, 'usr/lib/libx.so')), page(2), Buffer.concat([Buffer.alloc(100, 9), lib.subarray(8192, 8192 + 3996)]), page(3)]);
+  const img = tmpFile(image, 'ctx-raw.img');
+  const out: Buffer[] = [];
+  for (const threads of ['1', '2']) {
+    const mig = tmpPath(`ctx-${threads}.mig`);
+    const enc = spawnSync(process.execPath, [MIG, 'encode', img, '-o', mig, '--no-introspect', '--context', ctx, '--threads', threads, '--json'], { encoding: 'utf8' });
+    t.is(enc.status, 0, enc.stderr);
+    t.true(JSON.parse(enc.stdout).techniques.context.pages >= 290, enc.stdout);
+    out.push(fs.readFileSync(mig));
+    const file = tmpPath(`ctx-${threads}.img`);
+    const dec = spawnSync(process.execPath, [MIG, 'decode', mig, '--context', ctx, '-o', file, '--threads', threads]);
+    t.is(dec.status, 0, String(dec.stderr));
+    t.true(fs.readFileSync(file).equals(image), `decoded to a file, ${threads} thread(s)`);
+    const std = spawnSync(process.execPath, [MIG, 'decode', mig, '--context', ctx, '-o', '-', '--threads', threads], { maxBuffer: 1 << 26 });
+    t.is(std.status, 0, String(std.stderr));
+    t.true(Buffer.from(std.stdout).equals(image), `decoded to standard output, ${threads} thread(s)`);
+  }
+  t.true(out[0].equals(out[1]), 'the .mig does not depend on the thread count');
+});

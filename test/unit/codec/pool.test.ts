@@ -70,3 +70,32 @@ test('a job that fails in a worker brings its message back; the pool stays usabl
     pool.close();
   }
 });
+
+for (const threads of [1, 2]) {
+  test(`${threads === 1 ? 'inline' : 'two workers'}: released job buffers are reused without mixing results up`, (t) => {
+    const pool = new CodecPool('zstd', 3, threads);
+    try {
+      // Frames of varied sizes, up to 2*threads in flight as the codec runs them, each released after use.
+      const raws = Array.from({ length: 24 }, (_, i) => Buffer.alloc(1000 + ((i * 7919) % 5) * 300000, i + 1));
+      const coded: Buffer[] = [];
+      const inFlight: { i: number; job: ReturnType<CodecPool['compress']> }[] = [];
+      const drain = () => {
+        const { i, job } = inFlight.shift()!;
+        coded[i] = Buffer.from(job.wait());
+        job.release();
+      };
+      raws.forEach((r, i) => {
+        inFlight.push({ i, job: pool.compress(r) });
+        if (inFlight.length > 2 * threads) drain();
+      });
+      while (inFlight.length) drain();
+      const back = raws.map((r, i) => pool.decompress(coded[i], r.length));
+      back.forEach((job, i) => {
+        t.true(job.wait().equals(raws[i]), `frame ${i}`);
+        job.release();
+      });
+    } finally {
+      pool.close();
+    }
+  });
+}
