@@ -55,7 +55,6 @@ export interface DecodeSummary {
   sha256: string;
 }
 
-const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
 
 /** The baseline check happens before any output exists. */
 function checkBaseline(h: MigHeader, migPath: string, baselinePath: string | undefined, knownDigest?: Buffer): Baseline | undefined {
@@ -244,7 +243,11 @@ export function decodeImage(migPath: string, outPath: string, opts: DecodeOption
           case Op.ZERO: {
             const n = r.varint();
             runFits(n, 'ZERO run', payloadAt);
-            for (let i = 0; i < n; i++) emitSlot(ZERO_PAGE, payloadAt);
+            // One call for the run: a long one becomes a hole in the output (sink.zeros).
+            reserveSlots(slot + n);
+            for (let i = 0; i < n; i++) slotOffset[slot + i] = out.bytesWritten + i * PAGE_SIZE;
+            slot += n;
+            out.zeros(n * PAGE_SIZE);
             break;
           }
           case Op.LIT:

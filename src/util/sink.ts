@@ -173,13 +173,25 @@ export class AtomicFileSink implements ByteSink {
     this.guard(() => this.wb.fill(n, fill));
   }
 
+  /** Append n zero bytes (long runs become holes in the file: not written, still hashed and teed). */
+  zeros(n: number): void {
+    this.guard(() => this.wb.zeros(n));
+  }
+
   /** Read back out.length bytes already written at offset (from the ring of recent buffers, or the temp file). */
   readBack(offset: number, out: Buffer): void {
     const rest = this.wb.readBackRing(offset, out);
     let done = 0;
     while (done < rest) {
       const n = fs.readSync(this.fd, out, done, rest - done, offset + done);
-      if (n === 0) throw new Error(`internal: read back past the end of ${this.tmpPath}`);
+      if (n === 0) {
+        // Past the file's end but not past what was appended: a hole the file is not yet extended over.
+        if (offset + rest <= this.bytesWritten) {
+          out.fill(0, done, rest);
+          break;
+        }
+        throw new Error(`internal: read back past the end of ${this.tmpPath}`);
+      }
       done += n;
     }
   }

@@ -49,14 +49,16 @@ function main(): void {
     const submitted = Atomics.load(c, W.SUBMITTED);
     while (done < submitted) {
       const i = done % init.ring;
-      writer.write(data.subarray(i * SLOT, i * SLOT + c[W.LEN + i]), pos[i]);
+      const len = c[W.LEN + i];
+      if (len < 0) writer.hole(-len, pos[i]);
+      else writer.write(data.subarray(i * SLOT, i * SLOT + len), pos[i]);
       done++;
       Atomics.store(c, W.DONE, done);
       Atomics.notify(c, W.DONE);
     }
     const syncReq = Atomics.load(c, W.SYNC_REQ);
     if (Atomics.load(c, W.SYNC_DONE) < syncReq && Atomics.load(c, W.SUBMITTED) === done) {
-      writer.sync(done ? pos[(done - 1) % init.ring] + c[W.LEN + ((done - 1) % init.ring)] : 0);
+      writer.sync(done ? pos[(done - 1) % init.ring] + Math.abs(c[W.LEN + ((done - 1) % init.ring)]) : 0);
       Atomics.store(c, W.SYNC_DONE, syncReq);
       Atomics.notify(c, W.SYNC_DONE);
     }

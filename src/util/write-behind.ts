@@ -19,6 +19,11 @@ import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { writeAllSync } from './fd.js';
 
+/** Zeros to hash and tee a hole from. */
+const ZEROS = Buffer.alloc(1 << 20);
+/** Zero runs shorter than this are written as data; longer ones become holes in the file. */
+export const HOLE_MIN = 64 << 10;
+
 /** Most ring buffers an instance may have (the control block's layout). */
 export const MAX_RING = 64;
 export const SLOT = 1 << 20;
@@ -118,6 +123,24 @@ export class Writer {
     }
   }
 
+  /** n zero bytes at pos that are not written (a hole in the file): hashed and teed as zeros. */
+  hole(n: number, pos: number): void {
+    const o = this.o;
+    for (let done = 0; done < n;) {
+      const k = Math.min(ZEROS.length, n - done);
+      const z = ZEROS.subarray(0, k);
+      if (o.teeFd !== undefined && o.teeFd >= 0) {
+        try {
+          writeAllSync(o.teeFd, z);
+        } catch (e) {
+          throw Object.assign(e as Error, { bytes: pos + done, tee: true });
+        }
+      }
+      this.hash?.update(z);
+      done += k;
+    }
+  }
+
   /** fsync (a checkpoint claims the bytes), or fdatasync (the periodic write-back). */
   sync(bytes: number, full = true): void {
     if (this.o.fd < 0) return;
@@ -156,6 +179,7 @@ export class WriteBehind {
   private readonly pos: Float64Array;
   private readonly data: Buffer;
   private readonly ring: number;
+  private readonly fd: number;
   private worker?: Worker;
   private syncer?: Worker;
   private inline?: Writer;
@@ -174,6 +198,7 @@ export class WriteBehind {
     this.c = new Int32Array(this.ctrl, 0, CTRL_WORDS);
     this.pos = positions(this.ctrl);
     this.ring = Math.max(2, Math.min(MAX_RING, o.ring ?? (o.threaded ? 16 : 2)));
+    this.fd = o.fd;
     const data = new SharedArrayBuffer(this.ring * SLOT);
     this.data = Buffer.from(data);
     this.position = o.startPos ?? 0;
@@ -233,6 +258,37 @@ export class WriteBehind {
   }
 
   /**
+   * Append n zero bytes. Runs of HOLE_MIN or more are not written (the file gets a hole there, and
+   * its size is set at drain()); they are hashed and teed as zeros like any other bytes.
+   */
+  zeros(n: number): void {
+    if (this.hashOnly || this.fd < 0 || n < HOLE_MIN) {
+      while (n > 0) {
+        const k = Math.min(n, SLOT);
+        this.write(ZEROS.subarray(0, k));
+        n -= k;
+      }
+      return;
+    }
+    this.flush();
+    while (n > 0) {
+      const k = Math.min(n, 1 << 30);
+      this.at(); // waits until the next ring entry is free
+      const i = this.submitted % this.ring;
+      this.c[W.LEN + i] = -k;
+      this.pos[i] = this.position;
+      this.position += k;
+      n -= k;
+      this.submitted++;
+      if (this.inline) this.run(() => this.inline!.hole(k, this.pos[i]));
+      else {
+        Atomics.store(this.c, W.SUBMITTED, this.submitted);
+        this.bump();
+      }
+    }
+  }
+
+  /**
    * Copy out.length bytes at file offset `offset` (< position) into out, from the ring when it still
    * holds them; returns the bytes it could not serve from the ring (a prefix: read them from the file).
    */
@@ -251,8 +307,11 @@ export class WriteBehind {
       }
       const lo = Math.max(offset, bStart);
       if (lo < end) {
-        const src = (b % this.ring) * SLOT + (lo - bStart);
-        this.data.copy(out, lo - offset, src, src + (end - lo));
+        if (bLen < 0) out.fill(0, lo - offset, end - offset); // a hole
+        else {
+          const src = (b % this.ring) * SLOT + (lo - bStart);
+          this.data.copy(out, lo - offset, src, src + (end - lo));
+        }
         end = lo;
       }
     }
@@ -268,9 +327,11 @@ export class WriteBehind {
     if (this.used) this.submit();
   }
 
-  /** Everything appended so far is written (and, with `sync`, fdatasync'ed) when this returns. */
+  /** Everything appended so far is written (and, with `sync`, fsync'ed) when this returns; a trailing hole gives the file its size. */
   drain(sync = false): void {
     this.flush();
+    if (!this.inline) this.waitFor(W.DONE, this.submitted);
+    this.extendOverHoles();
     if (this.inline) {
       if (sync) this.run(() => this.inline!.sync(this.position));
       return;
@@ -279,7 +340,19 @@ export class WriteBehind {
       const want = Atomics.add(this.c, W.SYNC_REQ, 1) + 1;
       this.bump();
       this.waitFor(W.SYNC_DONE, want);
-    } else this.waitFor(W.DONE, this.submitted);
+    }
+  }
+
+  /** A file that ends in a hole is shorter than what was appended: set its size (all written by now). */
+  private extendOverHoles(): void {
+    if (this.fd < 0) return;
+    this.run(() => {
+      try {
+        if (fs.fstatSync(this.fd).size < this.position) fs.ftruncateSync(this.fd, this.position);
+      } catch (e) {
+        throw Object.assign(e as Error, { bytes: this.position });
+      }
+    });
   }
 
   /** The SHA-256 of everything written (with `hash`); ends the hashing. */

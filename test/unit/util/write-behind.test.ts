@@ -106,3 +106,35 @@ test('hash only (no file), inline and threaded: the same digest for writes and f
     wb.close();
   }
 });
+
+for (const threaded of [true, false]) {
+  test(`${threaded ? 'threaded' : 'inline'}: long zero runs become holes (not written), read back and hash as zeros; a trailing hole sets the size`, (t) => {
+    const a = randomBytes(100_000);
+    const b = randomBytes(5000);
+    const want = Buffer.concat([a, Buffer.alloc(3 << 20), b, Buffer.alloc(1000), Buffer.alloc(2 << 20)]);
+    const file = tmpPath('holes.bin');
+    const fd = fs.openSync(file, 'w+');
+    const teeFile = tmpPath('holes.tee');
+    const teeFd = fs.openSync(teeFile, 'w');
+    const wb = new WriteBehind({ fd, teeFd, hash: true, threaded, ring: 4 });
+    wb.write(a);
+    wb.zeros(3 << 20);
+    // Inside the hole, from the ring (its entry is still there) or, after more entries, from the file.
+    const mid = Buffer.alloc(10_000, 1);
+    t.is(wb.readBackRing(a.length + 5000, mid), 0);
+    t.true(mid.equals(Buffer.alloc(10_000)));
+    wb.write(b);
+    wb.zeros(1000); // short: written as data
+    wb.zeros(2 << 20); // at the end: the size comes from drain()
+    t.is(wb.position, want.length);
+    t.true(wb.digest().equals(createHash('sha256').update(want).digest()));
+    wb.drain(true);
+    wb.close();
+    fs.closeSync(fd);
+    fs.closeSync(teeFd);
+    t.true(fs.readFileSync(file).equals(want));
+    t.true(fs.readFileSync(teeFile).equals(want), 'the tee gets the zeros');
+    // Holes take no blocks: far fewer than the file's length.
+    t.true(fs.statSync(file).blocks * 512 < want.length - (4 << 20), `${fs.statSync(file).blocks} blocks for ${want.length} bytes`);
+  });
+}
