@@ -180,7 +180,7 @@ export class AtomicFileSink implements ByteSink {
 
   /** Read back out.length bytes already written at offset (from the ring of recent buffers, or the temp file). */
   readBack(offset: number, out: Buffer): void {
-    const rest = this.wb.readBackRing(offset, out);
+    const rest = this.guard(() => this.wb.readBackRing(offset, out));
     let done = 0;
     while (done < rest) {
       const n = fs.readSync(this.fd, out, done, rest - done, offset + done);
