@@ -10,6 +10,8 @@
  * literals to the literal stream; each frame's two streams are entropy-coded on worker threads.
  */
 import { WriteBehind } from '../util/write-behind.js';
+import { ImageDigest } from './image-digest.js';
+import type { PageSlots } from '../image/slots.js';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { isZeroPage, PAGE_SIZE } from '../mem/physical-memory.js';
@@ -38,6 +40,17 @@ function mapImage(file: RandomAccessFile, fileOffset: Float64Array): MappedImage
   const windows: Buffer[] = [];
   for (let start = 0; start < file.size; start += MAP_WINDOW) windows.push(file.map(start, Math.min(file.size - start, MAP_WINDOW + PAGE_SIZE), 'image'));
   return { windows, window: MAP_WINDOW, fileOffset };
+}
+
+/** File offsets of the slots the encoder sends as zeros because the page map says free (ascending). */
+function droppedOffsets(slots: PageSlots, pageMap: PageMap | undefined, dropFree: boolean): Float64Array {
+  if (!dropFree || !pageMap) return new Float64Array(0);
+  const out: number[] = [];
+  for (let k = 0; k < slots.count; k++) {
+    const pfn = slots.pfn[k];
+    if (pfn >= 0 && pfn < pageMap.types.length && pageMap.types[pfn] === PageTypeCode.free) out.push(slots.fileOffset[k]);
+  }
+  return Float64Array.from(out);
 }
 
 /** Slot k's 4096 bytes, a view of the mapping. */
@@ -263,9 +276,10 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     // no copies of remembered pages).
     const image = mapImage(file, slots.fileOffset);
     const reader = new SequentialReader(file, 0);
-    // The image's SHA-256 (of the image as decoded: free pages as zeros), in 1 MiB steps on a
-    // thread of its own (inline with one thread).
-    const sha = new WriteBehind({ fd: -1, hash: true, threaded: threads > 1 });
+    // The image's SHA-256 (of the image as decoded: free pages as zeros). With more than one thread a
+    // worker reads and hashes the file itself from the start (image-digest.ts); with one, page by page here.
+    const sha = threads > 1 ? undefined : new WriteBehind({ fd: -1, hash: true, threaded: false });
+    const digester = threads > 1 ? new ImageDigest(path, img.fileSize, droppedOffsets(slots, pageMap, dropFree)) : undefined;
     let imageSha: Buffer;
     const index = new PageIndex(slots.count);
     const h = new Uint32Array(2);
@@ -321,7 +335,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         room();
         const take = Math.min(n, Math.max(1024, frameRaw - ops.length - lits.length));
         const v = reader.view(take, 'structure bytes');
-        sha.write(v);
+        sha?.write(v);
         op(Op.BYTES, take, 'structure');
         ops.bytes(v);
         opBytes.structure += take;
@@ -388,20 +402,20 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         const pfn = slots.pfn[k];
         typeCode = pageMap !== undefined && pfn >= 0 && pfn < pageMap.types.length ? pageMap.types[pfn] : 0;
         if (isZeroPage(page, 0)) {
-          sha.write(page);
+          sha?.write(page);
           extend(Op.ZERO, 'zero');
           count(tech.zero, 'zero');
           continue;
         }
         if (dropFree && typeCode === PageTypeCode.free) {
           // Free in the guest: not sent; the decoded image holds zeros there (and its SHA-256 says so).
-          sha.write(ZERO_PAGE);
+          sha?.write(ZERO_PAGE);
           extend(Op.ZERO, 'zero');
           count(tech.free, 'free');
           opts.onFreeDropped?.(slots.fileOffset[k]);
           continue;
         }
-        sha.write(page);
+        sha?.write(page);
         // Same frame in the baseline first: the common case of repeated migration, and cheapest.
         let hasSameFrame = false;
         if (base && pfn >= 0 && base.readFrame(pfn, sameFrame)) {
@@ -466,11 +480,12 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       endRuns();
       flush();
       while (pending.length) complete();
-      imageSha = sha.digest();
+      imageSha = sha ? sha.digest() : digester!.digest();
     } finally {
       file.close();
       pool.close();
-      sha.close();
+      sha?.close();
+      digester?.close();
     }
     const end = Buffer.alloc(END_PAYLOAD_SIZE);
     end.writeBigUInt64LE(BigInt(img.fileSize), 0);

@@ -224,8 +224,12 @@ test('free pages: dropped by default with a page map (decoded as zeros, counted)
   const pageMap = new PageMap(types);
   const src = tmpFile(img, 'free.img');
   const mig = tmpPath('free.mig');
-  const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { pageMap }));
+  const s = writeAtomically(mig, (sink) => encodeImage(src, sink, { pageMap, threads: 2 }));
   t.is(s.freePagesDropped, 4);
+  // The image's SHA-256: read and hashed by a worker (2 threads) or page by page (1): the same file.
+  const one = tmpPath('free-1.mig');
+  writeAtomically(one, (sink) => encodeImage(src, sink, { pageMap, threads: 1 }));
+  t.true(fs.readFileSync(one).equals(fs.readFileSync(mig)), 'the same .mig with 1 and 2 threads');
   const out = tmpPath('free-out.img');
   decodeImage(mig, out);
   const dec = openImage(out);
