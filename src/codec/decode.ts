@@ -77,16 +77,15 @@ function checkContext(h: MigHeader, migPath: string, contextPath: string | undef
   if (!contextPath) {
     throw new UsageError(`${migPath} was encoded with a context (digest ${h.contextDigest.toString('hex')}); pass it with --context (build it with \`mig context build <guest disk> -o CTX\`)`, { contextDigest: h.contextDigest.toString('hex') });
   }
-  const c = openContextPages(contextPath, { index: false });
+  // Context references read pages and byte ranges all over the content: it is mapped (no copy, no
+  // fresh memory; CTX runs are copied from the mapping straight into the output's buffer).
+  const c = openContextPages(contextPath, { index: false, inMemory: true });
   if (!c.digest.equals(h.contextDigest)) {
     c.close();
     throw new MigError('MIG_WRONG_CONTEXT', `${contextPath} is not the context ${migPath} was encoded with (digest ${c.digest.toString('hex')}, expected ${h.contextDigest.toString('hex')})`,
       { context: contextPath, expected: h.contextDigest.toString('hex'), actual: c.digest.toString('hex') });
   }
-  // Context references read pages and byte ranges all over the content: map it (no copy, no fresh
-  // memory; CTX runs are copied from the mapping straight into the output's buffer).
-  c.close();
-  return openContextPages(contextPath, { index: false, inMemory: true });
+  return c;
 }
 
 
