@@ -15,10 +15,9 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeImage } from '../src/codec/encode.js';
 import { buildContext, writeContext } from '../src/context/build.js';
-import { openImage } from '../src/image/probe.js';
 import { writeAtomically } from '../src/util/sink.js';
 import { compareWithKpageflags } from '../test/helpers/accuracy.js';
-import { compress, pageMapVsRead } from './timing.js';
+import { compress, pageMapVsReadFile } from './timing.js';
 
 const dirs = process.argv.slice(2).filter((d) => fs.existsSync(path.join(d, 'manifest.json')));
 if (!dirs.length) {
@@ -64,13 +63,7 @@ try {
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { name: string; kernelRelease: string; common?: { rootfs?: string } };
     const save = path.join(dir, 'save1.img');
     const rootfs = manifest.common?.rootfs ?? path.join(dir, '..', 'common', 'rootfs.ext4');
-    const img = openImage(save);
-    let timed;
-    try {
-      timed = pageMapVsRead(img);
-    } finally {
-      img.close();
-    }
+    const timed = pageMapVsReadFile(save);
     const built = timed.built;
     const acc = compareWithKpageflags(built.map, fs.readFileSync(path.join(dir, 'kpageflags.bin')));
     const tar = usrTar(rootfs);

@@ -3,6 +3,7 @@
  * compressor's output bytes and wall time.
  */
 import { spawn } from 'node:child_process';
+import { openImage } from '../src/image/probe.js';
 import type { OpenedImage } from '../src/image/types.js';
 import { introspect, type Introspection } from '../src/introspect/index.js';
 
@@ -29,6 +30,16 @@ export function pageMapVsRead(img: OpenedImage, runs = 3): { built: Introspectio
     void sum;
   }
   return { built, pageMapS: median(pm), readS: median(rd) };
+}
+
+/** pageMapVsRead on the image file at `file`, opened and closed around it. */
+export function pageMapVsReadFile(file: string, runs = 3): ReturnType<typeof pageMapVsRead> {
+  const img = openImage(file);
+  try {
+    return pageMapVsRead(img, runs);
+  } finally {
+    img.close();
+  }
 }
 
 /** Bytes a compressor writes for `file` (`argv … -c file`, output counted from a pipe), and its wall time. */

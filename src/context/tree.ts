@@ -119,6 +119,16 @@ function fail(what: string, p: Buffer | string, e: unknown): never {
   throw new UsageError(`cannot ${what} ${p.toString()}: ${code}`, { file: p.toString() });
 }
 
+/** The root-relative directory `rel` of `top`: its path and entries (names as bytes); a failure names it. */
+function listDir(top: Buffer, rel: Buffer): { abs: Buffer; entries: fs.Dirent[] } {
+  const abs = rel.length ? Buffer.concat([top, SLASH, rel]) : top;
+  try {
+    return { abs, entries: fs.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[] };
+  } catch (e) {
+    fail('list directory', abs, e);
+  }
+}
+
 /** Follow `rel` from `top` component by component with lstat; true when every one is a real directory. */
 function isPlainDir(top: Buffer, rel: string): boolean {
   if (rel === '') return true;
@@ -178,13 +188,7 @@ function readSelected(abs: Buffer, need: 'elf' | 'pe' | undefined): { data: Buff
 
 /** Names of the real directories (not symlinks to one) in the root-relative directory `rel` of `top`. */
 function realSubdirs(top: Buffer, rel: Buffer): Buffer[] {
-  const abs = rel.length ? Buffer.concat([top, SLASH, rel]) : top;
-  let entries: fs.Dirent[];
-  try {
-    entries = fs.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[];
-  } catch (e) {
-    fail('list directory', abs, e);
-  }
+  const { abs, entries } = listDir(top, rel);
   const out: Buffer[] = [];
   for (const ent of entries) {
     const name = ent.name as unknown as Buffer;
@@ -227,14 +231,7 @@ export function collectTree(top: string, sel: Selection, onFile?: (f: TreeFile) 
     const stack: Buffer[] = [dir];
     while (stack.length) {
       const rel = stack.pop()!;
-      const abs = rel.length ? Buffer.concat([topBuf, SLASH, rel]) : topBuf;
-      let entries: fs.Dirent[];
-      try {
-        entries = fs.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[];
-      } catch (e) {
-        fail('list directory', abs, e);
-      }
-      for (const ent of entries) {
+      for (const ent of listDir(topBuf, rel).entries) {
         const name = ent.name as unknown as Buffer;
         const childRel = rel.length ? Buffer.concat([rel, SLASH, name]) : Buffer.from(name);
         let kind: 'dir' | 'file' | 'other';

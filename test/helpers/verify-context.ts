@@ -3,7 +3,11 @@
  * `verifyContext` reads all content and checks every per-file SHA-256, the ELF and PE flags, the
  * zero padding, and the content digest. mig itself trusts the header's digest (both ends compare it).
  */
+import type { ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { writeContext, type ContextBuildResult } from '../../src/context/build.js';
+import { tmpPath } from './tmp.js';
 import { contentRegions, digestPrefix, ELF_MAGIC, H, isPeFile } from '../../src/context/format.js';
 import { ContextFile, openContext } from '../../src/context/open.js';
 import { ImageErrorCode, ImageFormatError } from '../../src/util/errors.js';
@@ -75,4 +79,18 @@ export function verifyContext(ctx: ContextFile | string, onProgress?: (bytes: nu
   } finally {
     if (typeof ctx === 'string') c.close();
   }
+}
+
+/**
+ * Two builds of the same files (say, from a directory and from a file-system image of it) are the same
+ * context: the same file list, the same digest, and byte-identical CTX files when written.
+ */
+export function assertSameContext(t: ExecutionContext, a: ContextBuildResult, b: ContextBuildResult): void {
+  t.deepEqual(b.files.map((f) => f.path), a.files.map((f) => f.path));
+  t.is(b.digest.toString('hex'), a.digest.toString('hex'));
+  const pa = tmpPath('a.ctx');
+  const pb = tmpPath('b.ctx');
+  writeContext(a, pa);
+  writeContext(b, pb);
+  t.true(fs.readFileSync(pa).equals(fs.readFileSync(pb)), 'byte-identical CTX files');
 }

@@ -11,7 +11,7 @@ import type { ImageFormat, OpenedImage } from '../../../src/image/types.js';
 import { PAGE_SIZE } from '../../../src/mem/physical-memory.js';
 import { buildElfCore, EM_386, ElfLayout, ElfSpec, L32, L64, pages, tinyLoads } from '../../helpers/elf-writer.js';
 import { CPUS, SPEC64, VMCOREINFO } from '../../helpers/elf-fixtures.js';
-import { Bytes, page, saveImage, SaveOpts, StreamBuilder } from '../../helpers/stream-writer.js';
+import { Bytes, page, saveImage, SaveOpts, StreamBuilder, vmcoreinfoDevice } from '../../helpers/stream-writer.js';
 import { verifySlots } from '../../helpers/compare.js';
 import { duplicateChunk, Field, Layout, mutateLaidOut, mutateText, Region } from '../mutate.js';
 import type { Rng } from '../rng.js';
@@ -246,22 +246,6 @@ function cpuSection(word: 4 | 8, r: Regs, instanceId: number) {
   return { body: Buffer.concat([b.build(), sub.build()]), device };
 }
 
-/** The vmcoreinfo device section (hw/misc/vmcoreinfo.c) pointing at a GPA. */
-function vmcoreinfoSection(gpa: number) {
-  const b = new Bytes().u8(1).u16(0).u16(1).u32(4096).u64(gpa);
-  const device = {
-    name: 'vmcoreinfo', instance_id: 0, vmsd_name: 'vmcoreinfo', version: 1,
-    fields: [
-      { name: 'has_vmcoreinfo', type: 'bool', size: 1 },
-      { name: 'vmcoreinfo.host_format', type: 'uint16', size: 2 },
-      { name: 'vmcoreinfo.guest_format', type: 'uint16', size: 2 },
-      { name: 'vmcoreinfo.size', type: 'uint32', size: 4 },
-      { name: 'vmcoreinfo.paddr', type: 'uint64', size: 8 },
-    ],
-  };
-  return { body: b.build(), device };
-}
-
 const REGS: Regs = { eip: 0xffffffff81e0e3f2n, cr0: 0x80050033n, cr2: 0x7f1234567000n, cr3: 0x10c4c000n, cr4: 0x3506f0n };
 
 interface StreamSeedSpec {
@@ -306,7 +290,7 @@ function buildStream(spec: StreamSeedSpec): { bytes: Buffer; marks: { at: number
     devices.push(d.device);
   };
   for (let i = 0; i < spec.cpus; i++) add('cpu', cpuSection(spec.word, REGS, i), i);
-  if (spec.vmcoreinfo) add('vmcoreinfo', vmcoreinfoSection(2 * PAGE_SIZE), 0);
+  if (spec.vmcoreinfo) add('vmcoreinfo', vmcoreinfoDevice(2 * PAGE_SIZE), 0);
   const eofAt = s.b.length;
   s.eof(JSON.stringify({ page_size: 4096, devices }));
   return { bytes: s.build(), marks, eofAt };

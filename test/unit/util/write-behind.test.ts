@@ -16,6 +16,20 @@ function chunks(): Buffer[] {
   return sizes.map((n) => randomBytes(n));
 }
 
+/** Append each part, odd ones through fill() in place (in pieces), even ones through write(); `after` sees each. */
+function feed(wb: WriteBehind, parts: Buffer[], after?: (i: number) => void): void {
+  for (const [i, p] of parts.entries()) {
+    if (i % 2) {
+      let from = 0;
+      wb.fill(p.length, (buf, o, len) => {
+        p.copy(buf, o, from, from + len);
+        from += len;
+      });
+    } else wb.write(p);
+    after?.(i);
+  }
+}
+
 for (const threaded of [true, false]) {
   test(`${threaded ? 'threaded' : 'inline'}: file, digest and read-backs equal what was written`, (t) => {
     const parts = chunks();
@@ -24,16 +38,8 @@ for (const threaded of [true, false]) {
     const fd = fs.openSync(file, 'w+');
     const wb = new WriteBehind({ fd, hash: true, threaded, ring: 4, syncEvery: 2 << 20 });
     let at = 0;
-    for (const [i, p] of parts.entries()) {
-      if (i % 2) {
-        // fill(): in place, in pieces.
-        let from = 0;
-        wb.fill(p.length, (buf, o, len) => {
-          p.copy(buf, o, from, from + len);
-          from += len;
-        });
-      } else wb.write(p);
-      at += p.length;
+    feed(wb, parts, (i) => {
+      at += parts[i].length;
       t.is(wb.position, at);
       // Read back a range that straddles buffers: from the ring where it still is, the rest from the file.
       const off = Math.max(0, at - (3 << 20) - 100);
@@ -42,7 +48,7 @@ for (const threaded of [true, false]) {
       wb.drain();
       if (rest) fs.readSync(fd, out, 0, rest, off);
       t.true(out.equals(all.subarray(off, off + out.length)), `read back at ${off} after part ${i}`);
-    }
+    });
     t.true(wb.digest().equals(createHash('sha256').update(all).digest()));
     wb.drain(true);
     wb.close();
@@ -93,15 +99,7 @@ test('hash only (no file), inline and threaded: the same digest for writes and f
   const want = createHash('sha256').update(Buffer.concat(parts)).digest();
   for (const threaded of [false, true]) {
     const wb = new WriteBehind({ fd: -1, hash: true, threaded });
-    for (const [i, p] of parts.entries()) {
-      if (i % 2) {
-        let from = 0;
-        wb.fill(p.length, (buf, o, len) => {
-          p.copy(buf, o, from, from + len);
-          from += len;
-        });
-      } else wb.write(p);
-    }
+    feed(wb, parts);
     t.true(wb.digest().equals(want), threaded ? 'threaded' : 'inline');
     wb.close();
   }
