@@ -1,1 +1,1 @@
-{ "targets": [ { "target_name": "mig_native", "sources": [ "src/mmap.c" ], "cflags": [ "-O2" ] } ] }
+{ "targets": [ { "target_name": "mig_native", "sources": [ "src/mmap.c", "src/subpage.c" ], "cflags": [ "-O2" ] } ] }

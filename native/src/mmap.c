@@ -38,10 +38,12 @@ static napi_value MapFile(napi_env env, napi_callback_info info) {
   return ab;
 }
 
+napi_value subpage_init(napi_env env, napi_value exports);
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, MapFile, NULL, &fn);
   napi_set_named_property(env, exports, "mapFile", fn);
-  return exports;
+  return subpage_init(env, exports);
 }
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -464,7 +464,7 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
         }
         endRuns();
         index.add(h[0], h[1], k);
-        const covered = sub ? sub.match(page, k, hasSameFrame ? sameFrame : undefined, pfn) : 0;
+        const covered = sub ? sub.match(page, hasSameFrame ? sameFrame : undefined, pfn) : 0;
         if (covered >= MIN_PATCH) {
           const main = patch(page, k);
           typeTech[typeCode * TECHNIQUE_NAMES.length + (PAGE_SIZE - covered > sub!.covered[main] ? T.literal : T[SRC_KIND[main] as TechniqueName])]++;

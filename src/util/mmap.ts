@@ -8,11 +8,7 @@
  * process (the supervisor then removes its temp files, docs/reliability.md). mig maps only inputs it
  * reads whole and never writes: the image being encoded, a context, a baseline.
  */
-import { createRequire } from 'node:module';
-
-const native = createRequire(import.meta.url)('mig-native') as {
-  mapFile(fd: number, offset: number, length: number, populate?: boolean): ArrayBuffer;
-};
+import { native } from './native.js';
 
 /** Largest mapping one Buffer can view (Node 20: 4 GiB), less a page. */
 export const MAX_MAP = 2 ** 32 - 4096;
