@@ -109,10 +109,10 @@ bench: build services
 bench-quick:
 	$(MAKE) bench BENCH_LINES=gzip-1,gzip-6,zstd-3,zstd-3-long,patch-rootfs,patch-save1
 
-# End-to-end migration (small guest, loopback sshd, libvirtd): gzip pipeline vs mig migrate, 10 and 100 Mbps.
+# End-to-end migration (small guest, loopback sshd, libvirtd): gzip and zstd pipelines vs mig migrate --level 3 and auto, 10, 100 and 1000 Mbps.
 bench-migrate: build services
 	@$(GUEST) vm-small
-	node dist/bench/migrate.js --mbps 10,100
+	node dist/bench/migrate.js --mbps 10,100,1000
 
 # Everything installed and built, the sample guest built, `mig info` on its save image, then the main
 # job: the running guest migrated twice with `mig migrate` over a loopback sshd (bench/demo.ts).

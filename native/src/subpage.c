@@ -62,6 +62,9 @@ typedef struct {
   int32_t apos[PAGE];
   uint32_t ahash[PAGE];
   int na;
+  /* Candidates of anchors [0, nlooked): position in the context, history, baseline, or −1. */
+  double cval[PAGE], hval[PAGE], bval[PAGE];
+  int nlooked;
   int bestLen, bestStart, bestSrc;
   double bestOff;
 } matcher_t;
@@ -72,19 +75,46 @@ static inline double table_get(const table_t* t, uint32_t h) {
   return t->keys[s] == h ? t->vals[s] : -1;
 }
 
+/*
+ * Anchors of a page, in position order. The hash of the window ending at e depends on bytes
+ * (e−31 … e] only, so the two halves of the page are hashed as two independent chains interleaved
+ * (the chain's shift-add latency, not the loads, bounds one chain); the second half's anchors follow
+ * the first's.
+ */
+#define HALF (WINDOW - 1 + (PAGE - (WINDOW - 1)) / 2)
 static int page_anchors(const uint8_t* buf, int bits, int32_t* pos, uint32_t* hash) {
   const uint32_t mask = bits == 0 ? 0 : (~0u << (32 - bits));
-  uint32_t h = 0;
-  int n = 0;
-  for (int i = 0; i < WINDOW - 1; i++) h = (h << 1) + GEAR[buf[i]];
-  for (int i = WINDOW - 1; i < PAGE; i++) {
-    h = (h << 1) + GEAR[buf[i]];
-    if ((h & mask) == 0) {
-      pos[n] = i - (WINDOW - 1);
-      hash[n++] = h;
-    }
+  int32_t pos2[PAGE / 2 + 1];
+  uint32_t hash2[PAGE / 2 + 1];
+  uint32_t a = 0, b = 0;
+  int n = 0, n2 = 0;
+  for (int i = 0; i < WINDOW - 1; i++) {
+    a = (a << 1) + GEAR[buf[i]];
+    b = (b << 1) + GEAR[buf[HALF - (WINDOW - 1) + i]];
   }
-  return n;
+  /* Chain a: windows ending in [WINDOW−1, HALF); chain b: [HALF, PAGE) (one more when odd). */
+  const int na = HALF - (WINDOW - 1), nb = PAGE - HALF;
+  for (int t = 0; t < na; t++) {
+    const int ea = WINDOW - 1 + t, eb = HALF + t;
+    a = (a << 1) + GEAR[buf[ea]];
+    b = (b << 1) + GEAR[buf[eb]];
+    pos[n] = ea - (WINDOW - 1);
+    hash[n] = a;
+    n += (a & mask) == 0;
+    pos2[n2] = eb - (WINDOW - 1);
+    hash2[n2] = b;
+    n2 += (b & mask) == 0;
+  }
+  for (int t = na; t < nb; t++) {
+    const int eb = HALF + t;
+    b = (b << 1) + GEAR[buf[eb]];
+    pos2[n2] = eb - (WINDOW - 1);
+    hash2[n2] = b;
+    n2 += (b & mask) == 0;
+  }
+  memcpy(pos + n, pos2, (size_t)n2 * sizeof *pos);
+  memcpy(hash + n, hash2, (size_t)n2 * sizeof *hash);
+  return n + n2;
 }
 
 /* Equal bytes a[0..] == b[0..], at most max. */
@@ -160,6 +190,58 @@ static int baseline_delta(matcher_t* m, const uint8_t* page, const uint8_t* base
   return m->info[1 + BASELINE];
 }
 
+static inline const uint8_t* history_at(const matcher_t* m, double v, size_t* cb) {
+  double kk = (double)(int64_t)(v / PAGE);
+  double off = m->fileOffset[(size_t)kk];
+  size_t w = (size_t)(off / m->window);
+  *cb = (size_t)(off - (double)w * m->window);
+  return m->windows[w];
+}
+
+/*
+ * Table look-ups for anchors [a0, a0 + LOOKAHEAD): the tables do not change during a
+ * match (history is added by remember()), so the look-ups are done ahead, a block at a time, with
+ * every slot and then every candidate's bytes prefetched first: the misses (tables of tens of MB,
+ * a context of hundreds, each a TLB miss too under nested paging) overlap instead of queueing.
+ */
+#define LOOKAHEAD 32
+static void look_ahead(matcher_t* m, int a0) {
+  const int a1 = a0 + LOOKAHEAD < m->na ? a0 + LOOKAHEAD : m->na;
+  for (int a = a0; a < a1; a++) {
+    const uint32_t h = m->ahash[a];
+    if (m->ctxT.on) {
+      uint32_t s = slot_of(&m->ctxT, h);
+      __builtin_prefetch(m->ctxT.keys + s);
+      __builtin_prefetch(m->ctxT.vals + s);
+    }
+    if (m->histT.on) {
+      uint32_t s = slot_of(&m->histT, h);
+      __builtin_prefetch(m->histT.keys + s);
+      __builtin_prefetch(m->histT.vals + s);
+    }
+    if (m->baseT.on) {
+      uint32_t s = slot_of(&m->baseT, h);
+      __builtin_prefetch(m->baseT.keys + s);
+      __builtin_prefetch(m->baseT.vals + s);
+    }
+  }
+  for (int a = a0; a < a1; a++) {
+    const uint32_t h = m->ahash[a];
+    double c = m->ctxT.on ? table_get(&m->ctxT, h) : -1;
+    double v = m->histT.on ? table_get(&m->histT, h) : -1;
+    m->cval[a] = c;
+    m->hval[a] = v;
+    m->bval[a] = m->baseT.on ? table_get(&m->baseT, h) : -1;
+    if (c >= 0) __builtin_prefetch(m->ctx + (size_t)c);
+    if (v >= 0) {
+      size_t cb;
+      const uint8_t* w = history_at(m, v, &cb);
+      __builtin_prefetch(w + cb + (size_t)(v - (double)(int64_t)(v / PAGE) * PAGE));
+    }
+  }
+  m->nlooked = a1;
+}
+
 /* Returns the bytes covered, or -1 with a JavaScript exception pending (readFrame threw). */
 static int match(napi_env env, matcher_t* m, const uint8_t* page, const uint8_t* same, double frame) {
   m->info[0] = m->info[1] = m->info[2] = m->info[3] = 0;
@@ -168,32 +250,29 @@ static int match(napi_env env, matcher_t* m, const uint8_t* page, const uint8_t*
   m->info[0] = 0;
   m->info[1 + BASELINE] = 0;
   int cov = 0, probes = 0;
+  m->nlooked = 0;
   for (int a = 0; a < m->na && probes < m->maxProbes; a++) {
     int i = m->apos[a];
     if (i < cov) continue;
-    uint32_t h = m->ahash[a];
+    if (a >= m->nlooked) look_ahead(m, a);
     m->bestLen = 0;
     m->bestStart = 0;
-    if (m->ctxT.on) {
-      double s = table_get(&m->ctxT, h);
-      if (s >= 0) {
-        probes++;
-        probe(m, page, i, cov, m->ctx, (size_t)s, 0, m->ctxLen, CONTEXT, s);
-      }
+    const double s = m->cval[a];
+    if (s >= 0) {
+      probes++;
+      probe(m, page, i, cov, m->ctx, (size_t)s, 0, m->ctxLen, CONTEXT, s);
     }
-    if (m->histT.on && m->bestStart + m->bestLen < PAGE) {
-      double v = table_get(&m->histT, h);
+    if (m->bestStart + m->bestLen < PAGE) {
+      const double v = m->hval[a];
       if (v >= 0) {
         probes++;
-        double kk = (double)(int64_t)(v / PAGE);
-        double off = m->fileOffset[(size_t)kk];
-        size_t w = (size_t)(off / m->window);
-        size_t cb = (size_t)(off - (double)w * m->window);
-        probe(m, page, i, cov, m->windows[w], cb + (size_t)(v - kk * PAGE), cb, cb + PAGE, HISTORY, v);
+        size_t cb;
+        const uint8_t* w = history_at(m, v, &cb);
+        probe(m, page, i, cov, w, cb + (size_t)(v - (double)(int64_t)(v / PAGE) * PAGE), cb, cb + PAGE, HISTORY, v);
       }
     }
-    if (m->baseT.on && m->bestStart + m->bestLen < PAGE) {
-      double v = table_get(&m->baseT, h);
+    if (m->bestStart + m->bestLen < PAGE) {
+      const double v = m->bval[a];
       if (v >= 0) {
         probes++;
         double fr = (double)(int64_t)(v / PAGE);

@@ -67,6 +67,12 @@ const MIN_PATCH = 64;
 export interface EncodeOptions {
   codec?: CodecName;
   level?: number;
+  /**
+   * Asked before each frame is coded: the entropy level for it (mig migrate --level auto: the effort
+   * that keeps the encoder just ahead of the link). Out-of-range answers are clamped to the codec's
+   * levels. Frames are coded independently, so the decoder needs no word of it.
+   */
+  levelSource?: () => number;
   /** Previous image of the same VM (or a blank VM) that the decoder will also have. */
   baseline?: string;
   /** The baseline's SHA-256 when the caller knows it (the baseline store): not hashed again. */
@@ -162,6 +168,8 @@ export interface EncodeSummary {
    * the source that covered most of it, or literal when none covered more than its literal bytes).
    */
   byType?: Partial<Record<PageType, Partial<Record<TechniqueName, number>>>>;
+  /** Frames coded at each entropy level (one level unless a levelSource changed it). */
+  levels: Record<number, number>;
 }
 
 /**
@@ -225,6 +233,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
     const opBytes: Record<OpKind, number> = { zero: 0, duplicate: 0, baseline: 0, context: 0, history: 0, structure: 0 };
     let frames = 0;
     const pool = new CodecPool(codec, level, threads);
+    /** Frames coded at each level. */
+    const levels = new Map<number, number>();
     /** Frames submitted to the pool, written to the sink in order as they complete. */
     let payloadBuf = Buffer.allocUnsafe(frameRaw + FRAME_SLACK);
     const pending: { index: number; opsRaw: number; litRaw: number; ops: PoolJob; lits?: PoolJob; opShare: Record<OpKind, number> }[] = [];
@@ -256,6 +266,8 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       if (ops.length === 0 && lits.length === 0) return;
       const opsRaw = ops.length;
       const litRaw = lits.length;
+      if (opts.levelSource) pool.level = clampLevel(codec, opts.levelSource());
+      levels.set(pool.level, (levels.get(pool.level) ?? 0) + 1);
       pending.push({
         index: frames++, opsRaw, litRaw, ops: pool.compress(ops.takeView()), lits: litRaw ? pool.compress(lits.takeView()) : undefined, opShare: { ...opBytes },
       });
@@ -503,12 +515,19 @@ export function encodeImage(path: string, sink: ByteSink, opts: EncodeOptions = 
       sha256: imageSha.toString('hex'),
       contextIndex: sub && ctxAnchors ? ctxAnchors.source : undefined,
       byType: pageMap ? byTypeSummary(typeTech) : undefined,
+      levels: Object.fromEntries([...levels].sort((a, b) => a[0] - b[0])),
     };
   } finally {
     img?.close();
     base?.close();
     ctx?.close();
   }
+}
+
+/** The codec's levels: zstd 1..19, deflate 1..9. */
+export function clampLevel(codec: CodecName, level: number): number {
+  const max = codec === 'zstd' ? 19 : 9;
+  return Number.isInteger(level) ? Math.min(max, Math.max(1, level)) : DEFAULT_LEVEL[codec];
 }
 
 function byTypeSummary(counts: Float64Array): NonNullable<EncodeSummary['byType']> {

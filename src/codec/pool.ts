@@ -102,7 +102,8 @@ export class CodecPool {
   /** Slots whose jobs were released, for the next jobs. */
   private free: Slot[] = [];
 
-  constructor(readonly codec: CodecName, readonly level: number, readonly threads: number, opts: CodecPoolOptions = {}) {
+  /** The entropy level of the next jobs (mig migrate --level auto changes it between frames). */
+  constructor(readonly codec: CodecName, public level: number, readonly threads: number, opts: CodecPoolOptions = {}) {
     for (let i = 0; i < threads && threads > 1; i++) {
       const dead = new SharedArrayBuffer(CTRL_HEADER + CTRL_MESSAGE);
       const init: WorkerInit = { dead, fault: opts.fault };

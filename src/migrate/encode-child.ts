@@ -22,6 +22,10 @@ export interface EncodeChildArgs {
   waitForGo?: boolean;
   /** Drop free pages (introspection's page map); the file offsets of the dropped pages go to this file (f64 LE each). */
   freeList?: string;
+  /** Entropy level (default 3), or, with levelFile, the level to start at. */
+  level?: number;
+  /** A file whose first bytes are the level for the next frame (`--level auto`: migrate.ts rewrites it as the link goes). */
+  levelFile?: string;
   /** Expected image size (the baseline's): sizes the baseline's sub-page index before the image exists. */
   expectedBytes?: number;
 }
@@ -43,8 +47,9 @@ try {
   if (noMap) writeAllSync(2, Buffer.from(noMap));
   let dropped = new Float64Array(1024);
   let nDropped = 0;
+  const levelSource = a.levelFile ? levelReader(a.levelFile, a.level ?? 3) : undefined;
   const summary = encodeImage(a.image, { write: (c) => writeAllSync(1, c) }, {
-    prepared, opened: pm?.opened, threads: a.threads, pageMap: pm?.map, freePages: 'drop',
+    prepared, level: a.level, levelSource, opened: pm?.opened, threads: a.threads, pageMap: pm?.map, freePages: 'drop',
     onFreeDropped: (off) => {
       if (nDropped === dropped.length) {
         const grown = new Float64Array(dropped.length * 2);
@@ -67,4 +72,17 @@ try {
   if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(1);
   line({ error: e instanceof MigError ? e.toJSON() : { code: 'INTERNAL', message: String((e as Error).stack ?? e) } });
   process.exitCode = 1;
+}
+
+/** The level in `file` (a decimal number; re-read before each frame), or the last good one. */
+function levelReader(file: string, start: number): () => number {
+  const fd = fs.openSync(file, 'r');
+  const b = Buffer.alloc(8);
+  let level = start;
+  return () => {
+    const n = fs.readSync(fd, b, 0, b.length, 0);
+    const v = Number.parseInt(b.toString('latin1', 0, n), 10);
+    if (Number.isInteger(v) && v >= 1 && v <= 19) level = v;
+    return level;
+  };
 }

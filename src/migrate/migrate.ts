@@ -25,6 +25,7 @@ import { RateLimiter } from '../transport/throttle.js';
 import { faultPoint } from '../util/fault.js';
 import type { EncodeChildArgs } from './encode-child.js';
 import { startEncoder } from './encoder.js';
+import { LevelController, TICK_MS } from './adapt.js';
 import { MigrateError } from './errors.js';
 import { readPending, writePending as writePendingFile, type PendingMigration } from './pending.js';
 import { encodeMessage, type PreflightReply, type ReceiveRequest } from './protocol.js';
@@ -42,6 +43,8 @@ export interface MigrateOptions {
   context?: string | false;
   /** Megabits per second on the channel. */
   bandwidth?: number;
+  /** Entropy level of the encoder (zstd 1..19), or 'auto' (default): the level follows the link (adapt.ts). */
+  level?: number | 'auto';
   identity?: string;
   knownHosts?: string;
   remoteMig: string;
@@ -102,6 +105,8 @@ export interface MigrateResult {
   downtime: number | null;
   /** From the encoder's summary: pages and bytes per technique. */
   techniques: EncodeSummary['techniques'];
+  /** The level asked for ('auto' or a number) and the frames coded at each level. */
+  level: { mode: 'auto' | number; frames: Record<number, number> };
   /** Where the page map came from (introspection of the saved image), or why there was none; null with --free-pages keep. */
   pageMap: { source: string; os?: string; osRelease?: string; error?: string } | null;
   /** Non-zero free pages not sent (zeros on the destination, and in the image both ends keep as baseline). */
@@ -148,6 +153,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   let child: ChildProcess | undefined;
   let spool: Spool | undefined;
   let freeListFile: string | undefined;
+  let levelFile: string | undefined;
+  let levelTicker: NodeJS.Timeout | undefined;
+  let levelFd: number | undefined;
   let pendingFile = '';
   let record: PendingMigration | undefined;
   /** The pending record stays when the outcome is left to the user (the save image kept). */
@@ -271,7 +279,14 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const basePath = baseline ? store.pathOf(baseline.digest) : undefined;
     const freeList = o.freePages === 'keep' ? undefined : path.join(saves, `${domain}.free`);
     freeListFile = freeList;
+    const auto = (o.level ?? 'auto') === 'auto';
+    const control = auto ? new LevelController() : undefined;
+    if (control) {
+      levelFile = path.join(saves, `${domain}.level`);
+      fs.writeFileSync(levelFile, `${control.level}\n`);
+    }
     const args: EncodeChildArgs = {
+      level: control ? control.level : (o.level as number | undefined), levelFile,
       image: saveFile, baseline: basePath, baselineDigest: baseline ? store.trustedDigest(baseline.digest)?.toString('hex') : undefined,
       context: contextPath, threads: o.threads, waitForGo: true, freeList,
       expectedBytes: basePath ? fs.statSync(basePath).size : 0,
@@ -286,6 +301,23 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       const known = sp.done && !sp.error;
       progress('transfer', bytesSent, known ? 1 : enc.encoded, known ? sp.size : enc.encoded > 0.02 ? sp.size / enc.encoded : 0, known);
     };
+    if (control) {
+      // --level auto: each tick, the backlog (encoded, not yet sent) and what the link moved say
+      // whether the encoder may spend more CPU for fewer bytes (adapt.ts); the child reads the file.
+      const fd = (levelFd = fs.openSync(levelFile!, 'r+'));
+      let lastSent = 0;
+      let lastAt = performance.now();
+      let lastLevel = control.level;
+      levelTicker = setInterval(() => {
+        const now = performance.now();
+        const level = control.tick(Math.max(0, sp.size - bytesSent), bytesSent - lastSent, (now - lastAt) / 1000, sp.done);
+        lastSent = bytesSent;
+        lastAt = now;
+        if (level !== lastLevel) fs.writeSync(fd, `${String(level).padStart(2)}\n`, 0);
+        lastLevel = level;
+        if (sp.done) clearInterval(levelTicker);
+      }, TICK_MS);
+    }
     const resumes: MigrateResult['resumes'] = [];
     let t2 = performance.now();
     /** When the current outage began (the resume window counts from there), 0 while the link works. */
@@ -419,7 +451,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         restore: span(t3, t3 + tRestore * 1000), store: span(t4, performance.now()),
       },
       downtime: runningSeen ? Number(((runningAt - t1) / 1000).toFixed(3)) : null,
-      techniques: summary.techniques, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
+      techniques: summary.techniques, level: { mode: control ? 'auto' : (o.level as number | undefined) ?? 3, frames: summary.levels }, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
       freePagesDropped: summary.freePagesDropped, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
     };
   } catch (e) {
@@ -433,6 +465,9 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     // An image kept for the user (saveFile cleared) keeps its record: the next run says how to finish.
     if (pendingFile && saveFile !== undefined) fs.rmSync(pendingFile, { force: true });
     if (freeListFile && saveFile !== undefined) fs.rmSync(freeListFile, { force: true });
+    clearInterval(levelTicker);
+    if (levelFd !== undefined) fs.closeSync(levelFd);
+    if (levelFile) fs.rmSync(levelFile, { force: true });
     releaseSave?.();
     if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
     client?.end();
@@ -516,7 +551,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
           domain, destination: o.destination, destinationHost: dest.host, bytesSent: 0, imageBytes: 0, ratio: 0, streamBytes: 0,
           baseline: p.baseline, context: null, stages: { preflight: 0, save: 0, transfer: 0, restore: 0, store: 0, total: secs(T0) },
           timeline: { preflight: span(T0, T0), save: span(T0, T0), transfer: span(T0, T0), restore: span(T0, T0), store: span(T0, T0) }, downtime: null,
-          techniques: {} as EncodeSummary['techniques'], pageMap: null, freePagesDropped: 0, sourceBaseline, destinationBaseline: null,
+          techniques: {} as EncodeSummary['techniques'], level: { mode: o.level ?? 'auto', frames: {} }, pageMap: null, freePagesDropped: 0, sourceBaseline, destinationBaseline: null,
           undefinedOnSource: false, resumes: [], warnings, recovered: 'committed',
         };
       }

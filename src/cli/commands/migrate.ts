@@ -10,7 +10,7 @@ import { writeMessage } from '../../migrate/control-fd.js';
 import { resolveStateDir } from '../../state/dir.js';
 import { MigError } from '../../util/errors.js';
 import { mib, printJson } from '../output.js';
-import { positiveOption } from '../options.js';
+import { positiveOption, intOption } from '../options.js';
 
 const pkg = createRequire(import.meta.url)('../../../../package.json') as { version: string };
 
@@ -52,12 +52,19 @@ function printResult(r: MigrateResult): void {
   w.write(`; baseline ${r.baseline ? `${r.baseline.digest.slice(0, 16)} (${r.baseline.kind})` : 'none'}; context ${r.context ? `${r.context.digest.slice(0, 16)} (${r.context.source === 'disks' ? `from ${r.context.disk}, ${r.context.reused ? 'reused' : `built in ${r.context.seconds} s`}` : r.context.source})` : 'none'}\n`);
   const s = r.stages;
   w.write(`preflight ${s.preflight.toFixed(2)} s, save ${s.save.toFixed(2)} s, encode+transfer+decode ${s.transfer.toFixed(2)} s, restore ${s.restore.toFixed(2)} s, baseline store ${s.store.toFixed(2)} s, total ${s.total.toFixed(2)} s\n`);
+  const lv = Object.entries(r.level.frames);
+  if (lv.length) w.write(`level ${r.level.mode}: ${lv.map(([l, n]) => `${n} frame${n === 1 ? '' : 's'} at ${l}`).join(', ')}\n`);
   if (r.downtime !== null) w.write(`downtime ${r.downtime.toFixed(2)} s (domain paused for the save → running on the destination)\n`);
   if (r.freePagesDropped) w.write(`${r.freePagesDropped} free pages not sent (zeros on the destination)\n`);
   else if (r.pageMap?.source === 'none') w.write(`no page map (${r.pageMap.error}): free pages were sent\n`);
   for (const [k, t] of Object.entries(r.techniques)) if (t.pages || t.bytesIn) w.write(`  ${k.padEnd(10)} ${String(t.pages).padStart(8)} pages  ${mib(t.bytesIn).padStart(10)} in  ${String(Math.round(t.bytesOut)).padStart(11)} bytes out\n`);
   for (const x of r.resumes) w.write(`  resumed after ${x.afterSeconds.toFixed(1)} s from .mig offset ${x.offset}${x.frame !== null ? ` (frame ${x.frame})` : ''}\n`);
   for (const x of r.warnings) process.stderr.write(`mig: warning: ${x}\n`);
+}
+
+const zstdLevel = intOption('--level', 1, 19);
+function levelOption(v: string): number | 'auto' {
+  return v === 'auto' ? 'auto' : zstdLevel(v);
 }
 
 export function registerMigrate(program: Command): void {
@@ -79,9 +86,11 @@ export function registerMigrate(program: Command): void {
     .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positiveOption('--resume-window'), 120)
     .option('--free-pages <mode>', 'drop: pages the guest has free (found by introspection of the saved image) are not sent and arrive as zeros; keep: send every page', 'drop')
     .option('--threads <n>', 'encoder threads', positiveOption('--threads'))
+    .option('--level <n|auto>', 'entropy level of the encoder (zstd 1..19), or auto: the level follows the link, higher while the link is the bottleneck, lower while it waits for the encoder', levelOption, 'auto')
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
     .action(async (domain: string, destination: string, o: {
+      level: number | 'auto';
       connect: string; destConnect?: string; context?: string | false; bandwidth?: number; identity?: string; knownHosts?: string;
       remoteMig: string; keepSource?: boolean; resume?: boolean; resumeWindow: number; freePages: string; threads?: number; stateDir?: string; json?: boolean;
     }) => {
@@ -92,7 +101,7 @@ export function registerMigrate(program: Command): void {
         const r = await migrate({
           domain, destination, connect: o.connect, destConnect: o.destConnect, context: o.context, bandwidth: o.bandwidth,
           identity: o.identity, knownHosts: o.knownHosts, remoteMig: o.remoteMig, keepSource: o.keepSource,
-          resume: o.resume, resumeWindowSeconds: o.resumeWindow, freePages: o.freePages,
+          resume: o.resume, resumeWindowSeconds: o.resumeWindow, freePages: o.freePages, level: o.level,
           stateDir: resolveStateDir(o.stateDir), threads: o.threads ? Math.floor(o.threads) : undefined, onProgress: bar.update,
         });
         bar.done();
