@@ -2,12 +2,15 @@
  * `mig migrate --level auto`: the entropy level follows the link, as zstd's `--adapt` does. The
  * encoder child writes the .mig into the spool and the sender drains it into the link; the bytes
  * between the two (the backlog) say which of them is slower:
- *   - the backlog grows beyond ~1 s of what the link moves: the link is the bottleneck, and CPU is
- *     free to spend on fewer bytes: one level up;
- *   - the backlog is (nearly) empty: the link waits for the encoder: one level down;
+ *   - the backlog holds more than ~1 s of what the link moves: the link is the bottleneck, and CPU
+ *     is free to spend on fewer bytes: up, by 1 + ⌊log2(seconds queued)⌋ levels (at most 4), so that
+ *     a link far behind (10 Mbps: the encoder is done in seconds, the link takes a minute) gets the
+ *     top effort while frames are still being coded;
+ *   - under ~0.25 s queued: the link is about to wait for the encoder: one level down; nothing
+ *     queued (it waits already): three down;
  *   - in between: hold.
- * One step per tick (TICK_MS), so a level has time to show its effect (frames in flight are coded at
- * the level they were submitted with). The policy is a pure function of what it is told (tested on
+ * One decision per tick (TICK_MS), so a level has time to show its effect (frames in flight are
+ * coded at the level they were submitted with). The policy is a pure function of what it is told (tested on
  * its own); the driver in migrate.ts measures and tells the encoder child through a level file it
  * reads before each frame (encode-child.ts).
  */
@@ -42,7 +45,8 @@ export class LevelController {
       return this.level;
     }
     const ahead = backlog / this.rate;
-    if (ahead > 1) this.level = Math.min(MAX_LEVEL, this.level + 1);
+    if (ahead > 1) this.level = Math.min(MAX_LEVEL, this.level + Math.min(4, 1 + Math.floor(Math.log2(ahead))));
+    else if (backlog === 0) this.level = Math.max(MIN_LEVEL, this.level - 3);
     else if (ahead < 0.25) this.level = Math.max(MIN_LEVEL, this.level - 1);
     return this.level;
   }

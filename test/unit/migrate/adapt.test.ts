@@ -21,8 +21,9 @@ const produce = (level: number) => 40e6 / (1 + (level - 1) * 0.6);
 
 test('a slow link (10 Mbps): the level climbs until the encoder no longer outruns it', (t) => {
   const { levels } = simulate(1.25e6, produce, 60);
-  t.is(levels[0], START_LEVEL + 1);
-  t.true(Math.max(...levels) >= 15, `levels ${levels.join(',')}`);
+  t.true(levels[0] > START_LEVEL);
+  // Far behind, it climbs fast: the top efforts within 2 s (8 ticks), while frames are still coded.
+  t.true(Math.max(...levels.slice(0, 8)) >= 15, `levels ${levels.join(',')}`);
   t.true(levels.at(-1)! >= 15);
 });
 
