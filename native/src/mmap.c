@@ -5,6 +5,7 @@
 #include <string.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <fcntl.h>
 
 static void unmap(napi_env env, void* data, void* hint) { (void)env; munmap(data, (size_t)(uintptr_t)hint); }
 
@@ -38,12 +39,27 @@ static napi_value MapFile(napi_env env, napi_callback_info info) {
   return ab;
 }
 
+/* setBlocking(fd, blocking): clear or set O_NONBLOCK (a FIFO opened non-blocking, to not wait for its reader, then written blocking). */
+static napi_value SetBlocking(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1; bool blocking = true;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_bool(env, argv[1], &blocking) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setBlocking(fd, blocking)"); return NULL;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, blocking ? (fl & ~O_NONBLOCK) : (fl | O_NONBLOCK)) < 0) return throw_errno(env, errno, "fcntl");
+  return NULL;
+}
+
 napi_value subpage_init(napi_env env, napi_value exports);
 
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "mapFile", NAPI_AUTO_LENGTH, MapFile, NULL, &fn);
   napi_set_named_property(env, exports, "mapFile", fn);
+  napi_create_function(env, "setBlocking", NAPI_AUTO_LENGTH, SetBlocking, NULL, &fn);
+  napi_set_named_property(env, exports, "setBlocking", fn);
   return subpage_init(env, exports);
 }
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -2,7 +2,7 @@
  * The libvirt calls migration needs, through @unraid/libvirt (N-API): look up, save, restore, state,
  * XML; what the binding lacks (persistence, undefine of a shut-off domain) goes through `virsh`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Hypervisor, type Domain } from '@unraid/libvirt';
 import { MigError } from '../util/errors.js';
 
@@ -156,6 +156,29 @@ export class Libvirt {
     }
   }
 
+  /** Resume a paused domain (virDomainResume). */
+  async resume(name: string): Promise<void> {
+    const d = await this.lookup(name);
+    if (!d) throw new LibvirtError(`no domain ${name} at ${this.uri}`, { domain: name, uri: this.uri });
+    try {
+      await this.call(async (hv, again) => hv.domainResume(again ? await hv.domainLookupByName(name) : d), false);
+    } catch (e) {
+      throw new LibvirtError(`resuming ${name} at ${this.uri} failed: ${msg(e)}`, { domain: name, uri: this.uri });
+    }
+  }
+
+  /** Stop a domain at once (virDomainDestroy); nothing when there is none. */
+  async destroy(name: string): Promise<void> {
+    const d = await this.lookup(name);
+    if (!d) return;
+    try {
+      await this.call(async (hv, again) => hv.domainDestroy(again ? await hv.domainLookupByName(name) : d), false);
+    } catch (e) {
+      if (isNoDomainError(e)) return;
+      throw new LibvirtError(`destroying ${name} at ${this.uri} failed: ${msg(e)}`, { domain: name, uri: this.uri });
+    }
+  }
+
   /** Whether the domain has a persistent definition (virsh dominfo; the binding has no isPersistent). */
   persistent(name: string): boolean {
     const out = virsh(this.uri, ['dominfo', name]);
@@ -187,6 +210,23 @@ export class Libvirt {
   undefine(name: string): void {
     virsh(this.uri, ['undefine', name]);
   }
+}
+
+/**
+ * Restore a save image, paused (virsh restore --paused: the binding has no virDomainRestoreFlags),
+ * as a child process that ends when libvirt has loaded the whole image or failed: `file` may be a
+ * FIFO another thread is still writing (libvirt reads the stream front to back). Resolves with
+ * virsh's exit status and its stderr.
+ */
+export function restorePaused(uri: string, file: string): { child: ChildProcess; done: Promise<{ code: number; stderr: string }> } {
+  const child = spawn('virsh', ['-c', uri, 'restore', '--paused', file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const done = new Promise<{ code: number; stderr: string }>((resolve) => {
+    child.on('error', (e) => resolve({ code: -1, stderr: e.message }));
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr: stderr.trim() }));
+  });
+  return { child, done };
 }
 
 function virsh(uri: string, args: string[]): string {

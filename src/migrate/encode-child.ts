@@ -11,6 +11,8 @@ import { introspectPageMap, noPageMapLine } from '../codec/page-map-source.js';
 import { readLineSync } from './control-fd.js';
 import { MigError } from '../util/errors.js';
 import { writeAllSync } from '../util/fd.js';
+import { faultFlag } from '../util/fault.js';
+import { encodeFrameHeader } from '../codec/container.js';
 
 export interface EncodeChildArgs {
   image: string;
@@ -48,7 +50,15 @@ try {
   let dropped = new Float64Array(1024);
   let nDropped = 0;
   const levelSource = a.levelFile ? levelReader(a.levelFile, a.level ?? 3) : undefined;
-  const summary = encodeImage(a.image, { write: (c) => writeAllSync(1, c) }, {
+  // Test only (fault.ts): the last two writes (the END frame's header and payload) held back to be damaged.
+  const flipDigest = faultFlag('end-digest');
+  const held: Buffer[] = [];
+  const write = (c: Uint8Array) => {
+    if (!flipDigest) return writeAllSync(1, c);
+    held.push(Buffer.from(c));
+    while (held.length > 2) writeAllSync(1, held.shift()!);
+  };
+  const summary = encodeImage(a.image, { write }, {
     prepared, level: a.level, levelSource, opened: pm?.opened, threads: a.threads, pageMap: pm?.map, freePages: 'drop',
     onFreeDropped: (off) => {
       if (nDropped === dropped.length) {
@@ -65,6 +75,12 @@ try {
       line({ progress: done, total });
     },
   });
+  if (flipDigest) {
+    const [h, end] = held;
+    end[24] ^= 1; // the image SHA-256 (END payload: u64 bytes, u64 slots, u32 frames, u32 0, 32-byte digest)
+    writeAllSync(1, encodeFrameHeader(h[0], h.readUInt32LE(12), h.readUInt32LE(4), end));
+    writeAllSync(1, end);
+  }
   if (a.freeList) fs.writeFileSync(a.freeList, Buffer.from(dropped.buffer, 0, nDropped * 8));
   line({ summary: { ...summary, pageMap: pm?.info } });
   process.exitCode = 0;

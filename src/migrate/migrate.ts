@@ -43,6 +43,11 @@ export interface MigrateOptions {
   context?: string | false;
   /** Megabits per second on the channel. */
   bandwidth?: number;
+  /**
+   * Let the destination restore the domain (paused) while it decodes, and resume it at the commit
+   * (default true; never with `resume`: a resumable transfer restores from the decoded file).
+   */
+  streamRestore?: boolean;
   /** Entropy level of the encoder (zstd 1..19), or 'auto' (default): the level follows the link (adapt.ts). */
   level?: number | 'auto';
   identity?: string;
@@ -105,6 +110,8 @@ export interface MigrateResult {
   downtime: number | null;
   /** From the encoder's summary: pages and bytes per technique. */
   techniques: EncodeSummary['techniques'];
+  /** How the destination restored: from the stream while decoding (paused, resumed at the commit), or from the decoded file after the commit. */
+  restore: 'while-decoding' | 'after-decode';
   /** The level asked for ('auto' or a number) and the frames coded at each level. */
   level: { mode: 'auto' | number; frames: Record<number, number> };
   /** Where the page map came from (introspection of the saved image), or why there was none; null with --free-pages keep. */
@@ -161,6 +168,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
   /** The pending record stays when the outcome is left to the user (the save image kept). */
   const writePending = (p: PendingMigration) => writePendingFile(pendingFile, p);
   let ch: ClientChannel | undefined;
+  /** The receive channel opened ahead (during the preflight), until the first open() takes it. */
+  let early: Promise<ClientChannel> | undefined;
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   let onSignal: (() => void) | undefined;
   const interrupted = new Promise<never>((_, reject) => {
@@ -214,6 +223,10 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const autoHere: Promise<AutoContext | Error> | undefined = wantAuto ? autoContextFor(o.stateDir, domain, disks).then((a) => a, (e: Error) => e) : undefined;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
     client.on('error', () => undefined);
+    // The receive channel is opened now, so that the remote mig starts (~0.5 s of Node and module
+    // loading) while the preflight runs; it waits for its request line, sent once the preflight settled.
+    early = exec(client, receiveCommand(o, ''));
+    early.catch(() => undefined);
     const remote = await orInterrupt(runPreflight(client, o, domain, disks, where, wantAuto));
     if (remote.disksMissing.length) {
       throw new MigrateError('DISKS_MISSING', `${where} lacks disk(s) of ${domain}: ${remote.disksMissing.join(', ')}. mig does not move disks: put them there at the same paths (shared storage or a copy) first`, { disks: remote.disksMissing });
@@ -319,15 +332,19 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       }, TICK_MS);
     }
     const resumes: MigrateResult['resumes'] = [];
+    /** The destination restored the domain (paused) while it decoded: the commit only resumes it. */
+    let restoredWhileDecoding = false;
     let t2 = performance.now();
     /** When the current outage began (the resume window counts from there), 0 while the link works. */
     let lostAt = 0;
     /** A receive channel: the request, until the destination is ready (and says where to resume). */
     const open = async (resume: boolean): Promise<{ events: ReceiverEvents; from: number }> => {
-      ch = await orInterrupt(exec(client!, receiveCommand(o, '')));
+      const pre = early;
+      early = undefined;
+      ch = await orInterrupt(pre && !resume ? pre : exec(client!, receiveCommand(o, '')));
       const events = new ReceiverEvents(ch);
       ch.on('error', () => undefined);
-      const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest, id, resumable: !!o.resume, resume, persistentXml: sameHost ? undefined : persistentXml };
+      const req: ReceiveRequest = { domain, baseline: baseline?.digest ?? null, context: ctxDigest, id, resumable: !!o.resume, resume, persistentXml: sameHost ? undefined : persistentXml, streamRestore: o.streamRestore !== false && !o.resume };
       ch.write(encodeMessage(req));
       const ready = await orInterrupt(events.wait('ready', 90_000));
       lostAt = 0;
@@ -341,7 +358,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       const sending = sendSpool(sp, ch!, ranges, events, limiter, onSent);
       sending.catch(() => undefined);
       try {
-        await orInterrupt(Promise.all([sending, events.wait('decoded', 24 * 3600_000)]));
+        const [, dec] = await orInterrupt(Promise.all([sending, events.wait('decoded', 24 * 3600_000)]));
+        restoredWhileDecoding = dec.restored === 'paused';
       } catch (e) {
         // The destination's own error, when it said one, is the cause (not the channel it then closed).
         throw events.destinationError() ?? e;
@@ -451,6 +469,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
         restore: span(t3, t3 + tRestore * 1000), store: span(t4, performance.now()),
       },
       downtime: runningSeen ? Number(((runningAt - t1) / 1000).toFixed(3)) : null,
+      restore: restoredWhileDecoding ? 'while-decoding' : 'after-decode',
       techniques: summary.techniques, level: { mode: control ? 'auto' : (o.level as number | undefined) ?? 3, frames: summary.levels }, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
       freePagesDropped: summary.freePagesDropped, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
     };
@@ -461,6 +480,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     throw e;
   } finally {
     for (const s of signals) process.off(s, onSignal!);
+    early?.then((c) => c.close(), () => undefined);
     spool?.remove();
     // An image kept for the user (saveFile cleared) keeps its record: the next run says how to finish.
     if (pendingFile && saveFile !== undefined) fs.rmSync(pendingFile, { force: true });
@@ -551,7 +571,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
           domain, destination: o.destination, destinationHost: dest.host, bytesSent: 0, imageBytes: 0, ratio: 0, streamBytes: 0,
           baseline: p.baseline, context: null, stages: { preflight: 0, save: 0, transfer: 0, restore: 0, store: 0, total: secs(T0) },
           timeline: { preflight: span(T0, T0), save: span(T0, T0), transfer: span(T0, T0), restore: span(T0, T0), store: span(T0, T0) }, downtime: null,
-          techniques: {} as EncodeSummary['techniques'], level: { mode: o.level ?? 'auto', frames: {} }, pageMap: null, freePagesDropped: 0, sourceBaseline, destinationBaseline: null,
+          restore: 'after-decode', techniques: {} as EncodeSummary['techniques'], level: { mode: o.level ?? 'auto', frames: {} }, pageMap: null, freePagesDropped: 0, sourceBaseline, destinationBaseline: null,
           undefinedOnSource: false, resumes: [], warnings, recovered: 'committed',
         };
       }

@@ -62,6 +62,12 @@ export interface ReceiveRequest {
   resume?: boolean;
   /** The domain's persistent definition on the source (inactive XML), to define on the destination after the restore; absent for a transient domain. */
   persistentXml?: string;
+  /**
+   * Restore while decoding (not with `resumable`): libvirt restores the domain paused from the image
+   * as it is decoded; "decoded" then means decoded, verified and restored paused, and the commit
+   * only resumes it. A receiver that does not know the field restores after the commit, as before.
+   */
+  streamRestore?: boolean;
 }
 
 /** Migration ids: 16-64 lowercase hex digits (they name nothing on disk, but are checked all the same). */
@@ -70,7 +76,7 @@ export const MIGRATION_ID = /^[0-9a-f]{16,64}$/;
 export type ReceiverEvent =
   | { event: 'ready'; resumeFrom: number; frame?: number }
   | { event: 'ack'; frame: number; offset: number }
-  | { event: 'decoded'; imageBytes: number; seconds: number }
+  | { event: 'decoded'; imageBytes: number; seconds: number; restored?: 'paused' }
   | { event: 'running'; seconds: number; defined?: boolean; defineError?: string }
   | { event: 'stored'; digest: string }
   | { event: 'error'; code: string; message: string };
@@ -159,7 +165,7 @@ type FieldType = 'number' | 'string' | 'boolean';
 const EVENT_FIELDS: Record<ReceiverEvent['event'], Record<string, FieldType>> = {
   ready: { resumeFrom: 'number', 'frame?': 'number' },
   ack: { frame: 'number', offset: 'number' },
-  decoded: { imageBytes: 'number', seconds: 'number' },
+  decoded: { imageBytes: 'number', seconds: 'number', 'restored?': 'string' },
   running: { seconds: 'number', 'defined?': 'boolean', 'defineError?': 'string' },
   stored: { digest: 'string' },
   error: { code: 'string', message: 'string' },

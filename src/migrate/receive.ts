@@ -22,6 +22,8 @@ import {
   MIGRATION_ID, parseMessage, PROTOCOL_VERSION, type AutoContextReply, type PreflightReply, type PreflightRequest, type ReceiveRequest,
 } from './protocol.js';
 import { readLineSync, writeMessage } from './control-fd.js';
+import { StreamRestore } from './restore-stream.js';
+import { defaultTempPath } from '../util/sink.js';
 
 const IN = 0;
 const OUT = 1;
@@ -73,6 +75,8 @@ export async function status(o: ReceiveOptions): Promise<void> {
   const lv = await Libvirt.open(o.connect);
   try {
     const domain = checkDomainName(req.domain);
+    // A domain a killed receive left restored paused: destroyed if it never got its commit, else resumed.
+    await settleOrphan(lv, stateSubdir(o.stateDir, 'incoming'), domain);
     // A restore still under way (its receive killed after the commit) shows the domain paused: the
     // answer waits for its outcome (running, or gone if it failed), lest the source take it as there.
     await lv.waitNoJob(domain, 300_000);
@@ -114,6 +118,14 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   const image = path.join(incoming, `${domain}.img`);
   const partial = path.join(incoming, `${domain}.partial`);
   try {
+    if (fs.existsSync(path.join(incoming, `${domain}.paused`))) {
+      const lv = await Libvirt.open(o.connect);
+      try {
+        await settleOrphan(lv, incoming, domain);
+      } finally {
+        await lv.close();
+      }
+    }
     dropLeftovers(incoming, domain);
     const cp = req.resume ? loadCheckpoint(partial) : undefined;
     const resume = !!cp && cp.id === req.id;
@@ -127,10 +139,23 @@ export async function receive(o: ReceiveOptions): Promise<void> {
       } catch { /* the link is gone: the next read sees the end of the input */ }
       faultPointSync('receive-frame');
     };
-    const s = decodeImage('-', image, {
-      baseline, baselineDigest, context, threads: o.threads, trailing: true,
-      resumable: req.resumable || resume ? { dir: partial, id: req.id, resume, onCheckpoint: ack } : undefined,
-    });
+    // Restore while decoding (the source asked, and the transfer is not resumable): libvirt restores
+    // the domain paused from a FIFO fed from the image as it is decoded (restore-stream.ts).
+    const streaming = req.streamRestore === true && !req.resumable && !resume;
+    const marker = path.join(incoming, `${domain}.paused`);
+    const stream = streaming ? new StreamRestore({ file: defaultTempPath(image), fifo: path.join(incoming, `${domain}.fifo`), domain, connect: o.connect }) : undefined;
+    let restoredPaused = false;
+    let committed = false;
+    let s: ReturnType<typeof decodeImage>;
+    try {
+      s = decodeImage('-', image, {
+        baseline, baselineDigest, context, threads: o.threads, trailing: true,
+        resumable: req.resumable || resume ? { dir: partial, id: req.id, resume, onCheckpoint: ack } : undefined,
+      });
+    } catch (e) {
+      await stream?.abort();
+      throw e;
+    }
     // The file as decoded (and hashed): if restoring changes it, the store hashes it again.
     const decoded = fileIdentity(image);
     // Only a libvirt save image of this very domain is restored.
@@ -138,22 +163,39 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     try {
       xml = saveImageXml(image);
     } catch (e) {
+      await stream?.abort();
       throw new MigError('NOT_A_SAVE_IMAGE', `the received image is not a libvirt save image (${(e as Error).message}); nothing restored`);
     }
-    if (domainNameOf(xml) !== domain) throw new MigError('BAD_DOMAIN_NAME', `the received image is of domain ${JSON.stringify(domainNameOf(xml))}, not ${domain}; nothing restored`);
-    writeMessage(OUT, { event: 'decoded', imageBytes: s.imageBytes, seconds: (performance.now() - t0) / 1000 });
-    await faultPoint('receive-decoded');
-    const commit = parseMessage<{ commit?: boolean }>(readLineSync(IN), 'waiting for the commit');
-    if (commit.commit !== true) throw new MigError('PROTOCOL', 'expected the commit line');
-    const t1 = performance.now();
-    const lv = await Libvirt.open(o.connect);
+    if (domainNameOf(xml) !== domain) {
+      await stream?.abort();
+      throw new MigError('BAD_DOMAIN_NAME', `the received image is of domain ${JSON.stringify(domainNameOf(xml))}, not ${domain}; nothing restored`);
+    }
+    let lv: Libvirt | undefined;
     let defined: boolean | undefined;
     let defineError: string | undefined;
+    let t1 = performance.now();
     try {
-      const restoring = lv.restore(image, domain);
+      if (stream) {
+        // Should this process die from here until the domain runs, the next status or receive settles
+        // the paused domain it leaves: destroyed before the commit, resumed after (settleOrphan).
+        fs.writeFileSync(marker, JSON.stringify({ pid: process.pid, committed: false }));
+        await stream.finish(s.imageBytes);
+        restoredPaused = true;
+      }
+      writeMessage(OUT, { event: 'decoded', imageBytes: s.imageBytes, seconds: (performance.now() - t0) / 1000, restored: restoredPaused ? 'paused' : undefined });
+      await faultPoint('receive-decoded');
+      const commit = parseMessage<{ commit?: boolean }>(readLineSync(IN), 'waiting for the commit');
+      if (commit.commit !== true) throw new MigError('PROTOCOL', 'expected the commit line');
+      committed = true;
+      t1 = performance.now();
+      if (restoredPaused) fs.writeFileSync(marker, JSON.stringify({ pid: process.pid, committed: true }));
+      // Connected only now: a libvirtd restarted while this waited for the commit is no matter.
+      lv = await Libvirt.open(o.connect);
+      const restoring = restoredPaused ? lv.resume(domain) : lv.restore(image, domain);
       restoring.catch(() => undefined);
       await faultPoint('receive-restore');
       await restoring;
+      fs.rmSync(marker, { force: true });
       const st = await lv.state(domain);
       if (st !== 'running') throw new MigError('LIBVIRT', `${domain} restored but ${st}, not running`);
       // A persistent domain stays persistent: define it here (the running domain takes the definition).
@@ -169,8 +211,17 @@ export async function receive(o: ReceiveOptions): Promise<void> {
           }
         }
       }
+    } catch (e) {
+      // No commit (the source or the link died, or it failed): the domain restored paused here must
+      // not run; the source restores its own.
+      if (stream && !committed) {
+        await stream.abort();
+        if (restoredPaused) await destroyPaused(o.connect, domain);
+        fs.rmSync(marker, { force: true });
+      }
+      throw e;
     } finally {
-      await lv.close();
+      await lv?.close();
     }
     // From here the domain runs here: a source that is gone (killed after its commit) does not stop
     // the rest, so these two lines may go nowhere.
@@ -192,6 +243,39 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   }
 }
 
+/** Destroy `domain` if it is paused here (restored by a receive that never got its commit). */
+async function destroyPaused(connect: string, domain: string): Promise<void> {
+  try {
+    const lv = await Libvirt.open(connect);
+    try {
+      if ((await lv.state(domain)) === 'paused') await lv.destroy(domain);
+    } finally {
+      await lv.close();
+    }
+  } catch { /* libvirtd unreachable: settleOrphan does it on the next status or receive */ }
+}
+
+/**
+ * A domain a receive killed outright left restored paused (incoming/<domain>.paused names that
+ * receive): before its commit it must not run (destroyed; the source restores its own), after the
+ * commit it is the domain's only copy (resumed). Nothing while that receive still runs.
+ */
+export async function settleOrphan(lv: Libvirt, incoming: string, domain: string): Promise<void> {
+  const marker = path.join(incoming, `${domain}.paused`);
+  let m: { pid?: unknown; committed?: unknown };
+  try {
+    m = JSON.parse(fs.readFileSync(marker, 'utf8')) as typeof m;
+  } catch {
+    return;
+  }
+  if (Number.isInteger(m.pid) && processAlive(m.pid as number)) return;
+  if ((await lv.state(domain)) === 'paused') {
+    if (m.committed === true) await lv.resume(domain);
+    else await lv.destroy(domain);
+  }
+  fs.rmSync(marker, { force: true });
+}
+
 /**
  * What a receive of `domain` killed outright (SIGKILL, a crash) left in incoming/: its decoded image
  * (killed between the decode and the end) and the decoder's temp file. Called with the domain's lock
@@ -199,6 +283,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
  */
 function dropLeftovers(incoming: string, domain: string): void {
   fs.rmSync(path.join(incoming, `${domain}.img`), { force: true });
+  fs.rmSync(path.join(incoming, `${domain}.fifo`), { force: true });
   const tmp = `.${domain}.img.tmp-`;
   for (const f of fs.readdirSync(incoming)) {
     if (!f.startsWith(tmp)) continue;

@@ -40,3 +40,12 @@ export function faultPointSync(stage: string): void {
   if (!a) return;
   while (!fs.existsSync(a.go)) sleepSync(20);
 }
+
+/**
+ * Test-only behaviours named in `MIG_FAULT_FLAGS` (comma-separated; unset in production: false):
+ * `end-digest` makes migrate's encoder send an END frame whose image SHA-256 has one bit flipped and
+ * whose frame checksum matches it, so every frame verifies and only the whole image does not.
+ */
+export function faultFlag(name: string): boolean {
+  return (process.env.MIG_FAULT_FLAGS ?? '').split(',').includes(name);
+}

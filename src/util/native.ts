@@ -6,6 +6,8 @@ import { createRequire } from 'node:module';
 
 export interface Native {
   mapFile(fd: number, offset: number, length: number, populate?: boolean): ArrayBuffer;
+  /** Clear (true) or set O_NONBLOCK on fd. */
+  setBlocking(fd: number, blocking: boolean): void;
   matcherCreate(
     params: Int32Array,
     ctx: Buffer | null,

@@ -110,6 +110,11 @@ export function writeError(e: unknown, file: string, bytes: number): unknown {
   return new MigError('WRITE', `cannot write ${file}: ${code} (${why}) after ${bytes} bytes; nothing is kept under that name`, { file, errno: code, bytes }, { cause: e });
 }
 
+/** The temp file an AtomicFileSink of this process writes for `finalPath` (unless told another). */
+export function defaultTempPath(finalPath: string): string {
+  return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
+}
+
 /**
  * Writes to `<dir>/.<name>.tmp-<pid>` through WriteBehind's ring of 1 MiB buffers (every write(2)
  * is at most 1 MiB: measured on this machine (Linux 6.18, ext4, page cache), 912 MB in 1 MiB or
@@ -132,7 +137,7 @@ export class AtomicFileSink implements ByteSink {
   constructor(finalPath: string, opts: { tmpPath?: string; resumeAt?: number; mode?: number; hash?: boolean; threaded?: boolean; tee?: number } = {}) {
     this.finalPath = finalPath;
     checkOutputPath(finalPath);
-    this.tmpPath = opts.tmpPath ?? path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${process.pid}`);
+    this.tmpPath = opts.tmpPath ?? defaultTempPath(finalPath);
     let start = 0;
     if (opts.resumeAt !== undefined) {
       this.fd = fs.openSync(this.tmpPath, 'r+');

@@ -407,6 +407,24 @@ cell('the destination\'s state dir fills up (64 MiB tmpfs) during the decode: a 
   await runsOnDestOnly(t, d, before, 'after the rerun with room');
 });
 
+// ---- a damaged stream, restore while decoding ------------------------------------------------------
+
+cell('a damaged stream found only by the image SHA-256 (every frame verifies; restore while decoding): the destination\'s paused restore never completes and leaves no domain, the source restores its own; a rerun migrates it', true, async (t) => {
+  t.timeout(6 * 60_000);
+  const d = domainFor(t, 'sha');
+  const [src, dst] = dirs();
+  const before = beat(d);
+  const r = await run(d, src, dst, { env: { MIG_FAULT_FLAGS: 'end-digest' } });
+  t.not(r.status, 0, r.stdout + r.stderr);
+  t.regex(r.stderr, /SHA-256 of the decoded image does not match/, 'the destination says why');
+  await runsOnSourceOnly(t, d, before, 'restored on the source');
+  clean(t, src, dst);
+  const again = await run(d, src, dst);
+  t.is(again.status, 0, again.stdout + again.stderr);
+  t.is(again.json?.level?.mode, 'auto');
+  await runsOnDestOnly(t, d, before, 'after the rerun');
+});
+
 /** The source's state dir on a tmpfs of `size` (in this namespace: the source runs here); unmounted at teardown. */
 function smallSourceStateDir(t: ExecutionContext, src: string, size: string): void {
   fs.mkdirSync(src);

@@ -100,6 +100,11 @@ test.serial('migrate: the domain runs after it and its workload goes on; a repea
       if (i) t.true(order[i - 1].end <= x.start + 0.01, `stage ${i} starts after stage ${i - 1} ends`);
     });
     t.true(r.downtime !== null && r.downtime >= r.stages.save + r.stages.transfer - 0.05 && r.downtime <= tl.restore.end - tl.save.start + 0.05, `downtime ${r.downtime} against ${JSON.stringify(tl)}`);
+    // Restored (paused) while decoding: after the commit only a resume is left.
+    t.is(r.restore, 'while-decoding');
+    t.true(r.stages.restore < 1.5, `restore stage ${r.stages.restore} s after the commit (a resume)`);
+    t.is(r.level.mode, 'auto');
+    t.true(Object.values(r.level.frames as Record<string, number>).reduce((a, b) => a + b, 0) >= 1, JSON.stringify(r.level));
   }
   const last = Math.max(...d.heartbeats());
   t.true((await heartbeatAbove(d, last)).length >= 2, 'the workload goes on after the second migration');
@@ -182,6 +187,7 @@ test.serial('--resume: the link dies mid-transfer, migrate reconnects and goes o
   t.regex(j.warnings.join(' '), /link lost/);
   t.is(domstate(d.name), 'running');
   t.is(j.sourceBaseline, j.destinationBaseline, 'the resumed image is the very image saved');
+  t.is(j.restore, 'after-decode', 'a resumable transfer restores from the decoded file');
   t.true((await heartbeatAbove(d, before)).length >= 2, 'its workload goes on');
   t.deepEqual(fs.readdirSync(`${dst}/incoming`), [], 'no partial state left after success');
   t.deepEqual(fs.readdirSync(`${src}/saves`), [], 'no save image or spool left on the source');

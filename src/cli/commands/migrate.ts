@@ -87,10 +87,11 @@ export function registerMigrate(program: Command): void {
     .option('--free-pages <mode>', 'drop: pages the guest has free (found by introspection of the saved image) are not sent and arrive as zeros; keep: send every page', 'drop')
     .option('--threads <n>', 'encoder threads', positiveOption('--threads'))
     .option('--level <n|auto>', 'entropy level of the encoder (zstd 1..19), or auto: the level follows the link, higher while the link is the bottleneck, lower while it waits for the encoder', levelOption, 'auto')
+    .option('--no-stream-restore', 'restore on the destination only after the whole image is decoded (default: libvirt restores it paused while it is decoded, and the commit resumes it; always off with --resume)')
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
     .action(async (domain: string, destination: string, o: {
-      level: number | 'auto';
+      level: number | 'auto'; streamRestore: boolean;
       connect: string; destConnect?: string; context?: string | false; bandwidth?: number; identity?: string; knownHosts?: string;
       remoteMig: string; keepSource?: boolean; resume?: boolean; resumeWindow: number; freePages: string; threads?: number; stateDir?: string; json?: boolean;
     }) => {
@@ -101,7 +102,7 @@ export function registerMigrate(program: Command): void {
         const r = await migrate({
           domain, destination, connect: o.connect, destConnect: o.destConnect, context: o.context, bandwidth: o.bandwidth,
           identity: o.identity, knownHosts: o.knownHosts, remoteMig: o.remoteMig, keepSource: o.keepSource,
-          resume: o.resume, resumeWindowSeconds: o.resumeWindow, freePages: o.freePages, level: o.level,
+          resume: o.resume, resumeWindowSeconds: o.resumeWindow, freePages: o.freePages, level: o.level, streamRestore: o.streamRestore,
           stateDir: resolveStateDir(o.stateDir), threads: o.threads ? Math.floor(o.threads) : undefined, onProgress: bar.update,
         });
         bar.done();

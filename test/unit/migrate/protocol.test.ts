@@ -17,6 +17,7 @@ const EVENTS: ReceiverEvent[] = [
   { event: 'ready', resumeFrom: 1 << 20, frame: 7 },
   { event: 'ack', frame: 3, offset: 4096 },
   { event: 'decoded', imageBytes: 528_000_000, seconds: 1.5 },
+  { event: 'decoded', imageBytes: 528_000_000, seconds: 1.5, restored: 'paused' },
   { event: 'running', seconds: 0.25, defined: false, defineError: 'définition refusée ✗' },
   { event: 'running', seconds: 0.25 },
   { event: 'stored', digest: 'ab'.repeat(32) },
