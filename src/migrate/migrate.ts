@@ -315,15 +315,16 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       progress('transfer', bytesSent, known ? 1 : enc.encoded, known ? sp.size : enc.encoded > 0.02 ? sp.size / enc.encoded : 0, known);
     };
     if (control) {
-      // --level auto: each tick, the backlog (encoded, not yet sent) and what the link moved say
-      // whether the encoder may spend more CPU for fewer bytes (adapt.ts); the child reads the file.
+      // --level auto: each tick, the encoder's progress, the backlog (encoded, not yet sent) and what
+      // the link moved say whether the encoder may spend more CPU for fewer bytes (adapt.ts); the
+      // child reads the level file before each frame.
       const fd = (levelFd = fs.openSync(levelFile!, 'r+'));
       let lastSent = 0;
       let lastAt = performance.now();
       let lastLevel = control.level;
       levelTicker = setInterval(() => {
         const now = performance.now();
-        const level = control.tick(Math.max(0, sp.size - bytesSent), bytesSent - lastSent, (now - lastAt) / 1000, sp.done);
+        const level = control.tick({ backlog: Math.max(0, sp.size - bytesSent), sent: bytesSent - lastSent, dt: (now - lastAt) / 1000, encoded: enc.encoded, output: sp.size, encoderDone: sp.done });
         lastSent = bytesSent;
         lastAt = now;
         if (level !== lastLevel) fs.writeSync(fd, `${String(level).padStart(2)}\n`, 0);
