@@ -8,9 +8,11 @@
  *            image byte so far), at the link's rate.
  * When the link needs more than twice the encoder's time, CPU is free to spend on fewer bytes: a
  * level up (more when the link is far behind). When the encoder needs more than ~80 % of the link's
- * time, it is (about to be) the bottleneck: a level down. In between: hold. The 2× margin matters
- * when both ends share the CPU (a loopback test, or a busy destination): a backlog caused by a slow
- * receiver is not a reason to spend more CPU here.
+ * time, it is (about to be) the bottleneck: a level down. In between: hold. The link's time is at
+ * the highest rate it has shown, and the 2× margin: when both ends share the CPU (a loopback test,
+ * a busy destination), a backlog caused by a slow receiver is not a reason to spend more CPU here
+ * (it would slow the receiver further: the 1000 Mbps loopback bench climbed to level 13–18 and lost
+ * 0.8–3 s against level 3).
  *
  * One decision per tick (TICK_MS), so a level has time to show in the encoder's pace (frames in flight
  * are coded at the level they were submitted with). The policy is a pure function of what it is told
@@ -43,6 +45,8 @@ export class LevelController {
   level = START_LEVEL;
   /** The link's bytes per second while it had something to send (EWMA), 0 until measured. */
   private rate = 0;
+  /** The highest such rate seen: what the link can take (a lower rate later is the receiver's CPU, not the link). */
+  private peak = 0;
   /** The encoder's image fraction per second (EWMA), 0 until measured. */
   private pace = 0;
   private lastEncoded = 0;
@@ -52,7 +56,10 @@ export class LevelController {
   tick(s: AdaptSample): number {
     if (s.encoderDone || s.dt <= 0) return this.level;
     // The link's rate only counts while it was never starved (a backlog left at the tick's end).
-    if (s.backlog > 0 && s.sent > 0) this.rate = ewma(this.rate, s.sent / s.dt);
+    if (s.backlog > 0 && s.sent > 0) {
+      this.rate = ewma(this.rate, s.sent / s.dt);
+      this.peak = Math.max(this.peak, this.rate);
+    }
     const progress = s.encoded - this.lastEncoded;
     this.still += s.dt;
     if (progress > 0) {
@@ -67,7 +74,7 @@ export class LevelController {
     }
     const left = 1 - s.encoded;
     const encoderLeft = left / this.pace;
-    const linkLeft = (s.backlog + (s.output / s.encoded) * left) / this.rate;
+    const linkLeft = (s.backlog + (s.output / s.encoded) * left) / this.peak;
     if (linkLeft > 2 * encoderLeft) {
       // Far behind (10 Mbps: the link needs ten times the encoder's time) climbs faster.
       this.level = Math.min(MAX_LEVEL, this.level + Math.min(3, Math.floor(Math.log2(linkLeft / encoderLeft))));

@@ -29,7 +29,7 @@ import { LevelController, TICK_MS } from './adapt.js';
 import { MigrateError } from './errors.js';
 import { readPending, writePending as writePendingFile, type PendingMigration } from './pending.js';
 import { encodeMessage, type PreflightReply, type ReceiveRequest } from './protocol.js';
-import { askDestinationState, receiveCommand, runPreflight } from './remote.js';
+import { askDestinationState, preflightOnChannel, receiveCommand, runPreflight } from './remote.js';
 import { ReceiverEvents } from './receiver-events.js';
 import { sendSpool, Spool } from './spool.js';
 import { zeroPages } from './zero-pages.js';
@@ -223,11 +223,19 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const autoHere: Promise<AutoContext | Error> | undefined = wantAuto ? autoContextFor(o.stateDir, domain, disks).then((a) => a, (e: Error) => e) : undefined;
     client = await orInterrupt(connectSsh(dest, { identity: o.identity, knownHosts: o.knownHosts }));
     client.on('error', () => undefined);
-    // The receive channel is opened now, so that the remote mig starts (~0.5 s of Node and module
-    // loading) while the preflight runs; it waits for its request line, sent once the preflight settled.
+    // The receive channel: its first line is the preflight, answered by the same remote mig, which then
+    // waits for the receive request (sent once the preflight settled): one ssh session and one Node start.
     early = exec(client, receiveCommand(o, ''));
     early.catch(() => undefined);
-    const remote = await orInterrupt(runPreflight(client, o, domain, disks, where, wantAuto));
+    const preReq = { domain, disks, autoContext: wantAuto };
+    let remote = await orInterrupt(early.then((c) => preflightOnChannel(c, preReq, o, where)));
+    if (!remote) {
+      // An older mig there (or its preflight failed): the separate `mig receive --preflight`, and a fresh receive channel later.
+      const stale = early;
+      early = undefined;
+      void stale.then((c) => c.close(), () => undefined);
+      remote = await orInterrupt(runPreflight(client, o, domain, disks, where, wantAuto));
+    }
     if (remote.disksMissing.length) {
       throw new MigrateError('DISKS_MISSING', `${where} lacks disk(s) of ${domain}: ${remote.disksMissing.join(', ')}. mig does not move disks: put them there at the same paths (shared storage or a copy) first`, { disks: remote.disksMissing });
     }

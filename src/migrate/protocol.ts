@@ -4,7 +4,8 @@
  * stream sits between the request line and the commit line on the receiver's stdin.
  *
  *   preflight:  source → {domain, disks}            receiver → PreflightReply, exits
- *   receive:    source → ReceiveRequest               receiver → {event:"ready", resumeFrom}
+ *   receive:    source → {preflight: PreflightRequest} receiver → PreflightReply (optional first exchange)
+ *               source → ReceiveRequest               receiver → {event:"ready", resumeFrom}
  *               source → .mig bytes                   receiver → {event:"ack", frame, offset} per frame, {event:"decoded"}
  *               source → {commit:true}               receiver → {event:"running"}, {event:"stored"}, exits 0
  *   status:     source → {domain}                    receiver → {domain, state}

@@ -36,7 +36,12 @@ export interface ReceiveOptions {
 }
 
 export async function preflight(o: ReceiveOptions): Promise<PreflightReply> {
-  const req = parseMessage<PreflightRequest>(readLineSync(IN), 'preflight request');
+  return answerPreflight(o, parseMessage<PreflightRequest>(readLineSync(IN), 'preflight request'));
+}
+
+/** The preflight reply to `req` (`mig receive --preflight`, or the first line of a receive channel). */
+async function answerPreflight(o: ReceiveOptions, req: PreflightRequest): Promise<PreflightReply> {
+  if (typeof req !== 'object' || req === null) throw new MigError('PROTOCOL', 'a preflight request that is not an object');
   const domain = checkDomainName(req.domain);
   const disks = Array.isArray(req.disks) ? req.disks.filter((d): d is string => typeof d === 'string') : [];
   const store = new BaselineStore(o.stateDir);
@@ -94,7 +99,16 @@ export async function status(o: ReceiveOptions): Promise<void> {
 
 /** The receive proper. Errors are reported to the source as an error event by the caller. */
 export async function receive(o: ReceiveOptions): Promise<void> {
-  const req = parseMessage<ReceiveRequest>(readLineSync(IN), 'receive request');
+  // The channel may open with the preflight ({preflight: PreflightRequest}): answered here, so that
+  // one remote mig serves both (the source opened this channel before it knew what to ask).
+  const first = parseMessage<ReceiveRequest & { preflight?: PreflightRequest }>(readLineSync(IN), 'receive request');
+  let req: ReceiveRequest = first;
+  if (first.preflight !== undefined) {
+    await answerPreflight(o, first.preflight);
+    const line = readLineSync(IN);
+    if (line === undefined) return; // the source went no further (its preflight failed, or it was stopped)
+    req = parseMessage<ReceiveRequest>(line, 'receive request');
+  }
   const domain = checkDomainName(req.domain);
   const store = new BaselineStore(o.stateDir);
   let baseline: string | undefined;
