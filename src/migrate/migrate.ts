@@ -25,7 +25,7 @@ import { RateLimiter } from '../transport/throttle.js';
 import { faultPoint } from '../util/fault.js';
 import type { EncodeChildArgs } from './encode-child.js';
 import { startEncoder } from './encoder.js';
-import { LevelController, TICK_MS } from './adapt.js';
+import { LevelController, START_LEVEL, TICK_MS } from './adapt.js';
 import { MigrateError } from './errors.js';
 import { readPending, writePending as writePendingFile, type PendingMigration } from './pending.js';
 import { encodeMessage, type PreflightReply, type ReceiveRequest } from './protocol.js';
@@ -300,14 +300,16 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     const basePath = baseline ? store.pathOf(baseline.digest) : undefined;
     const freeList = o.freePages === 'keep' ? undefined : path.join(saves, `${domain}.free`);
     freeListFile = freeList;
-    const auto = (o.level ?? 'auto') === 'auto';
+    // A resumable transfer may be finished by another run that encodes the image again and sends
+    // from the destination's checkpoint on: its stream must be the same bytes, so a fixed level.
+    const auto = (o.level ?? 'auto') === 'auto' && !o.resume;
     const control = auto ? new LevelController() : undefined;
     if (control) {
       levelFile = path.join(saves, `${domain}.level`);
       fs.writeFileSync(levelFile, `${control.level}\n`);
     }
     const args: EncodeChildArgs = {
-      level: control ? control.level : (o.level as number | undefined), levelFile,
+      level: control ? control.level : typeof o.level === 'number' ? o.level : START_LEVEL, levelFile,
       image: saveFile, baseline: basePath, baselineDigest: baseline ? store.trustedDigest(baseline.digest)?.toString('hex') : undefined,
       context: contextPath, threads: o.threads, waitForGo: true, freeList,
       expectedBytes: basePath ? fs.statSync(basePath).size : 0,
@@ -479,7 +481,7 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
       },
       downtime: runningSeen ? Number(((runningAt - t1) / 1000).toFixed(3)) : null,
       restore: restoredWhileDecoding ? 'while-decoding' : 'after-decode',
-      techniques: summary.techniques, level: { mode: control ? 'auto' : (o.level as number | undefined) ?? 3, frames: summary.levels }, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
+      techniques: summary.techniques, level: { mode: control ? 'auto' : typeof o.level === 'number' ? o.level : START_LEVEL, frames: summary.levels }, pageMap: (summary as EncodeSummary & { pageMap?: MigrateResult['pageMap'] }).pageMap ?? null,
       freePagesDropped: summary.freePagesDropped, sourceBaseline, destinationBaseline, undefinedOnSource, resumes, warnings,
     };
   } catch (e) {

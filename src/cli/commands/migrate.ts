@@ -86,7 +86,7 @@ export function registerMigrate(program: Command): void {
     .option('--resume-window <seconds>', 'with --resume: how long to keep reconnecting after the link is lost', positiveOption('--resume-window'), 120)
     .option('--free-pages <mode>', 'drop: pages the guest has free (found by introspection of the saved image) are not sent and arrive as zeros; keep: send every page', 'drop')
     .option('--threads <n>', 'encoder threads', positiveOption('--threads'))
-    .option('--level <n|auto>', 'entropy level of the encoder (zstd 1..19), or auto: the level follows the link, higher while the link is the bottleneck, lower while it waits for the encoder', levelOption, 'auto')
+    .option('--level <n|auto>', 'entropy level of the encoder (zstd 1..19), or auto: the level follows the link, higher while the link is the bottleneck, lower while it waits for the encoder (with --resume: 3, the stream must be the same when a later run finishes it)', levelOption, 'auto')
     .option('--no-stream-restore', 'restore on the destination only after the whole image is decoded (default: libvirt restores it paused while it is decoded, and the commit resumes it; always off with --resume)')
     .option('--state-dir <dir>', 'state dir (default: $MIG_STATE_DIR or /var/lib/mig)')
     .option('--json', 'print the result as JSON')
