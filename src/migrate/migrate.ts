@@ -498,7 +498,8 @@ export async function migrate(o: MigrateOptions): Promise<MigrateResult> {
     if (freeListFile && saveFile !== undefined) fs.rmSync(freeListFile, { force: true });
     clearInterval(levelTicker);
     if (levelFd !== undefined) fs.closeSync(levelFd);
-    if (levelFile) fs.rmSync(levelFile, { force: true });
+    // Also one a killed run left (this run may not have made one: a resume, a recovered commit).
+    fs.rmSync(levelFile ?? path.join(o.stateDir, 'saves', `${domain}.level`), { force: true });
     releaseSave?.();
     if (saveFile && o.keepSource !== true) fs.rmSync(saveFile, { force: true });
     client?.end();
