@@ -211,7 +211,9 @@ cell('source killed during the transfer: the domain stays saved; a plain rerun s
   process.kill(await paused(f.dir, 'transfer'), 'SIGKILL');
   await m.done;
   t.is(domstate(d.name), 'absent', 'saved');
-  t.is(destState(d.name), 'absent', 'nothing restored on the destination');
+  // Restoring while decoding, libvirt lists the incoming domain (paused) until the receive, which saw
+  // its input end, has closed the FIFO and libvirt's restore has failed.
+  t.true(await waitFor(() => destState(d.name) === 'absent', 30_000), `nothing restored on the destination (${destState(d.name)})`);
   t.is(JSON.parse(fs.readFileSync(path.join(src, 'saves', `${d.name}.json`), 'utf8')).phase, 'saved');
 
   const plain = await run(d, src, dst);
@@ -271,7 +273,9 @@ cell('both ends killed around the commit (the receive before reading it): the do
   process.kill(sourcePid, 'SIGKILL');
   await m.done;
   t.is(domstate(d.name), 'absent');
-  t.is(destState(d.name), 'absent', 'the commit line never reached a receive: nothing restored');
+  // The receive was killed after "decoded": restored while decoding, the domain is there paused and
+  // never resumed (no commit reached a receive); the next contact (the rerun's --status) destroys it.
+  t.true(['absent', 'paused'].includes(destState(d.name)), `the commit line never reached a receive: not running there (${destState(d.name)})`);
   t.is(JSON.parse(fs.readFileSync(path.join(src, 'saves', `${d.name}.json`), 'utf8')).phase, 'committed');
 
   const again = await run(d, src, dst);
@@ -458,7 +462,9 @@ cell('the source\'s state dir fills up with the .mig spool (280 MiB tmpfs: room 
   const [src, dst] = dirs();
   smallSourceStateDir(t, src, '280m');
   const before = beat(d);
-  const r = await run(d, src, dst, { extra: ['--resume'] });
+  // --no-context: a context built from the domain's disks (91 MB in contexts/) would fill the
+  // 280 MiB before the save does; room for the image only is the point here.
+  const r = await run(d, src, dst, { extra: ['--resume', '--no-context'] });
   t.not(r.status, 0);
   t.is(r.json?.code, 'WRITE', r.stdout + r.stderr);
   t.regex(r.stderr, new RegExp(`cannot write ${src}/saves/${d.name}\\.mig: ENOSPC`));
