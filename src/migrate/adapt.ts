@@ -12,7 +12,9 @@
  * the highest rate it has shown, and the 2× margin: when both ends share the CPU (a loopback test,
  * a busy destination), a backlog caused by a slow receiver is not a reason to spend more CPU here
  * (it would slow the receiver further: the 1000 Mbps loopback bench climbed to level 13–18 and lost
- * 0.8–3 s against level 3).
+ * 0.8–3 s against level 3). And a raise after which the link moved 15 % less is undone and becomes
+ * the ceiling: a wire does not slow down because this end works harder; a receiver on the same
+ * cores does. From there it steps down while each step speeds the link up by 10 %.
  *
  * One decision per tick (TICK_MS), so a level has time to show in the encoder's pace (frames in flight
  * are coded at the level they were submitted with). The policy is a pure function of what it is told
@@ -52,6 +54,12 @@ export class LevelController {
   private lastEncoded = 0;
   /** Seconds since the encoder's progress last moved (its reports come every ~200 ms). */
   private still = 0;
+  /** The last raise: the level before it, the link's rate then, ticks since. */
+  private raised?: { from: number; rate: number; ticks: number };
+  /** No raise above this: a raise that slowed the link (the receiver shares this CPU). */
+  private ceiling = MAX_LEVEL;
+  /** A step down taken because the link is this CPU's: the link's rate then, ticks since. */
+  private probing?: { rate: number; ticks: number };
 
   tick(s: AdaptSample): number {
     if (s.encoderDone || s.dt <= 0) return this.level;
@@ -75,9 +83,27 @@ export class LevelController {
     const left = 1 - s.encoded;
     const encoderLeft = left / this.pace;
     const linkLeft = (s.backlog + (s.output / s.encoded) * left) / this.peak;
-    if (linkLeft > 2 * encoderLeft) {
+    // A raise after which the link moved less (by 15 %, a few ticks on): the link was this CPU's
+    // other users (the receiver's decoder on a loopback), not the wire. Back, and no higher again.
+    if (this.raised && ++this.raised.ticks >= 3) {
+      if (this.rate < 0.85 * this.raised.rate) {
+        // Below where the raise started, while each step down still speeds the link up by 10 %.
+        this.ceiling = Math.max(MIN_LEVEL, this.raised.from - 1);
+        this.level = this.ceiling;
+        this.probing = { rate: this.rate, ticks: 0 };
+      }
+      this.raised = undefined;
+    } else if (this.probing && ++this.probing.ticks >= 3) {
+      if (this.rate > 1.1 * this.probing.rate && this.level > MIN_LEVEL) {
+        this.ceiling = this.level = this.level - 1;
+        this.probing = { rate: this.rate, ticks: 0 };
+      } else this.probing = undefined;
+    }
+    if (linkLeft > 2 * encoderLeft && this.level < this.ceiling) {
       // Far behind (10 Mbps: the link needs ten times the encoder's time) climbs faster.
-      this.level = Math.min(MAX_LEVEL, this.level + Math.min(3, Math.floor(Math.log2(linkLeft / encoderLeft))));
+      const from = this.level;
+      this.level = Math.min(this.ceiling, this.level + Math.min(3, Math.floor(Math.log2(linkLeft / encoderLeft))));
+      this.raised ??= { from, rate: this.rate, ticks: 0 };
     } else if (encoderLeft > 0.8 * linkLeft) {
       this.level = Math.max(MIN_LEVEL, this.level - 1);
     }
