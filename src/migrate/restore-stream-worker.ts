@@ -51,11 +51,14 @@ class StreamError extends Error {
   }
 }
 
+/** Told to abort: the owner is failing already and reads no reason from here. */
+class Aborted extends Error {}
+
 async function run(): Promise<void> {
   // 1. The header and the domain XML, decoded and naming the domain.
   let fd = -1;
   while (fd < 0) {
-    if (aborted) throw new StreamError('ABORTED', 'aborted');
+    if (aborted) throw new Aborted('aborted');
     try {
       fd = fs.openSync(init.file, 'r');
     } catch {
@@ -64,7 +67,7 @@ async function run(): Promise<void> {
   }
   try {
     for (;;) {
-      if (aborted) throw new StreamError('ABORTED', 'aborted');
+      if (aborted) throw new Aborted('aborted');
       const size = fs.fstatSync(fd).size;
       if (size >= SAVE_HEADER_SIZE) {
         const len = Buffer.alloc(4);
@@ -101,7 +104,7 @@ async function run(): Promise<void> {
         if (aborted) {
           restore.child.kill('SIGTERM');
           await restore.done;
-          throw new StreamError('ABORTED', 'aborted');
+          throw new Aborted('aborted');
         }
         if (Date.now() > deadline) {
           restore.child.kill('SIGTERM');
@@ -139,7 +142,7 @@ async function run(): Promise<void> {
       fs.closeSync(out);
     }
     const r = await restore.done;
-    if (aborted) throw new StreamError('ABORTED', 'aborted');
+    if (aborted) throw new Aborted('aborted');
     if (r.code !== 0) throw failed('');
   } finally {
     fs.closeSync(fd);
