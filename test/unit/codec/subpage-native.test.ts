@@ -314,6 +314,13 @@ function buildWorld(seed: number): World {
       pg.fill(c, w, w + n);
       w += n;
     };
+    /** One to three pieces of a source, with random bytes before each (not always before the first). */
+    const pieces = (piece: (len: number) => Uint8Array) => {
+      for (let n = rng.range(1, 4); n > 0 && w < P; n--) {
+        if (w > 0 || rng.chance(0.7)) rand(rng.range(0, 300));
+        put(piece(rng.range(40, 3000)));
+      }
+    };
     switch (kd) {
       case 'random':
         break;
@@ -330,10 +337,7 @@ function buildWorld(seed: number): World {
         break;
       }
       case 'ctx-pieces':
-        for (let n = rng.range(1, 4); n > 0 && w < P; n--) {
-          if (w > 0 || rng.chance(0.7)) rand(rng.range(0, 300));
-          put(ctxPiece(rng.range(40, 3000)));
-        }
+        pieces(ctxPiece);
         break;
       case 'ctx-page': {
         const s = 1 + 2 * rng.int((CTX_LEN - P - 1) >> 1); // odd: unaligned
@@ -443,10 +447,7 @@ function buildWorld(seed: number): World {
         break;
       }
       case 'base-pieces':
-        for (let n = rng.range(1, 4); n > 0 && w < P; n--) {
-          if (w > 0 || rng.chance(0.7)) rand(rng.range(0, 300));
-          put(basePiece(rng.range(40, 3000)));
-        }
+        pieces(basePiece);
         break;
       case 'base-edge': {
         // The end of frame f and the start of frame f + 1 (adjacent in the baseline cache too).
