@@ -13,6 +13,7 @@ import { MigError } from '../util/errors.js';
 import { writeAllSync } from '../util/fd.js';
 import { faultFlag } from '../util/fault.js';
 import { encodeFrameHeader } from '../codec/container.js';
+import { MAX_LEVEL, MIN_LEVEL } from './adapt.js';
 
 export interface EncodeChildArgs {
   image: string;
@@ -98,7 +99,7 @@ function levelReader(file: string, start: number): () => number {
   return () => {
     const n = fs.readSync(fd, b, 0, b.length, 0);
     const v = Number.parseInt(b.toString('latin1', 0, n), 10);
-    if (Number.isInteger(v) && v >= 1 && v <= 19) level = v;
+    if (Number.isInteger(v) && v >= MIN_LEVEL && v <= MAX_LEVEL) level = v;
     return level;
   };
 }
